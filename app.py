@@ -1,0 +1,114 @@
+"""The Starlette application: routes, lifespan (shared resources), GraphQL over HTTP and
+graphql-transport-ws at /graphql, offline GraphiQL, health and readiness.
+
+Run it with `rapport serve` (which also starts the embedded PostgreSQL and migrates), or
+`uvicorn app:create_app --factory` with DATABASE_URL set.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from rapport import migrations
+from rapport.graphiql import AssetsMissing, OfflineGraphiQL
+from rapport.logging import RequestLog, configure_logging
+from rapport.resources import Resources, open_resources
+from rapport.settings import Settings
+from schema import schema
+from schema.context import Context, bearer_token
+
+log = logging.getLogger("rapport.app")
+
+
+class RapportGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our typed context and the offline GraphiQL page."""
+
+    def __init__(self, graphiql: OfflineGraphiQL | None, **kwargs: Any) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if graphiql else None,
+            # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            **kwargs,
+        )
+        self._graphiql = graphiql
+
+    async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
+        return Context(
+            resources=request.app.state.resources,
+            request=request,
+            response=response,
+            token=bearer_token(request) if isinstance(request, Request) else None,
+            request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
+        )
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:  # type: ignore[override]
+        assert self._graphiql is not None
+        return HTMLResponse(self._graphiql.html)
+
+
+def _load_graphiql(settings: Settings) -> OfflineGraphiQL | None:
+    if not settings.graphiql:
+        return None
+    try:
+        return OfflineGraphiQL.load()
+    except AssetsMissing as exc:
+        log.warning("%s; GraphiQL is off", exc)
+        return None
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    configure_logging(settings)
+    graphiql = _load_graphiql(settings)
+    graphql = RapportGraphQL(graphiql)
+    heads = migrations.head_revisions()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            log.info("Rapport ready: GraphQL at http://%s:%s/graphql", settings.host, settings.port)
+            yield
+        log.info("Rapport stopped")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        resources: Resources = request.app.state.resources
+        try:
+            async with resources.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            current = await migrations.current_revisions(resources.engine)
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "database": str(exc).splitlines()[0]}, 503)
+        if current != heads:
+            return JSONResponse(
+                {"status": "migrations pending", "current": sorted(current), "head": sorted(heads)}, 503
+            )
+        return JSONResponse({"status": "ready", "revision": sorted(current)})
+
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        *(graphiql.routes() if graphiql else []),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(RequestLog, enabled=settings.log_requests)
+    return app

@@ -1,0 +1,51 @@
+"""Accounts and their bearer tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import enum_type, timestamp_field
+from models.enums import UserStatus
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        # Emails are stored case-folded, so the plain unique constraint is case-insensitive.
+        sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
+        sa.CheckConstraint("char_length(email) <= 254", name="email_length"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    email: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
+    password_hash: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    status: UserStatus = Field(
+        default=UserStatus.ACTIVE,
+        sa_column=sa.Column(
+            enum_type(UserStatus, "user_status"), nullable=False, server_default="active"
+        ),
+    )
+    created_at: datetime = timestamp_field()
+    last_active_at: datetime = timestamp_field()
+
+
+class AuthToken(SQLModel, table=True):
+    """An opaque bearer token, stored only as a keyed hash (HMAC-SHA256 with the secret key)."""
+
+    __tablename__ = "auth_tokens"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    token_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False, unique=True))
+    created_at: datetime = timestamp_field()
+    expires_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True)
+    )

@@ -1,0 +1,64 @@
+"""Database engine, sessions, and the start-up checks that turn common mistakes into one line."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from rapport.settings import Settings
+
+
+class DatabaseUnusable(RuntimeError):
+    """The configured PostgreSQL cannot serve Rapport; the message is one line for the user."""
+
+
+def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+    url = url or settings.database_url
+    if url is None:
+        raise DatabaseUnusable("no database URL: start the embedded server or set DATABASE_URL")
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=False,
+        # asyncpg caches prepared statements per connection; keep that on.
+        connect_args={"server_settings": {"application_name": "rapport"}},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def describe(url: str) -> str:
+    """Where a URL points, without its password, for messages."""
+    parsed = make_url(url)
+    host = parsed.query.get("host") or parsed.host or "localhost"
+    return f"{host}:{parsed.port or 5432}/{parsed.database}"
+
+
+async def check_usable(engine: AsyncEngine) -> None:
+    """Fail with one readable line when the server is unreachable, too old or lacks pgvector."""
+    where = describe(engine.url.render_as_string(hide_password=True))
+    try:
+        async with engine.connect() as conn:
+            version = (await conn.execute(text("SHOW server_version_num"))).scalar_one()
+            has_vector = (
+                await conn.execute(
+                    text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+                )
+            ).first()
+    except (OSError, ConnectionError) as exc:
+        raise DatabaseUnusable(f"cannot reach PostgreSQL at {where}: {exc}") from None
+    except Exception as exc:
+        # asyncpg raises its own exception types for authentication and missing databases.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatabaseUnusable(f"cannot use PostgreSQL at {where}: {message}") from None
+    if int(version) < 140000:
+        raise DatabaseUnusable(f"PostgreSQL at {where} is version {version}; Rapport needs 14 or newer")
+    if has_vector is None:
+        raise DatabaseUnusable(
+            f"PostgreSQL at {where} has no 'vector' extension (pgvector); install pgvector "
+            "there, or unset DATABASE_URL to use Rapport's embedded PostgreSQL"
+        )

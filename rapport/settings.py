@@ -1,0 +1,119 @@
+"""The one settings object, read from environment variables and an optional `.env`.
+
+Every field here is documented in the README's settings table; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Values that look like secrets but are not: refused outside development.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "change_me", "secret", "password", "postgres", "example",
+     "dev", "development", "insecure", "test", "xxx", "todo", "default"}
+)
+DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+OWASP_ARGON2_MIN_MEMORY_KIB = 19 * 1024
+OWASP_ARGON2_MIN_TIME_COST = 2
+
+
+class Environment(str, Enum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class LogFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAPPORT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "RAPPORT_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "RAPPORT_REDIS_URL")
+    )
+    data_dir: Path = PROJECT_ROOT / "var"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    token_ttl_days: int = Field(default=30, ge=1, le=365)
+    argon2_time_cost: int = Field(default=OWASP_ARGON2_MIN_TIME_COST, ge=OWASP_ARGON2_MIN_TIME_COST)
+    argon2_memory_kib: int = Field(
+        default=OWASP_ARGON2_MIN_MEMORY_KIB, ge=OWASP_ARGON2_MIN_MEMORY_KIB
+    )
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    default_page_size: int = Field(default=20, ge=1)
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    graphiql: bool = True
+    log_format: LogFormat = LogFormat.TEXT
+    log_level: str = "INFO"
+    log_requests: bool = True
+    shutdown_timeout_s: float = Field(default=10.0, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        url = make_url(value)
+        if url.get_backend_name() != "postgresql":
+            raise ValueError("DATABASE_URL must point to PostgreSQL (postgresql+asyncpg://...)")
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+asyncpg")
+        elif url.drivername != "postgresql+asyncpg":
+            raise ValueError("DATABASE_URL must use the asyncpg driver (postgresql+asyncpg://...)")
+        return url.render_as_string(hide_password=False)
+
+    @model_validator(mode="after")
+    def _no_placeholders_outside_development(self) -> Settings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("RAPPORT_DEFAULT_PAGE_SIZE must not exceed RAPPORT_MAX_PAGE_SIZE")
+        if self.env is Environment.DEVELOPMENT:
+            return self
+        key = self.secret_key.get_secret_value()
+        if key == DEV_SECRET_KEY or key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
+            raise ValueError(
+                f"RAPPORT_SECRET_KEY must be set to a random value of at least 32 characters "
+                f"when RAPPORT_ENV={self.env.value} (try: python -c 'import secrets; "
+                f"print(secrets.token_urlsafe(48))')"
+            )
+        for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
+            if url:
+                password = make_url(url).password if name == "DATABASE_URL" else _redis_password(url)
+                if password is not None and str(password).lower() in PLACEHOLDER_SECRETS:
+                    raise ValueError(f"{name} uses a placeholder password outside development")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when Rapport runs its own PostgreSQL (no DATABASE_URL given)."""
+        return self.database_url is None
+
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    def with_database_url(self, url: str) -> Settings:
+        return self.model_copy(update={"database_url": self._async_driver(url)})
+
+
+def _redis_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).password

@@ -1,0 +1,109 @@
+"""Expected failures, raised by resolver functions and turned into typed union results by
+`schema/errors.py`. Anything else that escapes a resolver is a bug: it is masked for the client
+and logged with a correlation id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    # per-field problems (inside ValidationError.errors)
+    REQUIRED = "required"
+    TOO_SHORT = "too_short"
+    TOO_LONG = "too_long"
+    TOO_MANY = "too_many"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_FORMAT = "invalid_format"
+    INVALID_EMAIL = "invalid_email"
+    INSECURE_URL = "insecure_url"
+    DUPLICATE = "duplicate"
+    MIN_ABOVE_MAX = "min_above_max"
+    NOT_ALLOWED = "not_allowed"
+    INVALID_CURSOR = "invalid_cursor"
+    EMAIL_TAKEN = "email_taken"
+    WRONG_PASSWORD = "wrong_password"
+    # whole-result errors
+    VALIDATION_FAILED = "validation_failed"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    INVALID_CREDENTIALS = "invalid_credentials"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    code: ErrorCode
+    message: str
+
+
+class DomainError(Exception):
+    """An expected failure. Subclasses map one-to-one onto GraphQL error types."""
+
+    code: ErrorCode
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Invalid(DomainError):
+    code = ErrorCode.VALIDATION_FAILED
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        fields = ", ".join(sorted({p.field for p in problems}))
+        super().__init__(f"Invalid input: {fields}.")
+        self.problems = problems
+
+
+class NotFoundError(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+    def __init__(self, message: str, *, field: str | None = None, id: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.id = id
+
+
+class AlreadyExists(DomainError):
+    code = ErrorCode.ALREADY_EXISTS
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AuthenticationRequiredError(DomainError):
+    code = ErrorCode.AUTHENTICATION_REQUIRED
+
+    def __init__(self, message: str = "Sign in to do this: send 'Authorization: Bearer <token>'.") -> None:
+        super().__init__(message)
+
+
+class InvalidCredentialsError(DomainError):
+    code = ErrorCode.INVALID_CREDENTIALS
+
+    def __init__(self, message: str = "Email or password is incorrect.") -> None:
+        super().__init__(message)
+
+
+class Problems:
+    """Collects every bad field of one input, so the client hears about all of them at once."""
+
+    def __init__(self) -> None:
+        self.items: list[FieldProblem] = []
+
+    def add(self, field: str, code: ErrorCode, message: str) -> None:
+        self.items.append(FieldProblem(field, code, message))
+
+    def has(self, field: str) -> bool:
+        return any(p.field == field or p.field.startswith(f"{field}[") for p in self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise Invalid(self.items)

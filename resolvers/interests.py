@@ -1,0 +1,127 @@
+"""Interest tags: a person's set, and the catalogue everyone picks from."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Interest, Profile, UserInterest
+from models.interests import MAX_INTEREST_LENGTH
+from resolvers import validation
+from resolvers.accounts import Viewer
+from resolvers.errors import ErrorCode, NotFoundError, Problems
+from resolvers.pagination import Page, make_page, page_request
+
+MAX_INTERESTS_PER_USER = 30
+
+
+class InterestOrder(str, Enum):
+    POPULAR = "popular"  # most people first, then by name
+    NAME = "name"
+
+
+@dataclass(frozen=True, slots=True)
+class InterestCount:
+    name: str
+    user_count: int
+
+
+async def set_interests(session: AsyncSession, viewer: Viewer, names: list[str]) -> list[str]:
+    """Replace the viewer's interests with `names` (normalised, de-duplicated)."""
+    problems = Problems()
+    tags = validation.tag_list(
+        problems, "interests", names, max_items=MAX_INTERESTS_PER_USER, max_length=MAX_INTEREST_LENGTH
+    )
+    problems.raise_if_any()
+    if await session.get(Profile, viewer.id) is None:
+        raise NotFoundError("Create your profile first.", field="input")
+    if tags:
+        await session.execute(
+            insert(Interest).values([{"name": t} for t in tags]).on_conflict_do_nothing(index_elements=["name"])
+        )
+    ids = (await session.execute(select(Interest.id).where(Interest.name.in_(tags)))).scalars().all()  # type: ignore[attr-defined]
+    await session.execute(
+        delete(UserInterest).where(
+            UserInterest.user_id == viewer.id,
+            UserInterest.interest_id.not_in(ids),  # type: ignore[attr-defined]
+        )
+    )
+    if ids:
+        await session.execute(
+            insert(UserInterest)
+            .values([{"user_id": viewer.id, "interest_id": i} for i in ids])
+            .on_conflict_do_nothing()
+        )
+    await session.commit()
+    return sorted(tags)
+
+
+async def interests_by_user(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[list[str]]:
+    """Batch loader: each user's interest names, alphabetically."""
+    rows = await session.execute(
+        select(UserInterest.user_id, Interest.name)
+        .join(Interest, Interest.id == UserInterest.interest_id)
+        .where(UserInterest.user_id.in_(user_ids))  # type: ignore[attr-defined]
+        .order_by(Interest.name)
+    )
+    by_user: dict[uuid.UUID, list[str]] = {}
+    for user_id, name in rows:
+        by_user.setdefault(user_id, []).append(name)
+    return [by_user.get(i, []) for i in user_ids]
+
+
+def _key_shape(order: InterestOrder) -> Any:
+    if order is InterestOrder.NAME:
+        return lambda k: len(k) == 1 and isinstance(k[0], str)
+    return lambda k: len(k) == 2 and isinstance(k[0], int) and isinstance(k[1], str)
+
+
+async def catalogue(
+    session: AsyncSession,
+    *,
+    prefix: str | None,
+    order: InterestOrder,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[InterestCount]:
+    """Interests that at least one person has, with how many, optionally by name prefix."""
+    problems = Problems()
+    request = page_request(
+        problems, first, after, default_size=default_size, max_size=max_size, key_shape=_key_shape(order)
+    )
+    needle = validation.tag(prefix or "")
+    if len(needle) > MAX_INTEREST_LENGTH:
+        problems.add("prefix", ErrorCode.TOO_LONG, f"prefix has at most {MAX_INTEREST_LENGTH} characters.")
+    problems.raise_if_any()
+
+    count = func.count(UserInterest.user_id).label("user_count")
+    query = (
+        select(Interest.name, count)
+        .join(UserInterest, UserInterest.interest_id == Interest.id)
+        .group_by(Interest.id)
+        .limit(request.first + 1)
+    )
+    if needle:
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Interest.name.like(f"{escaped}%", escape="\\"))  # type: ignore[attr-defined]
+    if order is InterestOrder.NAME:
+        query = query.order_by(Interest.name)
+        if request.after:
+            query = query.where(Interest.name > request.after[0])
+    else:
+        query = query.order_by(count.desc(), Interest.name)
+        if request.after:
+            last_count, last_name = request.after
+            query = query.having(or_(count < last_count, and_(count == last_count, Interest.name > last_name)))
+    rows = [InterestCount(name, int(n)) for name, n in await session.execute(query)]
+    if order is InterestOrder.NAME:
+        return make_page(rows, request, lambda r: [r.name])
+    return make_page(rows, request, lambda r: [r.user_count, r.name])

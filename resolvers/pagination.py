@@ -1,0 +1,75 @@
+"""Cursor pagination shared by every list: opaque cursors, a capped page size, one extra row
+fetched to know whether another page follows."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from resolvers.errors import ErrorCode, Problems
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    first: int
+    after: list[Any] | None  # the decoded sort key of the last item already seen
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    raw = json.dumps(list(key), separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any] | None:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, list) else None
+
+
+def page_request(
+    problems: Problems,
+    first: int | None,
+    after: str | None,
+    *,
+    default_size: int,
+    max_size: int,
+    key_shape: Callable[[list[Any]], bool],
+) -> PageRequest:
+    size = default_size if first is None else first
+    if not 1 <= size <= max_size:
+        problems.add("first", ErrorCode.OUT_OF_RANGE, f"first must be between 1 and {max_size}.")
+    key = None
+    if after is not None:
+        key = decode_cursor(after)
+        if key is None or not key_shape(key):
+            problems.add("after", ErrorCode.INVALID_CURSOR, "This cursor was not issued by this list.")
+            key = None
+    return PageRequest(first=size, after=key)
+
+
+def make_page(rows: list[T], request: PageRequest, key: Callable[[T], Sequence[Any]]) -> Page[T]:
+    """`rows` must hold up to first + 1 rows, in order."""
+    items = rows[: request.first]
+    return Page(
+        items=items,
+        cursors=[encode_cursor(key(item)) for item in items],
+        has_next_page=len(rows) > request.first,
+        has_previous_page=request.after is not None,
+    )

@@ -1,0 +1,232 @@
+"""Profiles and preferences: the rules for creating, changing and showing them.
+
+Inputs arrive as dicts of the fields the client actually sent (absent = unchanged,
+None = cleared), keyed by Python attribute name; problems are reported under the GraphQL
+(camelCase) field names."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Gender, Intent, MentorshipRole, Preferences, Profile, User, UserStatus
+from models.base import utcnow
+from models.profiles import MAX_PHOTOS
+from resolvers import validation
+from resolvers.accounts import Viewer
+from resolvers.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
+
+MIN_AGE, MAX_AGE = 18, 120
+MIN_HEIGHT, MAX_HEIGHT = 90, 250
+MAX_DISTANCE_KM = 20040  # half the Earth's circumference
+MAX_SOCIAL_LINKS = 10
+MAX_EXPERTISE = 20
+REQUIRED_ON_CREATE = ("display_name", "birth_date", "gender", "intent")
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _clean_profile_fields(fields: Mapping[str, Any], today: date, problems: Problems) -> dict[str, Any]:
+    """Validate and normalise the given profile fields; returns column values."""
+    out: dict[str, Any] = {}
+    for name in REQUIRED_ON_CREATE:
+        if name in fields and fields[name] is None:
+            problems.add(camel(name), ErrorCode.REQUIRED, f"{camel(name)} cannot be cleared.")
+    if (value := fields.get("display_name")) is not None:
+        out["display_name"] = validation.text(
+            problems, "displayName", value, max_length=50, required=True
+        )
+    for name, limit in (("bio", 2000), ("goals", 1000)):
+        if name in fields:
+            out[name] = validation.text(problems, name, fields[name] or "", max_length=limit, multiline=True)
+    if (birth := fields.get("birth_date")) is not None:
+        age = validation.age_on(birth, today)
+        if not MIN_AGE <= age <= MAX_AGE:
+            problems.add(
+                "birthDate", ErrorCode.OUT_OF_RANGE, f"Age must be between {MIN_AGE} and {MAX_AGE} (got {age})."
+            )
+        out["birth_date"] = birth
+    if "height_cm" in fields:
+        out["height_cm"] = validation.int_range(problems, "heightCm", fields["height_cm"], MIN_HEIGHT, MAX_HEIGHT)
+    if fields.get("gender") is not None:
+        out["gender"] = Gender(fields["gender"])
+    if "location" in fields:
+        out.update(_clean_location(problems, fields["location"]))
+    if "photo_urls" in fields:
+        out["photo_urls"] = validation.url_list(
+            problems, "photoUrls", fields["photo_urls"] or [], max_items=MAX_PHOTOS
+        )
+    if "social_links" in fields:
+        out["social_links"] = _clean_social_links(problems, fields["social_links"] or [])
+    if fields.get("intent") is not None:
+        out["intent"] = Intent(fields["intent"])
+    if "mentorship_role" in fields:
+        role = fields["mentorship_role"]
+        out["mentorship_role"] = MentorshipRole(role) if role is not None else None
+    if "expertise" in fields:
+        out["expertise"] = validation.tag_list(
+            problems, "expertise", fields["expertise"] or [], max_items=MAX_EXPERTISE, max_length=40
+        )
+    return out
+
+
+def _clean_location(problems: Problems, location: Mapping[str, Any] | None) -> dict[str, Any]:
+    if location is None:
+        return {"city": None, "latitude": None, "longitude": None}
+    return {
+        "city": validation.text(problems, "location.city", location.get("city"), max_length=100, required=True),
+        "latitude": validation.float_range(problems, "location.latitude", location.get("latitude"), -90, 90),
+        "longitude": validation.float_range(
+            problems, "location.longitude", location.get("longitude"), -180, 180
+        ),
+    }
+
+
+def _clean_social_links(problems: Problems, links: list[Mapping[str, str]]) -> list[dict[str, str]]:
+    if len(links) > MAX_SOCIAL_LINKS:
+        problems.add("socialLinks", ErrorCode.TOO_MANY, f"At most {MAX_SOCIAL_LINKS} social links.")
+    cleaned = []
+    for i, link in enumerate(links):
+        platform = validation.text(
+            problems, f"socialLinks[{i}].platform", link["platform"], max_length=30, required=True
+        )
+        url = validation.https_url(problems, f"socialLinks[{i}].url", link["url"])
+        cleaned.append({"platform": platform or "", "url": url})
+    return cleaned
+
+
+def _check_mentorship(problems: Problems, profile: Mapping[str, Any]) -> None:
+    """Cross-field rules, checked on the profile as it would be after the change."""
+    mentoring = profile.get("intent") is Intent.MENTORSHIP
+    if mentoring and profile.get("mentorship_role") is None and not problems.has("mentorshipRole"):
+        problems.add("mentorshipRole", ErrorCode.REQUIRED, "Mentorship profiles say whether you are a mentor or a mentee.")
+    if not mentoring and profile.get("mentorship_role") is not None:
+        problems.add("mentorshipRole", ErrorCode.NOT_ALLOWED, "Only mentorship profiles have a mentorship role.")
+    if not mentoring and profile.get("expertise"):
+        problems.add("expertise", ErrorCode.NOT_ALLOWED, "Areas of expertise belong to mentorship profiles.")
+
+
+async def create_profile(
+    session: AsyncSession, viewer: Viewer, fields: Mapping[str, Any], today: date
+) -> Profile:
+    problems = Problems()
+    for name in REQUIRED_ON_CREATE:
+        if fields.get(name) is None:
+            problems.add(camel(name), ErrorCode.REQUIRED, f"{camel(name)} is required.")
+    values = _clean_profile_fields(fields, today, problems)
+    _check_mentorship(problems, values)
+    problems.raise_if_any()
+    if await session.get(Profile, viewer.id) is not None:
+        raise AlreadyExists("You already have a profile: use updateProfile.", field="input")
+    profile = Profile(user_id=viewer.id, **values)
+    session.add(profile)
+    # Until told otherwise, a person is shown everyone of their own intent within the age bounds.
+    session.add(
+        Preferences(
+            user_id=viewer.id,
+            genders=[g.value for g in Gender],
+            intents=[profile.intent.value],
+        )
+    )
+    await session.commit()
+    return profile
+
+
+async def update_profile(
+    session: AsyncSession, viewer: Viewer, fields: Mapping[str, Any], today: date
+) -> Profile:
+    problems = Problems()
+    values = _clean_profile_fields(fields, today, problems)
+    profile = await session.get(Profile, viewer.id, with_for_update=True)
+    if profile is None:
+        problems.raise_if_any()
+        raise NotFoundError("You have no profile yet: use createProfile.", field="input")
+    merged = {name: getattr(profile, name) for name in ("intent", "mentorship_role", "expertise")}
+    merged.update({k: v for k, v in values.items() if k in merged})
+    if merged["intent"] is not Intent.MENTORSHIP and "intent" in values:
+        # Leaving mentorship drops the role and expertise that only mentorship has.
+        values.setdefault("mentorship_role", None)
+        values.setdefault("expertise", [])
+        merged.update(mentorship_role=values["mentorship_role"], expertise=values["expertise"])
+    _check_mentorship(problems, merged)
+    problems.raise_if_any()
+    for name, value in values.items():
+        setattr(profile, name, value)
+    profile.updated_at = utcnow()
+    await session.commit()
+    return profile
+
+
+def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("age_min", "age_max"):
+        if name in fields:
+            if fields[name] is None:
+                problems.add(camel(name), ErrorCode.REQUIRED, f"{camel(name)} cannot be cleared.")
+            out[name] = validation.int_range(problems, camel(name), fields[name], MIN_AGE, MAX_AGE)
+    for name in ("height_min_cm", "height_max_cm"):
+        if name in fields:
+            out[name] = validation.int_range(problems, camel(name), fields[name], MIN_HEIGHT, MAX_HEIGHT)
+    if "max_distance_km" in fields:
+        out["max_distance_km"] = validation.int_range(
+            problems, "maxDistanceKm", fields["max_distance_km"], 1, MAX_DISTANCE_KM
+        )
+    for name, enum in (("genders", Gender), ("intents", Intent)):
+        if name in fields:
+            chosen = list(dict.fromkeys(enum(v).value for v in fields[name] or []))
+            if not chosen:
+                problems.add(name, ErrorCode.REQUIRED, f"Choose at least one of {name}.")
+            out[name] = chosen
+    return out
+
+
+async def update_preferences(session: AsyncSession, viewer: Viewer, fields: Mapping[str, Any]) -> Preferences:
+    problems = Problems()
+    values = _preference_values(fields, problems)
+    preferences = await session.get(Preferences, viewer.id, with_for_update=True)
+    if preferences is None:
+        problems.raise_if_any()
+        raise NotFoundError("Create your profile first: preferences come with it.", field="input")
+    merged = {c: getattr(preferences, c) for c in ("age_min", "age_max", "height_min_cm", "height_max_cm")}
+    merged.update({k: v for k, v in values.items() if k in merged and not problems.has(camel(k))})
+    validation.ordered(problems, "ageMin", merged["age_min"], "ageMax", merged["age_max"])
+    validation.ordered(problems, "heightMinCm", merged["height_min_cm"], "heightMaxCm", merged["height_max_cm"])
+    problems.raise_if_any()
+    for name, value in values.items():
+        setattr(preferences, name, value)
+    preferences.updated_at = utcnow()
+    await session.commit()
+    return preferences
+
+
+async def own_preferences(session: AsyncSession, viewer: Viewer) -> Preferences | None:
+    return await session.get(Preferences, viewer.id)
+
+
+async def public_profile(session: AsyncSession, viewer: Viewer, user_id: uuid.UUID) -> Profile:
+    """Another person's profile, as anyone signed in may see it: active accounts only."""
+    profile = (
+        await session.execute(
+            select(Profile)
+            .join(User, User.id == Profile.user_id)
+            .where(Profile.user_id == user_id, User.status == UserStatus.ACTIVE)
+        )
+    ).scalar_one_or_none()
+    if profile is None:
+        raise NotFoundError("No such user.", field="id", id=str(user_id))
+    return profile
+
+
+async def profiles_by_user(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[Profile | None]:
+    """Batch loader: one query for many users, results in the order asked."""
+    rows = (await session.execute(select(Profile).where(Profile.user_id.in_(user_ids)))).scalars()  # type: ignore[attr-defined]
+    by_id = {p.user_id: p for p in rows}
+    return [by_id.get(i) for i in user_ids]

@@ -1,0 +1,55 @@
+"""The one Strawberry schema, composed from per-domain Query and Mutation classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from schema.accounts import AccountMutations, AccountQueries
+from schema.errors import (
+    AlreadyExists,
+    AuthenticationRequired,
+    InvalidCredentials,
+    NotFound,
+    ValidationError,
+)
+from schema.extensions import CloseSession, MaskUnexpectedErrors, is_unexpected
+from schema.interests import InterestMutations, InterestQueries
+from schema.profiles import ProfileMutations, ProfileQueries
+
+Query = merge_types("Query", (AccountQueries, ProfileQueries, InterestQueries))
+Mutation = merge_types("Mutation", (AccountMutations, ProfileMutations, InterestMutations))
+
+
+class RapportSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Unexpected errors are logged (with traceback and correlation id) by
+        # MaskUnexpectedErrors; client errors (syntax, validation) are not server problems.
+        for error in errors:
+            if is_unexpected(error):
+                super().process_errors([error], execution_context)
+
+
+def build_schema(**options: Any) -> strawberry.Schema:
+    return RapportSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[ValidationError, NotFound, AlreadyExists, AuthenticationRequired, InvalidCredentials],
+        extensions=[
+            CloseSession,
+            MaskUnexpectedErrors(),
+            ParserCache(maxsize=1024),
+            ValidationCache(maxsize=1024),
+        ],
+        **options,
+    )
+
+
+schema = build_schema()

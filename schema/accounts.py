@@ -1,0 +1,117 @@
+"""Accounts: register, login, logout, logoutEverywhere, changePassword, me."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import accounts
+from schema.errors import AuthenticationRequired, InvalidCredentials, ValidationError, expected_errors
+from schema.types import Me
+
+
+@strawberry.input
+class RegisterInput:
+    email: str
+    password: str = strawberry.field(description="10 to 256 characters.")
+
+
+@strawberry.input
+class LoginInput:
+    email: str
+    password: str
+
+
+@strawberry.input
+class ChangePasswordInput:
+    current_password: str
+    new_password: str
+
+
+@strawberry.type(description="A new session. Send the token as 'Authorization: Bearer <token>'.")
+class AuthPayload:
+    token: str
+    expires_at: datetime
+    me: Me
+
+
+@strawberry.type
+class LogoutPayload:
+    revoked_tokens: int
+
+
+@strawberry.type
+class ChangePasswordPayload:
+    revoked_tokens: int = strawberry.field(description="Your other sessions, now signed out.")
+    me: Me
+
+
+RegisterResult = Annotated[AuthPayload | ValidationError, strawberry.union("RegisterResult")]
+LoginResult = Annotated[
+    AuthPayload | InvalidCredentials | ValidationError, strawberry.union("LoginResult")
+]
+LogoutResult = Annotated[LogoutPayload | AuthenticationRequired, strawberry.union("LogoutResult")]
+ChangePasswordResult = Annotated[
+    ChangePasswordPayload | ValidationError | AuthenticationRequired,
+    strawberry.union("ChangePasswordResult"),
+]
+MeResult = Annotated[Me | AuthenticationRequired, strawberry.union("MeResult")]
+
+
+def _payload(session: accounts.Session) -> AuthPayload:
+    return AuthPayload(token=session.token, expires_at=session.expires_at, me=Me(user=session.user))
+
+
+@strawberry.type
+class AccountQueries:
+    @strawberry.field(description="The signed-in account.")
+    @expected_errors
+    async def me(self, info: Info) -> MeResult:
+        return Me(user=(await info.context.require_viewer()).user)
+
+
+@strawberry.type
+class AccountMutations:
+    @strawberry.mutation(description="Create an account and sign in.")
+    @expected_errors
+    async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
+        r = info.context.resources
+        return _payload(
+            await accounts.register(info.context.session, r.credentials, r.token_ttl, input.email, input.password)
+        )
+
+    @strawberry.mutation(description="Sign in; returns a new bearer token.")
+    @expected_errors
+    async def login(self, info: Info, input: LoginInput) -> LoginResult:
+        r = info.context.resources
+        return _payload(
+            await accounts.login(info.context.session, r.credentials, r.token_ttl, input.email, input.password)
+        )
+
+    @strawberry.mutation(description="Revoke the token this request was made with.")
+    @expected_errors
+    async def logout(self, info: Info) -> LogoutResult:
+        await accounts.logout(info.context.session, await info.context.require_viewer())
+        return LogoutPayload(revoked_tokens=1)
+
+    @strawberry.mutation(description="Revoke every token of this account, this one included.")
+    @expected_errors
+    async def logout_everywhere(self, info: Info) -> LogoutResult:
+        viewer = await info.context.require_viewer()
+        return LogoutPayload(revoked_tokens=await accounts.logout_everywhere(info.context.session, viewer))
+
+    @strawberry.mutation(description="Change password; every other session is signed out.")
+    @expected_errors
+    async def change_password(self, info: Info, input: ChangePasswordInput) -> ChangePasswordResult:
+        viewer = await info.context.require_viewer()
+        revoked = await accounts.change_password(
+            info.context.session,
+            info.context.resources.credentials,
+            viewer,
+            input.current_password,
+            input.new_password,
+        )
+        return ChangePasswordPayload(revoked_tokens=revoked, me=Me(user=viewer.user))

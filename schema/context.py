@@ -1,0 +1,91 @@
+"""The typed per-operation context: resources, the request, one lazily opened AsyncSession,
+the viewer (resolved once from the bearer token) and the DataLoaders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from strawberry.dataloader import DataLoader
+
+from models import Profile
+from rapport.resources import Resources
+from resolvers import accounts, interests, profiles
+from resolvers.accounts import Viewer
+from resolvers.errors import AuthenticationRequiredError
+
+_UNRESOLVED: Any = object()
+
+
+@dataclass
+class Loaders:
+    """Batch loaders, one set per operation. Each takes the operation's session lazily."""
+
+    context: Context
+
+    @cached_property
+    def profile(self) -> DataLoader[uuid.UUID, Profile | None]:
+        async def load(ids: list[uuid.UUID]) -> list[Profile | None]:
+            return await profiles.profiles_by_user(self.context.session, ids)
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def interests(self) -> DataLoader[uuid.UUID, list[str]]:
+        async def load(ids: list[uuid.UUID]) -> list[list[str]]:
+            return await interests.interests_by_user(self.context.session, ids)
+
+        return DataLoader(load_fn=load)
+
+
+@dataclass
+class Context:
+    resources: Resources
+    request: HTTPConnection | None = None
+    response: Response | None = None
+    token: str | None = None  # the bearer token sent with the request, if any
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _session: AsyncSession | None = None
+    _viewer: Viewer | None = _UNRESOLVED
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        return Loaders(self)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The operation's one session, opened on first use and closed when it ends."""
+        if self._session is None:
+            self._session = self.resources.sessionmaker()
+        return self._session
+
+    async def viewer(self) -> Viewer | None:
+        if self._viewer is _UNRESOLVED:
+            self._viewer = (
+                await accounts.authenticate(self.session, self.resources.credentials, self.token)
+                if self.token
+                else None
+            )
+        return self._viewer
+
+    async def require_viewer(self) -> Viewer:
+        viewer = await self.viewer()
+        if viewer is None:
+            raise AuthenticationRequiredError()
+        return viewer
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+def bearer_token(request: HTTPConnection) -> str | None:
+    """The token of an 'Authorization: Bearer <token>' header."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None

@@ -1,0 +1,104 @@
+"""GraphQL error types for expected failures, and the one decorator that turns a resolver's
+`DomainError` into them. Clients switch on `__typename`; every error has `code` and `message`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import strawberry
+
+from resolvers.errors import (
+    AlreadyExists as AlreadyExistsError,
+)
+from resolvers.errors import (
+    AuthenticationRequiredError,
+    DomainError,
+    ErrorCode,
+    Invalid,
+    InvalidCredentialsError,
+    NotFoundError,
+)
+
+ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="Machine-readable error codes.")
+
+
+@strawberry.interface(description="An expected failure: switch on __typename, show `message`.")
+class Error:
+    code: ErrorCodeEnum  # type: ignore[valid-type]
+    message: str
+
+
+@strawberry.type(description="One bad input field: its path in the input, a code and a message.")
+class FieldError:
+    field: str
+    code: ErrorCodeEnum  # type: ignore[valid-type]
+    message: str
+
+
+@strawberry.type(description="The input was refused; `errors` lists every bad field. Nothing changed.")
+class ValidationError(Error):
+    errors: list[FieldError]
+
+
+@strawberry.type(description="The thing asked for does not exist, or is not visible to you.")
+class NotFound(Error):
+    field: str | None = None
+    id: strawberry.ID | None = None
+
+
+@strawberry.type(description="It exists already; nothing changed.")
+class AlreadyExists(Error):
+    field: str | None = None
+
+
+@strawberry.type(description="Sign in first: send 'Authorization: Bearer <token>'.")
+class AuthenticationRequired(Error):
+    pass
+
+
+@strawberry.type(description="Email or password is incorrect (which one is not said).")
+class InvalidCredentials(Error):
+    pass
+
+
+def to_graphql(error: DomainError) -> Error:
+    match error:
+        case Invalid():
+            return ValidationError(
+                code=error.code,
+                message=error.message,
+                errors=[FieldError(field=p.field, code=p.code, message=p.message) for p in error.problems],
+            )
+        case NotFoundError():
+            return NotFound(
+                code=error.code,
+                message=error.message,
+                field=error.field,
+                id=strawberry.ID(error.id) if error.id else None,
+            )
+        case AlreadyExistsError():
+            return AlreadyExists(code=error.code, message=error.message, field=error.field)
+        case AuthenticationRequiredError():
+            return AuthenticationRequired(code=error.code, message=error.message)
+        case InvalidCredentialsError():
+            return InvalidCredentials(code=error.code, message=error.message)
+    raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: masked upstream
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def expected_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[Any]]:
+    """Wrap a schema resolver so expected failures come back as union members."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except DomainError as error:
+            return to_graphql(error)
+
+    return wrapper

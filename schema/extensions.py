@@ -1,0 +1,57 @@
+"""Schema extensions: one session per operation, and masked unexpected errors that carry a
+correlation id the server log also has."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, SchemaExtension
+
+log = logging.getLogger("rapport.errors")
+
+
+class CloseSession(SchemaExtension):
+    """Close the operation's AsyncSession (rolling back anything uncommitted) when it ends."""
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        try:
+            yield
+        finally:
+            context = self.execution_context.context
+            if hasattr(context, "close"):
+                await context.close()
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Syntax and validation errors are the client's and stay; exceptions from our code are masked."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message="Internal server error.")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", None) or uuid.uuid4().hex
+        correlation_id = f"{request_id}-{uuid.uuid4().hex[:8]}"
+        log.error(
+            "unexpected error in %s (correlation id %s)",
+            ".".join(str(p) for p in error.path or ()) or "operation",
+            correlation_id,
+            exc_info=error.original_error,
+            extra={"correlation_id": correlation_id, "request_id": request_id},
+        )
+        return GraphQLError(
+            message=f"Internal server error. Correlation id: {correlation_id}",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "correlationId": correlation_id},
+        )

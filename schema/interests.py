@@ -1,0 +1,74 @@
+"""Interests: the catalogue (with user counts and prefix search) and setting your own."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import interests
+from resolvers.interests import InterestOrder
+from schema.errors import AuthenticationRequired, NotFound, ValidationError, expected_errors
+from schema.types import Connection, connection
+
+InterestOrderEnum = strawberry.enum(InterestOrder, name="InterestOrder")
+
+
+@strawberry.type(name="InterestCount", description="A tag and how many people have it.")
+class InterestCountType:
+    name: str
+    user_count: int
+
+
+@strawberry.type
+class InterestsPayload:
+    interests: list[str] = strawberry.field(description="Normalised, alphabetical.")
+
+
+InterestsResult = Annotated[
+    Connection[InterestCountType] | ValidationError, strawberry.union("InterestsResult")
+]
+SetInterestsResult = Annotated[
+    InterestsPayload | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("SetInterestsResult"),
+]
+
+
+@strawberry.type
+class InterestQueries:
+    @strawberry.field(description="Interests people have, with counts; `prefix` filters by start.")
+    @expected_errors
+    async def interests(
+        self,
+        info: Info,
+        prefix: str | None = None,
+        order_by: InterestOrderEnum = InterestOrder.POPULAR,  # type: ignore[valid-type]
+        first: int | None = None,
+        after: str | None = None,
+    ) -> InterestsResult:
+        settings = info.context.resources.settings
+        page = await interests.catalogue(
+            info.context.session,
+            prefix=prefix,
+            order=InterestOrder(order_by),
+            first=first,
+            after=after,
+            default_size=settings.default_page_size,
+            max_size=settings.max_page_size,
+        )
+        return connection(
+            [InterestCountType(name=i.name, user_count=i.user_count) for i in page.items],
+            page.cursors,
+            has_next=page.has_next_page,
+            has_previous=page.has_previous_page,
+        )
+
+
+@strawberry.type
+class InterestMutations:
+    @strawberry.mutation(description="Replace your interests (trimmed, case-folded, de-duplicated; at most 30).")
+    @expected_errors
+    async def set_interests(self, info: Info, names: list[str]) -> SetInterestsResult:
+        viewer = await info.context.require_viewer()
+        return InterestsPayload(interests=await interests.set_interests(info.context.session, viewer, names))

@@ -1,0 +1,141 @@
+"""Profiles and preferences: createProfile, updateProfile, updatePreferences, user(id)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import profiles
+from resolvers.errors import ErrorCode, Invalid, FieldProblem
+from schema.errors import (
+    AlreadyExists,
+    AuthenticationRequired,
+    NotFound,
+    ValidationError,
+    expected_errors,
+)
+from schema.inputs import provided
+from schema.types import (
+    GenderEnum,
+    IntentEnum,
+    MentorshipRoleEnum,
+    OwnProfile,
+    PreferencesType,
+    User,
+    parse_id,
+    today,
+)
+
+
+@strawberry.input
+class LocationInput:
+    city: str
+    latitude: float
+    longitude: float
+
+
+@strawberry.input
+class SocialLinkInput:
+    platform: str = strawberry.field(description="e.g. 'instagram', 'linkedin' (1-30 characters).")
+    url: str = strawberry.field(description="https only.")
+
+
+@strawberry.input(description="Age 18-120, bio <= 2000 characters, goals <= 1000, height 90-250 cm.")
+class CreateProfileInput:
+    display_name: str
+    birth_date: date
+    gender: GenderEnum  # type: ignore[valid-type]
+    intent: IntentEnum  # type: ignore[valid-type]
+    mentorship_role: MentorshipRoleEnum | None = strawberry.UNSET  # type: ignore[valid-type]
+    expertise: list[str] | None = strawberry.UNSET
+    bio: str | None = strawberry.UNSET
+    goals: str | None = strawberry.UNSET
+    height_cm: int | None = strawberry.UNSET
+    location: LocationInput | None = strawberry.UNSET
+    photo_urls: list[str] | None = strawberry.UNSET
+    social_links: list[SocialLinkInput] | None = strawberry.UNSET
+
+
+@strawberry.input(description="Only the fields you send change; send null to clear an optional one.")
+class UpdateProfileInput:
+    display_name: str | None = strawberry.UNSET
+    birth_date: date | None = strawberry.UNSET
+    gender: GenderEnum | None = strawberry.UNSET  # type: ignore[valid-type]
+    intent: IntentEnum | None = strawberry.UNSET  # type: ignore[valid-type]
+    mentorship_role: MentorshipRoleEnum | None = strawberry.UNSET  # type: ignore[valid-type]
+    expertise: list[str] | None = strawberry.UNSET
+    bio: str | None = strawberry.UNSET
+    goals: str | None = strawberry.UNSET
+    height_cm: int | None = strawberry.UNSET
+    location: LocationInput | None = strawberry.UNSET
+    photo_urls: list[str] | None = strawberry.UNSET
+    social_links: list[SocialLinkInput] | None = strawberry.UNSET
+
+
+@strawberry.input(description="Only the fields you send change. Ages 18-120, heights 90-250 cm.")
+class UpdatePreferencesInput:
+    age_min: int | None = strawberry.UNSET
+    age_max: int | None = strawberry.UNSET
+    height_min_cm: int | None = strawberry.UNSET
+    height_max_cm: int | None = strawberry.UNSET
+    genders: list[GenderEnum] | None = strawberry.UNSET  # type: ignore[valid-type]
+    max_distance_km: int | None = strawberry.UNSET
+    intents: list[IntentEnum] | None = strawberry.UNSET  # type: ignore[valid-type]
+
+
+CreateProfileResult = Annotated[
+    OwnProfile | ValidationError | AlreadyExists | AuthenticationRequired,
+    strawberry.union("CreateProfileResult"),
+]
+UpdateProfileResult = Annotated[
+    OwnProfile | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("UpdateProfileResult"),
+]
+UpdatePreferencesResult = Annotated[
+    PreferencesType | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("UpdatePreferencesResult"),
+]
+UserResult = Annotated[
+    User | NotFound | ValidationError | AuthenticationRequired, strawberry.union("UserResult")
+]
+
+
+@strawberry.type
+class ProfileQueries:
+    @strawberry.field(description="Someone's public profile. Never their email or preferences.")
+    @expected_errors
+    async def user(self, info: Info, id: strawberry.ID) -> UserResult:
+        viewer = await info.context.require_viewer()
+        user_id = parse_id(id)
+        if user_id is None:
+            raise Invalid([FieldProblem("id", ErrorCode.INVALID_FORMAT, "Not a user id.")])
+        return User(profile=await profiles.public_profile(info.context.session, viewer, user_id))
+
+
+@strawberry.type
+class ProfileMutations:
+    @strawberry.mutation(description="Create your profile (once); default preferences come with it.")
+    @expected_errors
+    async def create_profile(self, info: Info, input: CreateProfileInput) -> CreateProfileResult:
+        viewer = await info.context.require_viewer()
+        profile = await profiles.create_profile(info.context.session, viewer, provided(input), today())
+        return OwnProfile(profile=profile)
+
+    @strawberry.mutation(description="Change some fields of your profile.")
+    @expected_errors
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfileResult:
+        viewer = await info.context.require_viewer()
+        profile = await profiles.update_profile(info.context.session, viewer, provided(input), today())
+        return OwnProfile(profile=profile)
+
+    @strawberry.mutation(description="Change whom you want to be shown.")
+    @expected_errors
+    async def update_preferences(
+        self, info: Info, input: UpdatePreferencesInput
+    ) -> UpdatePreferencesResult:
+        viewer = await info.context.require_viewer()
+        row = await profiles.update_preferences(info.context.session, viewer, provided(input))
+        return PreferencesType(row=row)

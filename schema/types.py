@@ -1,0 +1,234 @@
+"""Object types shared by the domains: the viewer, public users, own profile, preferences.
+Thin: each field reads a model attribute or asks a loader."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Generic, TypeVar
+
+import strawberry
+from strawberry.types import Info
+
+from models import Gender, Intent, MentorshipRole, Preferences, Profile, UserStatus
+from models import User as UserRow
+from resolvers import profiles
+from resolvers.validation import age_on
+
+GenderEnum = strawberry.enum(Gender, name="Gender")
+IntentEnum = strawberry.enum(Intent, name="Intent", description="What a person is here for.")
+MentorshipRoleEnum = strawberry.enum(MentorshipRole, name="MentorshipRole")
+UserStatusEnum = strawberry.enum(UserStatus, name="UserStatus")
+
+T = TypeVar("T")
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+@strawberry.type
+class SocialLink:
+    platform: str
+    url: str
+
+
+@strawberry.type(description="Where a person is. Exact coordinates are shown to their owner only.")
+class Location:
+    city: str
+    latitude: float
+    longitude: float
+
+
+def _links(profile: Profile) -> list[SocialLink]:
+    return [SocialLink(platform=link["platform"], url=link["url"]) for link in profile.social_links]
+
+
+@strawberry.type(description="Someone else's profile: public fields only.")
+class User:
+    profile: strawberry.Private[Profile]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.profile.user_id))
+
+    @strawberry.field
+    def display_name(self) -> str:
+        return self.profile.display_name
+
+    @strawberry.field
+    def age(self) -> int:
+        return age_on(self.profile.birth_date, today())
+
+    @strawberry.field
+    def bio(self) -> str:
+        return self.profile.bio
+
+    @strawberry.field
+    def goals(self) -> str:
+        return self.profile.goals
+
+    @strawberry.field
+    def height_cm(self) -> int | None:
+        return self.profile.height_cm
+
+    @strawberry.field
+    def gender(self) -> GenderEnum:  # type: ignore[valid-type]
+        return self.profile.gender
+
+    @strawberry.field(description="City only: coordinates stay private.")
+    def city(self) -> str | None:
+        return self.profile.city
+
+    @strawberry.field(description="https URLs, in the owner's order (at most 6).")
+    def photo_urls(self) -> list[str]:
+        return self.profile.photo_urls
+
+    @strawberry.field
+    def social_links(self) -> list[SocialLink]:
+        return _links(self.profile)
+
+    @strawberry.field
+    def intent(self) -> IntentEnum:  # type: ignore[valid-type]
+        return self.profile.intent
+
+    @strawberry.field
+    def mentorship_role(self) -> MentorshipRoleEnum | None:  # type: ignore[valid-type]
+        return self.profile.mentorship_role
+
+    @strawberry.field
+    def expertise(self) -> list[str]:
+        return self.profile.expertise
+
+    @strawberry.field
+    async def interests(self, info: Info) -> list[str]:
+        return await info.context.loaders.interests.load(self.profile.user_id)
+
+
+@strawberry.type(description="Your own profile, every field.")
+class OwnProfile(User):
+    @strawberry.field
+    def birth_date(self) -> date:
+        return self.profile.birth_date
+
+    @strawberry.field
+    def location(self) -> Location | None:
+        p = self.profile
+        if p.city is None or p.latitude is None or p.longitude is None:
+            return None
+        return Location(city=p.city, latitude=p.latitude, longitude=p.longitude)
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.profile.updated_at
+
+
+@strawberry.type(name="Preferences", description="Whom you want to be shown. Only you can read it.")
+class PreferencesType:
+    row: strawberry.Private[Preferences]
+
+    @strawberry.field
+    def age_min(self) -> int:
+        return self.row.age_min
+
+    @strawberry.field
+    def age_max(self) -> int:
+        return self.row.age_max
+
+    @strawberry.field
+    def height_min_cm(self) -> int | None:
+        return self.row.height_min_cm
+
+    @strawberry.field
+    def height_max_cm(self) -> int | None:
+        return self.row.height_max_cm
+
+    @strawberry.field
+    def genders(self) -> list[GenderEnum]:  # type: ignore[valid-type]
+        return [Gender(g) for g in self.row.genders]
+
+    @strawberry.field(description="null: any distance.")
+    def max_distance_km(self) -> int | None:
+        return self.row.max_distance_km
+
+    @strawberry.field
+    def intents(self) -> list[IntentEnum]:  # type: ignore[valid-type]
+        return [Intent(i) for i in self.row.intents]
+
+
+@strawberry.type(description="The signed-in account.")
+class Me:
+    user: strawberry.Private[UserRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.user.id))
+
+    @strawberry.field
+    def email(self) -> str:
+        return self.user.email
+
+    @strawberry.field
+    def status(self) -> UserStatusEnum:  # type: ignore[valid-type]
+        return self.user.status
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.user.created_at
+
+    @strawberry.field
+    def last_active_at(self) -> datetime:
+        return self.user.last_active_at
+
+    @strawberry.field(description="null until createProfile.")
+    async def profile(self, info: Info) -> OwnProfile | None:
+        profile = await info.context.loaders.profile.load(self.user.id)
+        return OwnProfile(profile=profile) if profile else None
+
+    @strawberry.field(description="null until createProfile.")
+    async def preferences(self, info: Info) -> PreferencesType | None:
+        row = await profiles.own_preferences(info.context.session, await info.context.require_viewer())
+        return PreferencesType(row=row) if row else None
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[T]:
+        return [edge.node for edge in self.edges]
+
+
+def connection(items: list[T], cursors: list[str], *, has_next: bool, has_previous: bool) -> Connection[T]:
+    return Connection(
+        edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, items, strict=True)],
+        page_info=PageInfo(
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        ),
+    )
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
