@@ -18,8 +18,23 @@ access_log = logging.getLogger("rapport.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    rapport = True
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """Install Rapport's handler on the root logger (replacing an earlier one of ours only)."""
+    handler = _StderrHandler()
     if settings.log_format is LogFormat.JSON:
         handler.setFormatter(
             JsonFormatter(
@@ -31,7 +46,7 @@ def configure_logging(settings: Settings) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [h for h in root.handlers if not getattr(h, "rapport", False)] + [handler]
     root.setLevel(settings.log_level.upper())
     # Our access log replaces uvicorn's.
     logging.getLogger("uvicorn.access").disabled = True

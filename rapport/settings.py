@@ -72,7 +72,7 @@ class Settings(BaseSettings):
         if value is None or value == "":
             return None
         url = make_url(value)
-        if url.get_backend_name() != "postgresql":
+        if url.get_backend_name() not in ("postgresql", "postgres"):
             raise ValueError("DATABASE_URL must point to PostgreSQL (postgresql+asyncpg://...)")
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+asyncpg")

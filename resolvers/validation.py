@@ -15,7 +15,12 @@ from email_validator import EmailNotValidError, validate_email
 from resolvers.errors import ErrorCode, Problems
 
 MAX_URL_LENGTH = 2048
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+# C0/C1 controls (but tab and newline), zero-width space, line/paragraph separators, bidi
+# embeddings, overrides and isolates (text spoofing), word joiners and the BOM. Zero-width
+# (non-)joiners and LRM/RLM stay: emoji sequences and several scripts need them.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 _SPACES = re.compile(r"\s+")
 
 

@@ -43,10 +43,12 @@ def build_schema(**options: Any) -> strawberry.Schema:
         mutation=Mutation,
         types=[ValidationError, NotFound, AlreadyExists, AuthenticationRequired, InvalidCredentials],
         extensions=[
+            # Factories, not instances: each operation gets fresh extension objects
+            # (the caches themselves are module-level and shared).
             CloseSession,
-            MaskUnexpectedErrors(),
-            ParserCache(maxsize=1024),
-            ValidationCache(maxsize=1024),
+            MaskUnexpectedErrors,
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
         ],
         **options,
     )

@@ -3,11 +3,10 @@ the viewer (resolved once from the bearer token) and the DataLoaders."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -18,9 +17,6 @@ from rapport.resources import Resources
 from resolvers import accounts, interests, profiles
 from resolvers.accounts import Viewer
 from resolvers.errors import AuthenticationRequiredError
-
-_UNRESOLVED: Any = object()
-
 
 @dataclass
 class Loaders:
@@ -51,7 +47,7 @@ class Context:
     token: str | None = None  # the bearer token sent with the request, if any
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _session: AsyncSession | None = None
-    _viewer: Viewer | None = _UNRESOLVED
+    _viewer: asyncio.Task[Viewer | None] | None = None
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -65,13 +61,14 @@ class Context:
         return self._session
 
     async def viewer(self) -> Viewer | None:
-        if self._viewer is _UNRESOLVED:
-            self._viewer = (
-                await accounts.authenticate(self.session, self.resources.credentials, self.token)
-                if self.token
-                else None
+        """Resolved once per operation, however many sibling fields ask at the same time."""
+        if self.token is None:
+            return None
+        if self._viewer is None:
+            self._viewer = asyncio.ensure_future(
+                accounts.authenticate(self.session, self.resources.credentials, self.token)
             )
-        return self._viewer
+        return await asyncio.shield(self._viewer)
 
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()
@@ -80,6 +77,8 @@ class Context:
         return viewer
 
     async def close(self) -> None:
+        if self._viewer is not None and not self._viewer.done():
+            self._viewer.cancel()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

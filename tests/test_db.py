@@ -1,0 +1,77 @@
+"""Database plumbing: the operation session, start-up checks, models against migrations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+import models
+from rapport import db, migrations
+from rapport.db import OperationSession
+
+
+@pytest.mark.parametrize("session_class", [AsyncSession, OperationSession])
+async def test_operation_session_allows_concurrent_sibling_calls(database_url, session_class) -> None:
+    """graphql-core runs sibling resolvers concurrently on the operation's one session: a plain
+    AsyncSession refuses that, OperationSession queues the calls."""
+    engine = create_async_engine(database_url)
+    session = session_class(engine)
+    try:
+        results = await asyncio.gather(
+            *(session.execute(text(f"SELECT pg_sleep(0.02), {i}")) for i in range(4)),
+            session.commit(),
+            return_exceptions=True,
+        )
+    finally:
+        await session.close()
+        await engine.dispose()
+    failures = [r for r in results if isinstance(r, Exception)]
+    if session_class is AsyncSession:
+        assert failures, "plain AsyncSession unexpectedly tolerated concurrent use"
+    else:
+        assert failures == []
+
+
+async def test_models_and_migrations_agree(database_url) -> None:
+    engine = create_async_engine(database_url)
+
+    def diff(conn):
+        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), models.metadata)
+
+    try:
+        async with engine.connect() as conn:
+            changes = await conn.run_sync(diff)
+    finally:
+        await engine.dispose()
+    assert changes == [], f"models differ from migrations: {changes}"
+
+
+async def test_migrations_go_down_and_up_again(database_url) -> None:
+    await asyncio.to_thread(migrations.upgrade, database_url, "base")  # upgrade() to base = no-op
+    from alembic import command
+
+    cfg = migrations.alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, cfg, "base")
+    engine = create_async_engine(database_url)
+    try:
+        assert await migrations.current_revisions(engine) == set()
+        await asyncio.to_thread(migrations.upgrade, database_url)
+        assert await migrations.at_head(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_unusable_database_is_refused_in_one_line(database_url, settings) -> None:
+    """A missing database reads as one line, not a traceback (pgvector: see test_cli)."""
+    engine = db.create_engine(settings, database_url.rsplit("/", 1)[0] + "/no_such_db?" + database_url.split("?", 1)[1])
+    try:
+        with pytest.raises(db.DatabaseUnusable) as raised:
+            await db.check_usable(engine)
+    finally:
+        await engine.dispose()
+    assert "\n" not in str(raised.value) and "no_such_db" in str(raised.value)
