@@ -55,7 +55,7 @@ class RapportGraphQL(GraphQL[Context, None]):
             request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
         )
 
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:  # type: ignore[override]
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         assert self._graphiql is not None
         return HTMLResponse(self._graphiql.html)
 
@@ -95,10 +95,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await conn.execute(text("SELECT 1"))
             current = await migrations.current_revisions(resources.engine)
         except Exception as exc:
-            return JSONResponse({"status": "unavailable", "database": str(exc).splitlines()[0]}, 503)
+            return JSONResponse(
+                {"status": "unavailable", "database": str(exc).splitlines()[0]}, 503
+            )
         if current != heads:
             return JSONResponse(
-                {"status": "migrations pending", "current": sorted(current), "head": sorted(heads)}, 503
+                {"status": "migrations pending", "current": sorted(current), "head": sorted(heads)},
+                503,
             )
         return JSONResponse({"status": "ready", "revision": sorted(current)})
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
+from alembic import context
 from rapport.settings import Settings
 
 config = context.config
@@ -27,7 +27,9 @@ def database_url() -> str:
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=database_url(), target_metadata=target_metadata, literal_binds=True,
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
         compare_type=True,
     )
     with context.begin_transaction():

@@ -8,7 +8,6 @@ from models.interests import Interest, UserInterest
 from models.profiles import Preferences, Profile
 from models.users import AuthToken, User
 
-
 metadata: MetaData = SQLModel.metadata
 
 __all__ = [

@@ -1,27 +1,27 @@
 """Enumerations stored in the database (values are the lower-case strings)."""
 
-from enum import Enum
+from enum import StrEnum
 
 
-class UserStatus(str, Enum):
+class UserStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     DELETED = "deleted"
 
 
-class Gender(str, Enum):
+class Gender(StrEnum):
     WOMAN = "woman"
     MAN = "man"
     NON_BINARY = "non_binary"
     OTHER = "other"
 
 
-class Intent(str, Enum):
+class Intent(StrEnum):
     DATING = "dating"
     FRIENDSHIP = "friendship"
     MENTORSHIP = "mentorship"
 
 
-class MentorshipRole(str, Enum):
+class MentorshipRole(StrEnum):
     MENTOR = "mentor"
     MENTEE = "mentee"

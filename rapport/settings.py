@@ -5,7 +5,7 @@ Every field here is documented in the README's settings table; a test keeps the 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -16,21 +16,36 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Values that look like secrets but are not: refused outside development.
 PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "change_me", "secret", "password", "postgres", "example",
-     "dev", "development", "insecure", "test", "xxx", "todo", "default"}
+    {
+        "",
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "password",
+        "postgres",
+        "example",
+        "dev",
+        "development",
+        "insecure",
+        "test",
+        "xxx",
+        "todo",
+        "default",
+    }
 )
-DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+DEV_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
 OWASP_ARGON2_MIN_MEMORY_KIB = 19 * 1024
 OWASP_ARGON2_MIN_TIME_COST = 2
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
 
 
-class LogFormat(str, Enum):
+class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
 
@@ -95,7 +110,9 @@ class Settings(BaseSettings):
             )
         for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
             if url:
-                password = make_url(url).password if name == "DATABASE_URL" else _redis_password(url)
+                password = (
+                    make_url(url).password if name == "DATABASE_URL" else _redis_password(url)
+                )
                 if password is not None and str(password).lower() in PLACEHOLDER_SECRETS:
                     raise ValueError(f"{name} uses a placeholder password outside development")
         return self

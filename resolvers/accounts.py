@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models import AuthToken, User, UserStatus
 from models.base import utcnow
@@ -43,9 +44,13 @@ class Session:
 
 def _check_password(problems: Problems, field: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        problems.add(field, ErrorCode.TOO_SHORT, f"Passwords need at least {MIN_PASSWORD} characters.")
+        problems.add(
+            field, ErrorCode.TOO_SHORT, f"Passwords need at least {MIN_PASSWORD} characters."
+        )
     elif len(password) > MAX_PASSWORD:
-        problems.add(field, ErrorCode.TOO_LONG, f"Passwords have at most {MAX_PASSWORD} characters.")
+        problems.add(
+            field, ErrorCode.TOO_LONG, f"Passwords have at most {MAX_PASSWORD} characters."
+        )
 
 
 async def _issue_token(
@@ -54,7 +59,9 @@ async def _issue_token(
     token = credentials.new_token()
     expires_at = utcnow() + ttl
     session.add(
-        AuthToken(user_id=user.id, token_hash=credentials.token_digest(token), expires_at=expires_at)
+        AuthToken(
+            user_id=user.id, token_hash=credentials.token_digest(token), expires_at=expires_at
+        )
     )
     return Session(user=user, token=token, expires_at=expires_at)
 
@@ -73,7 +80,7 @@ async def register(
             insert(User)
             .values(id=uuid.uuid4(), email=address, password_hash=password_hash)
             .on_conflict_do_nothing(index_elements=["email"])
-            .returning(User.id)
+            .returning(col(User.id))
         )
     ).scalar_one_or_none()
     if user_id is None:
@@ -93,7 +100,9 @@ async def login(
     if not password:
         problems.add("password", ErrorCode.REQUIRED, "Enter your password.")
     problems.raise_if_any()
-    user = (await session.execute(select(User).where(User.email == address))).scalar_one_or_none()
+    user = (
+        await session.execute(select(User).where(col(User.email) == address))
+    ).scalar_one_or_none()
     # Verify even for an unknown email (against a dummy hash): same answer, same time.
     ok = await credentials.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or user.status is not UserStatus.ACTIVE:
@@ -106,18 +115,20 @@ async def login(
     return result
 
 
-async def authenticate(session: AsyncSession, credentials: Credentials, token: str) -> Viewer | None:
+async def authenticate(
+    session: AsyncSession, credentials: Credentials, token: str
+) -> Viewer | None:
     """The viewer a bearer token stands for, or None (unknown, expired, revoked, inactive)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         return None
     row = (
         await session.execute(
-            select(User, AuthToken.id)
-            .join(AuthToken, AuthToken.user_id == User.id)
+            select(User, col(AuthToken.id))
+            .join(AuthToken, col(AuthToken.user_id) == col(User.id))
             .where(
-                AuthToken.token_hash == credentials.token_digest(token),
-                AuthToken.expires_at > utcnow(),
-                User.status == UserStatus.ACTIVE,
+                col(AuthToken.token_hash) == credentials.token_digest(token),
+                col(AuthToken.expires_at) > utcnow(),
+                col(User.status) == UserStatus.ACTIVE,
             )
         )
     ).first()
@@ -126,19 +137,21 @@ async def authenticate(session: AsyncSession, credentials: Credentials, token: s
     user, token_id = row
     now = utcnow()
     if now - user.last_active_at > LAST_ACTIVE_RESOLUTION:
-        await session.execute(update(User).where(User.id == user.id).values(last_active_at=now))
+        await session.execute(
+            update(User).where(col(User.id) == user.id).values(last_active_at=now)
+        )
         await session.commit()
         user.last_active_at = now
     return Viewer(user=user, token_id=token_id)
 
 
 async def logout(session: AsyncSession, viewer: Viewer) -> None:
-    await session.execute(delete(AuthToken).where(AuthToken.id == viewer.token_id))
+    await session.execute(delete(AuthToken).where(col(AuthToken.id) == viewer.token_id))
     await session.commit()
 
 
 async def logout_everywhere(session: AsyncSession, viewer: Viewer) -> int:
-    result = await session.execute(delete(AuthToken).where(AuthToken.user_id == viewer.id))
+    result = await session.execute(delete(AuthToken).where(col(AuthToken.user_id) == viewer.id))
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -155,19 +168,29 @@ async def change_password(
     _check_password(problems, "newPassword", new_password)
     user = await session.get_one(User, viewer.id)
     if not await credentials.verify_password(user.password_hash, current_password):
-        problems.add("currentPassword", ErrorCode.WRONG_PASSWORD, "The current password is incorrect.")
+        problems.add(
+            "currentPassword", ErrorCode.WRONG_PASSWORD, "The current password is incorrect."
+        )
     elif new_password == current_password:
-        problems.add("newPassword", ErrorCode.NOT_ALLOWED, "Choose a password different from the current one.")
+        problems.add(
+            "newPassword",
+            ErrorCode.NOT_ALLOWED,
+            "Choose a password different from the current one.",
+        )
     problems.raise_if_any()
     user.password_hash = await credentials.hash_password(new_password)
     result = await session.execute(
-        delete(AuthToken).where(AuthToken.user_id == viewer.id, AuthToken.id != viewer.token_id)
+        delete(AuthToken).where(
+            col(AuthToken.user_id) == viewer.id, col(AuthToken.id) != viewer.token_id
+        )
     )
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def purge_expired_tokens(session: AsyncSession, now: datetime | None = None) -> int:
-    result = await session.execute(delete(AuthToken).where(AuthToken.expires_at <= (now or utcnow())))
+    result = await session.execute(
+        delete(AuthToken).where(col(AuthToken.expires_at) <= (now or utcnow()))
+    )
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from rapport.settings import Settings
 
-TOKEN_PREFIX = "rpt_"  # recognisable by secret scanners
+TOKEN_PREFIX = "rpt_"  # noqa: S105 (recognisable by secret scanners)
 
 
 class Credentials:

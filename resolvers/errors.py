@@ -5,10 +5,10 @@ and logged with a correlation id."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     # per-field problems (inside ValidationError.errors)
     REQUIRED = "required"
     TOO_SHORT = "too_short"
@@ -23,7 +23,7 @@ class ErrorCode(str, Enum):
     NOT_ALLOWED = "not_allowed"
     INVALID_CURSOR = "invalid_cursor"
     EMAIL_TAKEN = "email_taken"
-    WRONG_PASSWORD = "wrong_password"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an error code)
     # whole-result errors
     VALIDATION_FAILED = "validation_failed"
     NOT_FOUND = "not_found"
@@ -78,7 +78,9 @@ class AlreadyExists(DomainError):
 class AuthenticationRequiredError(DomainError):
     code = ErrorCode.AUTHENTICATION_REQUIRED
 
-    def __init__(self, message: str = "Sign in to do this: send 'Authorization: Bearer <token>'.") -> None:
+    def __init__(
+        self, message: str = "Sign in to do this: send 'Authorization: Bearer <token>'."
+    ) -> None:
         super().__init__(message)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models import Interest, Profile, UserInterest
 from models.interests import MAX_INTEREST_LENGTH
@@ -21,7 +22,7 @@ from resolvers.pagination import Page, make_page, page_request
 MAX_INTERESTS_PER_USER = 30
 
 
-class InterestOrder(str, Enum):
+class InterestOrder(StrEnum):
     POPULAR = "popular"  # most people first, then by name
     NAME = "name"
 
@@ -36,20 +37,30 @@ async def set_interests(session: AsyncSession, viewer: Viewer, names: list[str])
     """Replace the viewer's interests with `names` (normalised, de-duplicated)."""
     problems = Problems()
     tags = validation.tag_list(
-        problems, "interests", names, max_items=MAX_INTERESTS_PER_USER, max_length=MAX_INTEREST_LENGTH
+        problems,
+        "interests",
+        names,
+        max_items=MAX_INTERESTS_PER_USER,
+        max_length=MAX_INTEREST_LENGTH,
     )
     problems.raise_if_any()
     if await session.get(Profile, viewer.id) is None:
         raise NotFoundError("Create your profile first.", field="input")
     if tags:
         await session.execute(
-            insert(Interest).values([{"name": t} for t in tags]).on_conflict_do_nothing(index_elements=["name"])
+            insert(Interest)
+            .values([{"name": t} for t in tags])
+            .on_conflict_do_nothing(index_elements=["name"])
         )
-    ids = (await session.execute(select(Interest.id).where(Interest.name.in_(tags)))).scalars().all()  # type: ignore[attr-defined]
+    ids = (
+        (await session.execute(select(col(Interest.id)).where(col(Interest.name).in_(tags))))
+        .scalars()
+        .all()
+    )
     await session.execute(
         delete(UserInterest).where(
-            UserInterest.user_id == viewer.id,
-            UserInterest.interest_id.not_in(ids),  # type: ignore[attr-defined]
+            col(UserInterest.user_id) == viewer.id,
+            col(UserInterest.interest_id).not_in(ids),
         )
     )
     if ids:
@@ -65,9 +76,9 @@ async def set_interests(session: AsyncSession, viewer: Viewer, names: list[str])
 async def interests_by_user(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[list[str]]:
     """Batch loader: each user's interest names, alphabetically."""
     rows = await session.execute(
-        select(UserInterest.user_id, Interest.name)
-        .join(Interest, Interest.id == UserInterest.interest_id)
-        .where(UserInterest.user_id.in_(user_ids))  # type: ignore[attr-defined]
+        select(col(UserInterest.user_id), col(Interest.name))
+        .join(Interest, col(Interest.id) == col(UserInterest.interest_id))
+        .where(col(UserInterest.user_id).in_(user_ids))
         .order_by(Interest.name)
     )
     by_user: dict[uuid.UUID, list[str]] = {}
@@ -95,32 +106,41 @@ async def catalogue(
     """Interests that at least one person has, with how many, optionally by name prefix."""
     problems = Problems()
     request = page_request(
-        problems, first, after, default_size=default_size, max_size=max_size, key_shape=_key_shape(order)
+        problems,
+        first,
+        after,
+        default_size=default_size,
+        max_size=max_size,
+        key_shape=_key_shape(order),
     )
     needle = validation.tag(prefix or "")
     if len(needle) > MAX_INTEREST_LENGTH:
-        problems.add("prefix", ErrorCode.TOO_LONG, f"prefix has at most {MAX_INTEREST_LENGTH} characters.")
+        problems.add(
+            "prefix", ErrorCode.TOO_LONG, f"prefix has at most {MAX_INTEREST_LENGTH} characters."
+        )
     problems.raise_if_any()
 
-    count = func.count(UserInterest.user_id).label("user_count")
+    count = func.count(col(UserInterest.user_id)).label("user_count")
     query = (
-        select(Interest.name, count)
-        .join(UserInterest, UserInterest.interest_id == Interest.id)
-        .group_by(Interest.id)
+        select(col(Interest.name), count)
+        .join(UserInterest, col(UserInterest.interest_id) == col(Interest.id))
+        .group_by(col(Interest.id))
         .limit(request.first + 1)
     )
     if needle:
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Interest.name.like(f"{escaped}%", escape="\\"))  # type: ignore[attr-defined]
+        query = query.where(col(Interest.name).like(f"{escaped}%", escape="\\"))
     if order is InterestOrder.NAME:
-        query = query.order_by(Interest.name)
+        query = query.order_by(col(Interest.name))
         if request.after:
-            query = query.where(Interest.name > request.after[0])
+            query = query.where(col(Interest.name) > request.after[0])
     else:
-        query = query.order_by(count.desc(), Interest.name)
+        query = query.order_by(count.desc(), col(Interest.name))
         if request.after:
             last_count, last_name = request.after
-            query = query.having(or_(count < last_count, and_(count == last_count, Interest.name > last_name)))
+            query = query.having(
+                or_(count < last_count, and_(count == last_count, col(Interest.name) > last_name))
+            )
     rows = [InterestCount(name, int(n)) for name, n in await session.execute(query)]
     if order is InterestOrder.NAME:
         return make_page(rows, request, lambda r: [r.name])

@@ -59,7 +59,9 @@ def page_request(
     if after is not None:
         key = decode_cursor(after)
         if key is None or not key_shape(key):
-            problems.add("after", ErrorCode.INVALID_CURSOR, "This cursor was not issued by this list.")
+            problems.add(
+                "after", ErrorCode.INVALID_CURSOR, "This cursor was not issued by this list."
+            )
             key = None
     return PageRequest(first=size, after=key)
 

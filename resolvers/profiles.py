@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from models import Gender, Intent, MentorshipRole, Preferences, Profile, User, UserStatus
 from models.base import utcnow
@@ -34,7 +35,9 @@ def camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _clean_profile_fields(fields: Mapping[str, Any], today: date, problems: Problems) -> dict[str, Any]:
+def _clean_profile_fields(
+    fields: Mapping[str, Any], today: date, problems: Problems
+) -> dict[str, Any]:
     """Validate and normalise the given profile fields; returns column values."""
     out: dict[str, Any] = {}
     for name in REQUIRED_ON_CREATE:
@@ -46,16 +49,22 @@ def _clean_profile_fields(fields: Mapping[str, Any], today: date, problems: Prob
         )
     for name, limit in (("bio", 2000), ("goals", 1000)):
         if name in fields:
-            out[name] = validation.text(problems, name, fields[name] or "", max_length=limit, multiline=True)
+            out[name] = validation.text(
+                problems, name, fields[name] or "", max_length=limit, multiline=True
+            )
     if (birth := fields.get("birth_date")) is not None:
         age = validation.age_on(birth, today)
         if not MIN_AGE <= age <= MAX_AGE:
             problems.add(
-                "birthDate", ErrorCode.OUT_OF_RANGE, f"Age must be between {MIN_AGE} and {MAX_AGE} (got {age})."
+                "birthDate",
+                ErrorCode.OUT_OF_RANGE,
+                f"Age must be between {MIN_AGE} and {MAX_AGE} (got {age}).",
             )
         out["birth_date"] = birth
     if "height_cm" in fields:
-        out["height_cm"] = validation.int_range(problems, "heightCm", fields["height_cm"], MIN_HEIGHT, MAX_HEIGHT)
+        out["height_cm"] = validation.int_range(
+            problems, "heightCm", fields["height_cm"], MIN_HEIGHT, MAX_HEIGHT
+        )
     if fields.get("gender") is not None:
         out["gender"] = Gender(fields["gender"])
     if "location" in fields:
@@ -82,8 +91,12 @@ def _clean_location(problems: Problems, location: Mapping[str, Any] | None) -> d
     if location is None:
         return {"city": None, "latitude": None, "longitude": None}
     return {
-        "city": validation.text(problems, "location.city", location.get("city"), max_length=100, required=True),
-        "latitude": validation.float_range(problems, "location.latitude", location.get("latitude"), -90, 90),
+        "city": validation.text(
+            problems, "location.city", location.get("city"), max_length=100, required=True
+        ),
+        "latitude": validation.float_range(
+            problems, "location.latitude", location.get("latitude"), -90, 90
+        ),
         "longitude": validation.float_range(
             problems, "location.longitude", location.get("longitude"), -180, 180
         ),
@@ -107,11 +120,31 @@ def _check_mentorship(problems: Problems, profile: Mapping[str, Any]) -> None:
     """Cross-field rules, checked on the profile as it would be after the change."""
     mentoring = profile.get("intent") is Intent.MENTORSHIP
     if mentoring and profile.get("mentorship_role") is None and not problems.has("mentorshipRole"):
-        problems.add("mentorshipRole", ErrorCode.REQUIRED, "Mentorship profiles say whether you are a mentor or a mentee.")
+        problems.add(
+            "mentorshipRole",
+            ErrorCode.REQUIRED,
+            "Mentorship profiles say whether you are a mentor or a mentee.",
+        )
     if not mentoring and profile.get("mentorship_role") is not None:
-        problems.add("mentorshipRole", ErrorCode.NOT_ALLOWED, "Only mentorship profiles have a mentorship role.")
+        problems.add(
+            "mentorshipRole",
+            ErrorCode.NOT_ALLOWED,
+            "Only mentorship profiles have a mentorship role.",
+        )
     if not mentoring and profile.get("expertise"):
-        problems.add("expertise", ErrorCode.NOT_ALLOWED, "Areas of expertise belong to mentorship profiles.")
+        problems.add(
+            "expertise", ErrorCode.NOT_ALLOWED, "Areas of expertise belong to mentorship profiles."
+        )
+
+
+async def _save(
+    session: AsyncSession, row: Profile | Preferences, values: Mapping[str, Any]
+) -> None:
+    """Apply validated values to a row and commit."""
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    await session.commit()
 
 
 async def create_profile(
@@ -158,10 +191,7 @@ async def update_profile(
         merged.update(mentorship_role=values["mentorship_role"], expertise=values["expertise"])
     _check_mentorship(problems, merged)
     problems.raise_if_any()
-    for name, value in values.items():
-        setattr(profile, name, value)
-    profile.updated_at = utcnow()
-    await session.commit()
+    await _save(session, profile, values)
     return profile
 
 
@@ -174,7 +204,9 @@ def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[st
             out[name] = validation.int_range(problems, camel(name), fields[name], MIN_AGE, MAX_AGE)
     for name in ("height_min_cm", "height_max_cm"):
         if name in fields:
-            out[name] = validation.int_range(problems, camel(name), fields[name], MIN_HEIGHT, MAX_HEIGHT)
+            out[name] = validation.int_range(
+                problems, camel(name), fields[name], MIN_HEIGHT, MAX_HEIGHT
+            )
     if "max_distance_km" in fields:
         out["max_distance_km"] = validation.int_range(
             problems, "maxDistanceKm", fields["max_distance_km"], 1, MAX_DISTANCE_KM
@@ -188,22 +220,25 @@ def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[st
     return out
 
 
-async def update_preferences(session: AsyncSession, viewer: Viewer, fields: Mapping[str, Any]) -> Preferences:
+async def update_preferences(
+    session: AsyncSession, viewer: Viewer, fields: Mapping[str, Any]
+) -> Preferences:
     problems = Problems()
     values = _preference_values(fields, problems)
     preferences = await session.get(Preferences, viewer.id, with_for_update=True)
     if preferences is None:
         problems.raise_if_any()
         raise NotFoundError("Create your profile first: preferences come with it.", field="input")
-    merged = {c: getattr(preferences, c) for c in ("age_min", "age_max", "height_min_cm", "height_max_cm")}
+    merged = {
+        c: getattr(preferences, c) for c in ("age_min", "age_max", "height_min_cm", "height_max_cm")
+    }
     merged.update({k: v for k, v in values.items() if k in merged and not problems.has(camel(k))})
     validation.ordered(problems, "ageMin", merged["age_min"], "ageMax", merged["age_max"])
-    validation.ordered(problems, "heightMinCm", merged["height_min_cm"], "heightMaxCm", merged["height_max_cm"])
+    validation.ordered(
+        problems, "heightMinCm", merged["height_min_cm"], "heightMaxCm", merged["height_max_cm"]
+    )
     problems.raise_if_any()
-    for name, value in values.items():
-        setattr(preferences, name, value)
-    preferences.updated_at = utcnow()
-    await session.commit()
+    await _save(session, preferences, values)
     return preferences
 
 
@@ -216,8 +251,8 @@ async def public_profile(session: AsyncSession, viewer: Viewer, user_id: uuid.UU
     profile = (
         await session.execute(
             select(Profile)
-            .join(User, User.id == Profile.user_id)
-            .where(Profile.user_id == user_id, User.status == UserStatus.ACTIVE)
+            .join(User, col(User.id) == col(Profile.user_id))
+            .where(col(Profile.user_id) == user_id, col(User.status) == UserStatus.ACTIVE)
         )
     ).scalar_one_or_none()
     if profile is None:
@@ -225,8 +260,12 @@ async def public_profile(session: AsyncSession, viewer: Viewer, user_id: uuid.UU
     return profile
 
 
-async def profiles_by_user(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[Profile | None]:
+async def profiles_by_user(
+    session: AsyncSession, user_ids: list[uuid.UUID]
+) -> list[Profile | None]:
     """Batch loader: one query for many users, results in the order asked."""
-    rows = (await session.execute(select(Profile).where(Profile.user_id.in_(user_ids)))).scalars()  # type: ignore[attr-defined]
+    rows = (
+        await session.execute(select(Profile).where(col(Profile.user_id).in_(user_ids)))
+    ).scalars()
     by_id = {p.user_id: p for p in rows}
     return [by_id.get(i) for i in user_ids]

@@ -55,7 +55,9 @@ def text(
         problems.add(field, ErrorCode.TOO_SHORT, f"{field} needs at least {min_length} characters.")
     elif len(cleaned) > max_length:
         problems.add(
-            field, ErrorCode.TOO_LONG, f"{field} allows at most {max_length} characters (got {len(cleaned)})."
+            field,
+            ErrorCode.TOO_LONG,
+            f"{field} allows at most {max_length} characters (got {len(cleaned)}).",
         )
     return cleaned
 
@@ -70,14 +72,20 @@ def float_range(
     problems: Problems, field: str, value: float | None, low: float, high: float
 ) -> float | None:
     if value is not None and not (low <= value <= high):  # also refuses NaN
-        problems.add(field, ErrorCode.OUT_OF_RANGE, f"{field} must be between {low:g} and {high:g}.")
+        problems.add(
+            field, ErrorCode.OUT_OF_RANGE, f"{field} must be between {low:g} and {high:g}."
+        )
     return value
 
 
-def ordered(problems: Problems, low_field: str, low: int | None, high_field: str, high: int | None) -> None:
+def ordered(
+    problems: Problems, low_field: str, low: int | None, high_field: str, high: int | None
+) -> None:
     if low is not None and high is not None and low > high:
         problems.add(
-            low_field, ErrorCode.MIN_ABOVE_MAX, f"{low_field} ({low}) is above {high_field} ({high})."
+            low_field,
+            ErrorCode.MIN_ABOVE_MAX,
+            f"{low_field} ({low}) is above {high_field} ({high}).",
         )
 
 
@@ -110,7 +118,9 @@ def https_url(problems: Problems, field: str, value: str) -> str:
     elif parts.scheme.lower() != "https":
         problems.add(field, ErrorCode.INSECURE_URL, "Only https:// URLs are accepted.")
     elif parts.username or parts.password:
-        problems.add(field, ErrorCode.INVALID_FORMAT, "URLs must not carry a user name or password.")
+        problems.add(
+            field, ErrorCode.INVALID_FORMAT, "URLs must not carry a user name or password."
+        )
     return url
 
 
@@ -128,7 +138,9 @@ def url_list(problems: Problems, field: str, values: Sequence[str], *, max_items
 
 def tag(value: str) -> str:
     """An interest or expertise tag: NFKC, case-folded, whitespace folded, trimmed."""
-    return _SPACES.sub(" ", _CONTROL.sub("", unicodedata.normalize("NFKC", value)).casefold()).strip()
+    return _SPACES.sub(
+        " ", _CONTROL.sub("", unicodedata.normalize("NFKC", value)).casefold()
+    ).strip()
 
 
 def tag_list(
@@ -141,7 +153,9 @@ def tag_list(
         if not name:
             problems.add(f"{field}[{i}]", ErrorCode.REQUIRED, "Tags must not be empty.")
         elif len(name) > max_length:
-            problems.add(f"{field}[{i}]", ErrorCode.TOO_LONG, f"Tags have at most {max_length} characters.")
+            problems.add(
+                f"{field}[{i}]", ErrorCode.TOO_LONG, f"Tags have at most {max_length} characters."
+            )
         else:
             seen.setdefault(name, None)
     if len(seen) > max_items:

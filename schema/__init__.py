@@ -41,7 +41,13 @@ def build_schema(**options: Any) -> strawberry.Schema:
     return RapportSchema(
         query=Query,
         mutation=Mutation,
-        types=[ValidationError, NotFound, AlreadyExists, AuthenticationRequired, InvalidCredentials],
+        types=[
+            ValidationError,
+            NotFound,
+            AlreadyExists,
+            AuthenticationRequired,
+            InvalidCredentials,
+        ],
         extensions=[
             # Factories, not instances: each operation gets fresh extension objects
             # (the caches themselves are module-level and shared).

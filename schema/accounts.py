@@ -9,7 +9,12 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import accounts
-from schema.errors import AuthenticationRequired, InvalidCredentials, ValidationError, expected_errors
+from schema.errors import (
+    AuthenticationRequired,
+    InvalidCredentials,
+    ValidationError,
+    expected_errors,
+)
 from schema.types import Me
 
 
@@ -80,7 +85,9 @@ class AccountMutations:
     async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
         r = info.context.resources
         return _payload(
-            await accounts.register(info.context.session, r.credentials, r.token_ttl, input.email, input.password)
+            await accounts.register(
+                info.context.session, r.credentials, r.token_ttl, input.email, input.password
+            )
         )
 
     @strawberry.mutation(description="Sign in; returns a new bearer token.")
@@ -88,7 +95,9 @@ class AccountMutations:
     async def login(self, info: Info, input: LoginInput) -> LoginResult:
         r = info.context.resources
         return _payload(
-            await accounts.login(info.context.session, r.credentials, r.token_ttl, input.email, input.password)
+            await accounts.login(
+                info.context.session, r.credentials, r.token_ttl, input.email, input.password
+            )
         )
 
     @strawberry.mutation(description="Revoke the token this request was made with.")
@@ -101,7 +110,9 @@ class AccountMutations:
     @expected_errors
     async def logout_everywhere(self, info: Info) -> LogoutResult:
         viewer = await info.context.require_viewer()
-        return LogoutPayload(revoked_tokens=await accounts.logout_everywhere(info.context.session, viewer))
+        return LogoutPayload(
+            revoked_tokens=await accounts.logout_everywhere(info.context.session, viewer)
+        )
 
     @strawberry.mutation(description="Change password; every other session is signed out.")
     @expected_errors

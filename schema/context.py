@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -17,6 +18,7 @@ from rapport.resources import Resources
 from resolvers import accounts, interests, profiles
 from resolvers.accounts import Viewer
 from resolvers.errors import AuthenticationRequiredError
+
 
 @dataclass
 class Loaders:

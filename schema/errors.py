@@ -21,7 +21,9 @@ from resolvers.errors import (
     NotFoundError,
 )
 
-ErrorCodeEnum = strawberry.enum(ErrorCode, name="ErrorCode", description="Machine-readable error codes.")
+ErrorCodeEnum = strawberry.enum(
+    ErrorCode, name="ErrorCode", description="Machine-readable error codes."
+)
 
 
 @strawberry.interface(description="An expected failure: switch on __typename, show `message`.")
@@ -37,7 +39,9 @@ class FieldError:
     message: str
 
 
-@strawberry.type(description="The input was refused; `errors` lists every bad field. Nothing changed.")
+@strawberry.type(
+    description="The input was refused; `errors` lists every bad field. Nothing changed."
+)
 class ValidationError(Error):
     errors: list[FieldError]
 
@@ -71,7 +75,10 @@ def to_graphql(error: DomainError) -> Error:
             return ValidationError(
                 code=error.code,
                 message=error.message,
-                errors=[FieldError(field=p.field, code=p.code, message=p.message) for p in error.problems],
+                errors=[
+                    FieldError(field=p.field, code=p.code, message=p.message)
+                    for p in error.problems
+                ],
             )
         case NotFoundError():
             return NotFound(

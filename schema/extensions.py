@@ -16,7 +16,7 @@ log = logging.getLogger("rapport.errors")
 class CloseSession(SchemaExtension):
     """Close the operation's AsyncSession (rolling back anything uncommitted) when it ends."""
 
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         try:
             yield
         finally:
@@ -26,7 +26,7 @@ class CloseSession(SchemaExtension):
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """Syntax and validation errors are the client's and stay; exceptions from our code are masked."""
+    """Syntax and validation errors are the client's and stay; our exceptions are masked."""
     original = error.original_error
     return original is not None and not isinstance(original, GraphQLError)
 

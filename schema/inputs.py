@@ -20,7 +20,7 @@ def _plain(value: Any) -> Any:
 
 
 def provided(input_: Any) -> dict[str, Any]:
-    """Fields the client set (UNSET left out; explicit null kept as None), nested inputs as dicts."""
+    """Fields the client set (UNSET left out, explicit null kept), nested inputs as dicts."""
     return {
         f.name: _plain(getattr(input_, f.name))
         for f in dataclasses.fields(input_)

@@ -67,8 +67,12 @@ class InterestQueries:
 
 @strawberry.type
 class InterestMutations:
-    @strawberry.mutation(description="Replace your interests (trimmed, case-folded, de-duplicated; at most 30).")
+    @strawberry.mutation(
+        description="Replace your interests (trimmed, case-folded, de-duplicated; at most 30)."
+    )
     @expected_errors
     async def set_interests(self, info: Info, names: list[str]) -> SetInterestsResult:
         viewer = await info.context.require_viewer()
-        return InterestsPayload(interests=await interests.set_interests(info.context.session, viewer, names))
+        return InterestsPayload(
+            interests=await interests.set_interests(info.context.session, viewer, names)
+        )

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import profiles
-from resolvers.errors import ErrorCode, Invalid, FieldProblem
+from resolvers.errors import ErrorCode, FieldProblem, Invalid
 from schema.errors import (
     AlreadyExists,
     AuthenticationRequired,
@@ -43,7 +43,9 @@ class SocialLinkInput:
     url: str = strawberry.field(description="https only.")
 
 
-@strawberry.input(description="Age 18-120, bio <= 2000 characters, goals <= 1000, height 90-250 cm.")
+@strawberry.input(
+    description="Age 18-120, bio <= 2000 characters, goals <= 1000, height 90-250 cm."
+)
 class CreateProfileInput:
     display_name: str
     birth_date: date
@@ -59,7 +61,9 @@ class CreateProfileInput:
     social_links: list[SocialLinkInput] | None = strawberry.UNSET
 
 
-@strawberry.input(description="Only the fields you send change; send null to clear an optional one.")
+@strawberry.input(
+    description="Only the fields you send change; send null to clear an optional one."
+)
 class UpdateProfileInput:
     display_name: str | None = strawberry.UNSET
     birth_date: date | None = strawberry.UNSET
@@ -117,18 +121,24 @@ class ProfileQueries:
 
 @strawberry.type
 class ProfileMutations:
-    @strawberry.mutation(description="Create your profile (once); default preferences come with it.")
+    @strawberry.mutation(
+        description="Create your profile (once); default preferences come with it."
+    )
     @expected_errors
     async def create_profile(self, info: Info, input: CreateProfileInput) -> CreateProfileResult:
         viewer = await info.context.require_viewer()
-        profile = await profiles.create_profile(info.context.session, viewer, provided(input), today())
+        profile = await profiles.create_profile(
+            info.context.session, viewer, provided(input), today()
+        )
         return OwnProfile(profile=profile)
 
     @strawberry.mutation(description="Change some fields of your profile.")
     @expected_errors
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfileResult:
         viewer = await info.context.require_viewer()
-        profile = await profiles.update_profile(info.context.session, viewer, provided(input), today())
+        profile = await profiles.update_profile(
+            info.context.session, viewer, provided(input), today()
+        )
         return OwnProfile(profile=profile)
 
     @strawberry.mutation(description="Change whom you want to be shown.")

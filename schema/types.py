@@ -187,7 +187,9 @@ class Me:
 
     @strawberry.field(description="null until createProfile.")
     async def preferences(self, info: Info) -> PreferencesType | None:
-        row = await profiles.own_preferences(info.context.session, await info.context.require_viewer())
+        row = await profiles.own_preferences(
+            info.context.session, await info.context.require_viewer()
+        )
         return PreferencesType(row=row) if row else None
 
 
@@ -212,7 +214,9 @@ class Connection(Generic[T]):
     page_info: PageInfo
 
 
-def connection(items: list[T], cursors: list[str], *, has_next: bool, has_previous: bool) -> Connection[T]:
+def connection(
+    items: list[T], cursors: list[str], *, has_next: bool, has_previous: bool
+) -> Connection[T]:
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, items, strict=True)],
         nodes=items,

@@ -61,7 +61,9 @@ def template_db(pg_url: str) -> str:
             await conn.close()
 
     asyncio.run(create())
-    migrations.upgrade(make_url(pg_url).set(database=TEMPLATE).render_as_string(hide_password=False))
+    migrations.upgrade(
+        make_url(pg_url).set(database=TEMPLATE).render_as_string(hide_password=False)
+    )
     return TEMPLATE
 
 
@@ -85,7 +87,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "log_requests": False,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -106,11 +108,15 @@ class Gql:
 
     resources: Resources
 
-    async def raw(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+    async def raw(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> Any:
         context = Context(resources=self.resources, token=token)
         return await schema.execute(query, variable_values=variables, context_value=context)
 
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> Any:
         result = await self.raw(query, variables, token)
         assert result.errors is None, result.errors
         return result.data
@@ -161,9 +167,22 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
     }
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:create_app", "--factory", "--port", str(port),
-         "--host", "127.0.0.1", "--no-access-log"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--no-access-log",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -178,7 +197,9 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
                 pass
             time.sleep(0.1)
         else:
-            raise RuntimeError("server did not become ready: " + (tmp_path / "server.log").read_text())
+            raise RuntimeError(
+                "server did not become ready: " + (tmp_path / "server.log").read_text()
+            )
         yield base
     finally:
         proc.terminate()

@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
+from sqlmodel import col
 
 from models import AuthToken, User, UserStatus
 from models.base import utcnow
@@ -40,7 +41,9 @@ async def login(gql, email: str, password: str = PASSWORD) -> dict:
 
 
 async def test_register_normalises_email_and_signs_in(gql) -> None:
-    data = await gql(REGISTER, {"i": {"email": "  Ada.Lovelace@Example.COM ", "password": PASSWORD}})
+    data = await gql(
+        REGISTER, {"i": {"email": "  Ada.Lovelace@Example.COM ", "password": PASSWORD}}
+    )
     payload = data["register"]
     assert payload["__typename"] == "AuthPayload"
     assert payload["me"] == {"email": "ada.lovelace@example.com", "status": "ACTIVE"}
@@ -54,7 +57,11 @@ async def test_email_is_unique_regardless_of_case(gql, resources) -> None:
     data = await gql(REGISTER, {"i": {"email": "BOB@Example.com", "password": PASSWORD}})
     assert data["register"]["__typename"] == "ValidationError"
     assert data["register"]["errors"] == [
-        {"field": "email", "code": "EMAIL_TAKEN", "message": "An account with this email already exists."}
+        {
+            "field": "email",
+            "code": "EMAIL_TAKEN",
+            "message": "An account with this email already exists.",
+        }
     ]
     assert await count(resources, User) == 1
 
@@ -74,7 +81,10 @@ async def test_register_reports_every_bad_field_and_writes_nothing(gql, resource
 
 async def test_concurrent_registrations_of_one_email_make_one_account(gql, resources) -> None:
     results = await asyncio.gather(
-        *(gql(REGISTER, {"i": {"email": f"{c}@example.com", "password": PASSWORD}}) for c in ["race", "RACE", "Race"])
+        *(
+            gql(REGISTER, {"i": {"email": f"{c}@example.com", "password": PASSWORD}})
+            for c in ["race", "RACE", "Race"]
+        )
     )
     kinds = sorted(r["register"]["__typename"] for r in results)
     assert kinds == ["AuthPayload", "ValidationError", "ValidationError"]
@@ -85,11 +95,15 @@ async def test_login_does_not_say_which_part_was_wrong(gql) -> None:
     await gql.register("carol@example.com")
     wrong_password = await login(gql, "carol@example.com", "wrong password!!")
     unknown_email = await login(gql, "nobody@example.com", "wrong password!!")
-    assert wrong_password == unknown_email == {
-        "__typename": "InvalidCredentials",
-        "code": "INVALID_CREDENTIALS",
-        "message": "Email or password is incorrect.",
-    }
+    assert (
+        wrong_password
+        == unknown_email
+        == {
+            "__typename": "InvalidCredentials",
+            "code": "INVALID_CREDENTIALS",
+            "message": "Email or password is incorrect.",
+        }
+    )
     ok = await login(gql, "CAROL@example.com")
     assert ok["__typename"] == "AuthPayload"
 
@@ -97,7 +111,7 @@ async def test_login_does_not_say_which_part_was_wrong(gql) -> None:
 async def test_tokens_are_stored_only_as_hashes(gql, resources) -> None:
     token = await gql.register()
     async with resources.sessionmaker() as session:
-        stored = (await session.execute(select(AuthToken.token_hash))).scalars().all()
+        stored = (await session.execute(select(col(AuthToken.token_hash)))).scalars().all()
     assert len(stored) == 1
     assert token.encode() not in stored[0] and len(stored[0]) == 32
     assert stored[0] == resources.credentials.token_digest(token)
@@ -130,7 +144,9 @@ async def test_suspended_user_cannot_use_tokens_or_log_in(gql, resources) -> Non
 async def test_logout_revokes_only_that_token(gql) -> None:
     first = await gql.register("dan@example.com")
     second = (await login(gql, "dan@example.com"))["token"]
-    data = await gql("mutation { logout { __typename ... on LogoutPayload { revokedTokens } } }", token=first)
+    data = await gql(
+        "mutation { logout { __typename ... on LogoutPayload { revokedTokens } } }", token=first
+    )
     assert data["logout"] == {"__typename": "LogoutPayload", "revokedTokens": 1}
     assert (await gql(ME, token=first))["me"]["__typename"] == "AuthenticationRequired"
     assert (await gql(ME, token=second))["me"]["__typename"] == "Me"
@@ -140,7 +156,8 @@ async def test_logout_everywhere_revokes_all(gql) -> None:
     first = await gql.register("eve@example.com")
     second = (await login(gql, "eve@example.com"))["token"]
     data = await gql(
-        "mutation { logoutEverywhere { __typename ... on LogoutPayload { revokedTokens } } }", token=second
+        "mutation { logoutEverywhere { __typename ... on LogoutPayload { revokedTokens } } }",
+        token=second,
     )
     assert data["logoutEverywhere"]["revokedTokens"] == 2
     for token in (first, second):
@@ -156,7 +173,9 @@ async def test_change_password_revokes_other_sessions(gql) -> None:
     current = await gql.register("fay@example.com")
     other = (await login(gql, "fay@example.com"))["token"]
     new = "a brand new passphrase"
-    data = await gql(CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": new}}, token=current)
+    data = await gql(
+        CHANGE, {"i": {"currentPassword": PASSWORD, "newPassword": new}}, token=current
+    )
     assert data["changePassword"] == {"__typename": "ChangePasswordPayload", "revokedTokens": 1}
     assert (await gql(ME, token=current))["me"]["__typename"] == "Me"
     assert (await gql(ME, token=other))["me"]["__typename"] == "AuthenticationRequired"
@@ -166,7 +185,9 @@ async def test_change_password_revokes_other_sessions(gql) -> None:
 
 async def test_change_password_checks_current_and_new(gql) -> None:
     token = await gql.register("gus@example.com")
-    data = await gql(CHANGE, {"i": {"currentPassword": "not my password", "newPassword": "tiny"}}, token=token)
+    data = await gql(
+        CHANGE, {"i": {"currentPassword": "not my password", "newPassword": "tiny"}}, token=token
+    )
     assert {(e["field"], e["code"]) for e in data["changePassword"]["errors"]} == {
         ("currentPassword", "WRONG_PASSWORD"),
         ("newPassword", "TOO_SHORT"),
@@ -178,7 +199,7 @@ async def test_change_password_checks_current_and_new(gql) -> None:
 async def test_password_hash_is_argon2id_with_owasp_minimums(gql, resources) -> None:
     await gql.register()
     async with resources.sessionmaker() as session:
-        stored = (await session.execute(select(User.password_hash))).scalar_one()
+        stored = (await session.execute(select(col(User.password_hash)))).scalar_one()
     assert stored.startswith("$argon2id$")
     params = dict(p.split("=") for p in stored.split("$")[3].split(","))
     assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2

@@ -16,10 +16,20 @@ from rapport.settings import PROJECT_ROOT
 RAPPORT = [sys.executable, "-c", "from rapport.cli import main; main()"]
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("RAPPORT_")}
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("RAPPORT_")
+    }
     return subprocess.run(
-        [*RAPPORT, *args], cwd=PROJECT_ROOT, env={**base, **(env or {})}, capture_output=True, text=True,
+        [*RAPPORT, *args],
+        cwd=PROJECT_ROOT,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
 
@@ -30,7 +40,9 @@ def system_postgres_reachable() -> bool:
         return s.connect_ex(("127.0.0.1", 5432)) == 0
 
 
-@pytest.mark.skipif(not system_postgres_reachable(), reason="needs the machine's PostgreSQL on 127.0.0.1:5432")
+@pytest.mark.skipif(
+    not system_postgres_reachable(), reason="needs the machine's PostgreSQL on 127.0.0.1:5432"
+)
 def test_postgres_without_pgvector_gets_one_line() -> None:
     """These machines run a PostgreSQL 15 without pgvector: exactly the case to refuse clearly."""
     result = run("migrate", env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/postgres"})
@@ -76,7 +88,9 @@ def test_embedded_database_is_created_once_and_reused() -> None:
         second = run("migrate", env=env)
         assert second.returncode == 0, second.stderr
         url = run("db", "url", env=env)
-        assert url.returncode == 0 and url.stdout.startswith("postgresql://postgres@/postgres?host=")
+        assert url.returncode == 0 and url.stdout.startswith(
+            "postgresql://postgres@/postgres?host="
+        )
         stopped = run("db", "stop", env=env)
         assert stopped.returncode == 0 and "stopped" in stopped.stdout
     finally:

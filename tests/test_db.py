@@ -16,7 +16,9 @@ from rapport.db import OperationSession
 
 
 @pytest.mark.parametrize("session_class", [AsyncSession, OperationSession])
-async def test_operation_session_allows_concurrent_sibling_calls(database_url, session_class) -> None:
+async def test_operation_session_allows_concurrent_sibling_calls(
+    database_url, session_class
+) -> None:
     """graphql-core runs sibling resolvers concurrently on the operation's one session: a plain
     AsyncSession refuses that, OperationSession queues the calls."""
     engine = create_async_engine(database_url)
@@ -41,7 +43,9 @@ async def test_models_and_migrations_agree(database_url) -> None:
     engine = create_async_engine(database_url)
 
     def diff(conn):
-        return compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), models.metadata)
+        return compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), models.metadata
+        )
 
     try:
         async with engine.connect() as conn:
@@ -68,7 +72,9 @@ async def test_migrations_go_down_and_up_again(database_url) -> None:
 
 async def test_unusable_database_is_refused_in_one_line(database_url, settings) -> None:
     """A missing database reads as one line, not a traceback (pgvector: see test_cli)."""
-    engine = db.create_engine(settings, database_url.rsplit("/", 1)[0] + "/no_such_db?" + database_url.split("?", 1)[1])
+    engine = db.create_engine(
+        settings, database_url.rsplit("/", 1)[0] + "/no_such_db?" + database_url.split("?", 1)[1]
+    )
     try:
         with pytest.raises(db.DatabaseUnusable) as raised:
             await db.check_usable(engine)

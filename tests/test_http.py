@@ -9,19 +9,24 @@ import re
 
 import httpx
 import pytest
-from alembic import command
 
+from alembic import command
 from rapport import migrations
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.logging import configure_logging
 from resolvers import profiles
 from tests.conftest import PASSWORD, make_settings
 
-REGISTER = 'mutation { register(input: {email: "web@example.com", password: "%s"}) { ... on AuthPayload { token } } }' % PASSWORD
+REGISTER = (
+    f'mutation {{ register(input: {{email: "web@example.com", password: "{PASSWORD}"}}) '
+    "{ ... on AuthPayload { token } } }"
+)
 ME = "{ me { __typename ... on Me { email } } }"
 
 
-async def post(client: httpx.AsyncClient, query: str, token: str | None = None, **kw) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, query: str, token: str | None = None, **kw
+) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     return await client.post("/graphql", json={"query": query, **kw}, headers=headers)
 
@@ -42,14 +47,18 @@ async def test_graphql_syntax_errors_are_reported_not_masked(client) -> None:
     assert "Syntax Error" in response.json()["errors"][0]["message"]
 
 
-async def test_unexpected_errors_are_masked_with_a_logged_correlation_id(client, monkeypatch, caplog) -> None:
+async def test_unexpected_errors_are_masked_with_a_logged_correlation_id(
+    client, monkeypatch, caplog
+) -> None:
     async def broken(*args, **kwargs):
         raise RuntimeError("database password is hunter2")
 
     monkeypatch.setattr(profiles, "public_profile", broken)
     token = (await post(client, REGISTER)).json()["data"]["register"]["token"]
     with caplog.at_level(logging.ERROR, logger="rapport.errors"):
-        response = await post(client, '{ user(id: "00000000-0000-0000-0000-000000000000") { __typename } }', token)
+        response = await post(
+            client, '{ user(id: "00000000-0000-0000-0000-000000000000") { __typename } }', token
+        )
     body = response.json()
     error = body["errors"][0]
     assert "hunter2" not in response.text
@@ -71,7 +80,10 @@ async def test_request_id_is_echoed_or_assigned(client) -> None:
 async def test_health_and_readiness(client, database_url) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready", "revision": sorted(migrations.head_revisions())}
+    assert ready.status_code == 200 and ready.json() == {
+        "status": "ready",
+        "revision": sorted(migrations.head_revisions()),
+    }
     await asyncio.to_thread(command.downgrade, migrations.alembic_config(database_url), "base")
     pending = await client.get("/readyz")
     assert pending.status_code == 503 and pending.json()["status"] == "migrations pending"
@@ -83,15 +95,16 @@ async def test_access_log_has_one_line_per_request_with_timing(database_url, cap
     from app import create_app
 
     app = create_app(make_settings(database_url, log_requests=True))
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as http:
-            with caplog.at_level(logging.INFO, logger="rapport.access"):
-                await http.post("/graphql", json={"query": "{ __typename }"})
+    async with LifespanManager(app) as manager, httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
+    ) as http:
+        with caplog.at_level(logging.INFO, logger="rapport.access"):
+            await http.post("/graphql", json={"query": "{ __typename }"})
     lines = [r for r in caplog.records if r.name == "rapport.access"]
     assert len(lines) == 1
     record = lines[0]
-    assert (record.method, record.path, record.status) == ("POST", "/graphql", 200)  # type: ignore[attr-defined]
-    assert record.duration_ms >= 0 and record.request_id  # type: ignore[attr-defined]
+    assert (record.method, record.path, record.status) == ("POST", "/graphql", 200)
+    assert record.duration_ms >= 0 and record.request_id
 
 
 def test_json_log_format(database_url) -> None:
@@ -99,7 +112,13 @@ def test_json_log_format(database_url) -> None:
     try:
         handler = next(h for h in logging.getLogger().handlers if getattr(h, "rapport", False))
         record = logging.getLogger("rapport.access").makeRecord(
-            "rapport.access", logging.INFO, __file__, 1, "GET / 200", (), None,
+            "rapport.access",
+            logging.INFO,
+            __file__,
+            1,
+            "GET / 200",
+            (),
+            None,
             extra={"status": 200, "duration_ms": 1.5},
         )
         line = json.loads(handler.format(record))
@@ -118,7 +137,9 @@ async def test_graphiql_page_is_served_with_local_assets_only(client) -> None:
     for path in assets:
         response = await client.get(path)
         assert response.status_code == 200 and len(response.content) > 500, path
-    assert (await client.get("/graphiql/assets/react/package.json")).status_code == 404  # only the 7 files
+    assert (
+        await client.get("/graphiql/assets/react/package.json")
+    ).status_code == 404  # only the 7 files
 
 
 def test_graphiql_refuses_missing_assets(tmp_path) -> None:

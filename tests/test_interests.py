@@ -47,9 +47,13 @@ async def test_set_interests_normalises_and_replaces(gql) -> None:
 
 async def test_set_interests_validation(gql) -> None:
     token = await person(gql, ["kept"])
-    bad = (await gql(SET, {"n": ["ok", "   ", "x" * 41] + [f"t{i}" for i in range(30)]}, token=token))["setInterests"]
+    bad = (
+        await gql(SET, {"n": ["ok", "   ", "x" * 41] + [f"t{i}" for i in range(30)]}, token=token)
+    )["setInterests"]
     assert {(e["field"], e["code"]) for e in bad["errors"]} == {
-        ("interests[1]", "REQUIRED"), ("interests[2]", "TOO_LONG"), ("interests", "TOO_MANY")
+        ("interests[1]", "REQUIRED"),
+        ("interests[2]", "TOO_LONG"),
+        ("interests", "TOO_MANY"),
     }
     me = await gql("{ me { ... on Me { profile { interests } } } }", token=token)
     assert me["me"]["profile"]["interests"] == ["kept"]  # unchanged
@@ -104,7 +108,11 @@ async def test_page_size_is_capped_and_cursors_checked(gql, settings) -> None:
     assert too_big["interests"]["errors"] == [{"field": "first", "code": "OUT_OF_RANGE"}]
     zero = await gql(CATALOGUE, {"first": 0})
     assert zero["interests"]["errors"] == [{"field": "first", "code": "OUT_OF_RANGE"}]
-    for cursor in ("garbage!", "W10", "WyJhIl0"):  # not base64 / empty list / NAME cursor for POPULAR
+    for cursor in (
+        "garbage!",
+        "W10",
+        "WyJhIl0",
+    ):  # not base64 / empty list / NAME cursor for POPULAR
         bad = await gql(CATALOGUE, {"after": cursor})
         assert bad["interests"]["errors"] == [{"field": "after", "code": "INVALID_CURSOR"}], cursor
 
@@ -147,10 +155,12 @@ async def test_sibling_fields_share_one_session_and_one_authentication(gql, reso
     for i in range(4):
         token = await person(gql, [f"x{i}"])
         ids.append((await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"])
-    fields = " ".join(f'u{k}: user(id: "{ids[k]}") {{ ... on User {{ displayName interests }} }}' for k in range(4))
+    fields = " ".join(
+        f'u{k}: user(id: "{ids[k]}") {{ ... on User {{ displayName interests }} }}'
+        for k in range(4)
+    )
     query = f"{{ {fields} me {{ ... on Me {{ profile {{ displayName }} preferences {{ ageMin }} }} }} }}"
     with count_statements(resources.engine) as statements:
         data = await gql(query, token=viewer)
     assert [data[f"u{k}"]["interests"] for k in range(4)] == [[f"x{k}"] for k in range(4)]
     assert sum("auth_tokens" in s for s in statements) == 1
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from models import Preferences, Profile, User, UserStatus
 
@@ -70,11 +71,17 @@ async def test_create_profile_and_default_preferences(gql) -> None:
     assert result["age"] == 30 and result["displayName"] == "Ada"
     assert result["location"] == {"city": "Lisbon", "latitude": 38.72, "longitude": -9.14}
     assert result["photoUrls"] == ["https://img.example.com/1.jpg", "https://img.example.com/2.jpg"]
-    me = await gql("{ me { ... on Me { profile { displayName } preferences { ageMin ageMax genders intents maxDistanceKm } } } }", token=token)
+    me = await gql(
+        "{ me { ... on Me { profile { displayName } preferences { ageMin ageMax genders intents maxDistanceKm } } } }",
+        token=token,
+    )
     assert me["me"]["profile"] == {"displayName": "Ada"}
     assert me["me"]["preferences"] == {
-        "ageMin": 18, "ageMax": 120, "genders": ["WOMAN", "MAN", "NON_BINARY", "OTHER"],
-        "intents": ["FRIENDSHIP"], "maxDistanceKm": None,
+        "ageMin": 18,
+        "ageMax": 120,
+        "genders": ["WOMAN", "MAN", "NON_BINARY", "OTHER"],
+        "intents": ["FRIENDSHIP"],
+        "maxDistanceKm": None,
     }
     again = await create(gql, token)
     assert again == {"__typename": "AlreadyExists", "code": "ALREADY_EXISTS"}
@@ -89,8 +96,13 @@ async def test_every_bad_field_is_reported_and_nothing_is_written(gql, resources
         goals="g" * 1001,
         heightCm=251,
         location={"city": "Nowhere", "latitude": 90.5, "longitude": -181},
-        photoUrls=["http://img.example.com/a.jpg", "https://ok.example/b.jpg", "https://ok.example/b.jpg",
-                   "javascript:alert(1)", "https://user:pw@example.com/x.jpg"],
+        photoUrls=[
+            "http://img.example.com/a.jpg",
+            "https://ok.example/b.jpg",
+            "https://ok.example/b.jpg",
+            "javascript:alert(1)",
+            "https://user:pw@example.com/x.jpg",
+        ],
         socialLinks=[{"platform": "", "url": "ftp://example.com"}],
         expertise=["databases"],
     )
@@ -154,24 +166,40 @@ async def test_mentorship_needs_a_role_and_only_mentorship_has_one(gql) -> None:
     stray = await create(gql, token, intent="DATING", mentorshipRole="MENTOR")
     assert {(e["field"], e["code"]) for e in stray["errors"]} == {("mentorshipRole", "NOT_ALLOWED")}
     ok = await create(
-        gql, token, intent="MENTORSHIP", mentorshipRole="MENTOR", expertise=[" Rust ", "rust", "Databases"]
+        gql,
+        token,
+        intent="MENTORSHIP",
+        mentorshipRole="MENTOR",
+        expertise=[" Rust ", "rust", "Databases"],
     )
     assert ok["mentorshipRole"] == "MENTOR" and ok["expertise"] == ["rust", "databases"]
     # leaving mentorship drops role and expertise
     changed = (await gql(UPDATE, {"i": {"intent": "FRIENDSHIP"}}, token=token))["updateProfile"]
-    assert changed["intent"] == "FRIENDSHIP" and changed["mentorshipRole"] is None and changed["expertise"] == []
+    assert (
+        changed["intent"] == "FRIENDSHIP"
+        and changed["mentorshipRole"] is None
+        and changed["expertise"] == []
+    )
 
 
 async def test_update_changes_only_given_fields_and_null_clears(gql) -> None:
     token = await gql.register()
     await create(gql, token)
-    result = (await gql(UPDATE, {"i": {"bio": "New bio", "heightCm": None, "location": None}}, token=token))["updateProfile"]
+    result = (
+        await gql(
+            UPDATE, {"i": {"bio": "New bio", "heightCm": None, "location": None}}, token=token
+        )
+    )["updateProfile"]
     assert result["bio"] == "New bio"
     assert result["heightCm"] is None and result["location"] is None
     assert result["displayName"] == "Ada" and result["goals"].startswith("Find people")
-    cleared_required = (await gql(UPDATE, {"i": {"displayName": None}}, token=token))["updateProfile"]
+    cleared_required = (await gql(UPDATE, {"i": {"displayName": None}}, token=token))[
+        "updateProfile"
+    ]
     assert cleared_required["errors"][0] == {
-        "field": "displayName", "code": "REQUIRED", "message": "displayName cannot be cleared."
+        "field": "displayName",
+        "code": "REQUIRED",
+        "message": "displayName cannot be cleared.",
     }
 
 
@@ -179,11 +207,17 @@ async def test_bad_update_changes_nothing(gql, resources) -> None:
     token = await gql.register()
     await create(gql, token)
     before = await stored_profile(resources)
-    result = (await gql(UPDATE, {"i": {"bio": "fine", "heightCm": 20}}, token=token))["updateProfile"]
+    result = (await gql(UPDATE, {"i": {"bio": "fine", "heightCm": 20}}, token=token))[
+        "updateProfile"
+    ]
     assert result["__typename"] == "ValidationError"
     after = await stored_profile(resources)
     assert after is not None and before is not None
-    assert (after.bio, after.height_cm, after.updated_at) == (before.bio, before.height_cm, before.updated_at)
+    assert (after.bio, after.height_cm, after.updated_at) == (
+        before.bio,
+        before.height_cm,
+        before.updated_at,
+    )
 
 
 async def test_update_without_profile_is_not_found(gql) -> None:
@@ -194,20 +228,52 @@ async def test_update_without_profile_is_not_found(gql) -> None:
 async def test_preferences_ranges_and_order(gql, resources) -> None:
     token = await gql.register()
     await create(gql, token)
-    ok = (await gql(PREFS, {"i": {"ageMin": 25, "ageMax": 40, "genders": ["MAN", "MAN", "NON_BINARY"],
-                                  "maxDistanceKm": 50, "intents": ["DATING", "FRIENDSHIP"]}}, token=token))
+    ok = await gql(
+        PREFS,
+        {
+            "i": {
+                "ageMin": 25,
+                "ageMax": 40,
+                "genders": ["MAN", "MAN", "NON_BINARY"],
+                "maxDistanceKm": 50,
+                "intents": ["DATING", "FRIENDSHIP"],
+            }
+        },
+        token=token,
+    )
     assert ok["updatePreferences"] == {
-        "__typename": "Preferences", "ageMin": 25, "ageMax": 40, "heightMinCm": None, "heightMaxCm": None,
-        "genders": ["MAN", "NON_BINARY"], "maxDistanceKm": 50, "intents": ["DATING", "FRIENDSHIP"],
+        "__typename": "Preferences",
+        "ageMin": 25,
+        "ageMax": 40,
+        "heightMinCm": None,
+        "heightMaxCm": None,
+        "genders": ["MAN", "NON_BINARY"],
+        "maxDistanceKm": 50,
+        "intents": ["DATING", "FRIENDSHIP"],
     }
     # min above the stored max is caught even when only one side is sent
     above = await gql(PREFS, {"i": {"ageMin": 45}}, token=token)
     assert above["updatePreferences"]["errors"] == [{"field": "ageMin", "code": "MIN_ABOVE_MAX"}]
-    bad = await gql(PREFS, {"i": {"ageMin": 17, "heightMinCm": 200, "heightMaxCm": 150, "maxDistanceKm": 0,
-                                  "genders": [], "intents": []}}, token=token)
+    bad = await gql(
+        PREFS,
+        {
+            "i": {
+                "ageMin": 17,
+                "heightMinCm": 200,
+                "heightMaxCm": 150,
+                "maxDistanceKm": 0,
+                "genders": [],
+                "intents": [],
+            }
+        },
+        token=token,
+    )
     assert {(e["field"], e["code"]) for e in bad["updatePreferences"]["errors"]} == {
-        ("ageMin", "OUT_OF_RANGE"), ("heightMinCm", "MIN_ABOVE_MAX"), ("maxDistanceKm", "OUT_OF_RANGE"),
-        ("genders", "REQUIRED"), ("intents", "REQUIRED"),
+        ("ageMin", "OUT_OF_RANGE"),
+        ("heightMinCm", "MIN_ABOVE_MAX"),
+        ("maxDistanceKm", "OUT_OF_RANGE"),
+        ("genders", "REQUIRED"),
+        ("intents", "REQUIRED"),
     }
     async with resources.sessionmaker() as session:
         prefs = (await session.execute(select(Preferences))).scalar_one()
@@ -234,26 +300,48 @@ async def test_user_shows_public_fields_to_signed_in_users_only(gql, resources) 
     user_id = await _id(gql, owner)
     data = await gql(PUBLIC, {"id": user_id}, token=viewer)
     assert data["user"] == {
-        "__typename": "User", "id": user_id, "displayName": "Ada", "age": 30, "city": "Lisbon",
+        "__typename": "User",
+        "id": user_id,
+        "displayName": "Ada",
+        "age": 30,
+        "city": "Lisbon",
         "interests": ["chess", "climbing"],
     }
     anonymous = await gql(PUBLIC, {"id": user_id})
     assert anonymous["user"]["__typename"] == "AuthenticationRequired"
     # suspended accounts vanish
     async with resources.sessionmaker() as session:
-        await session.execute(update(User).where(User.id == user_id).values(status=UserStatus.SUSPENDED))
+        await session.execute(
+            update(User).where(col(User.id) == user_id).values(status=UserStatus.SUSPENDED)
+        )
         await session.commit()
     assert (await gql(PUBLIC, {"id": user_id}, token=viewer))["user"] == {
-        "__typename": "NotFound", "code": "NOT_FOUND", "missingId": user_id
+        "__typename": "NotFound",
+        "code": "NOT_FOUND",
+        "missingId": user_id,
     }
     garbage = await gql(PUBLIC, {"id": "not-a-uuid"}, token=viewer)
-    assert garbage["user"] == {"__typename": "ValidationError", "errors": [{"field": "id", "code": "INVALID_FORMAT"}]}
+    assert garbage["user"] == {
+        "__typename": "ValidationError",
+        "errors": [{"field": "id", "code": "INVALID_FORMAT"}],
+    }
 
 
 async def test_public_user_type_has_no_private_fields(gql) -> None:
     data = await gql('{ __type(name: "User") { fields { name } } }')
     names = {f["name"] for f in data["__type"]["fields"]}
-    assert not names & {"email", "passwordHash", "preferences", "birthDate", "location", "latitude",
-                        "longitude", "status", "lastActiveAt"}
-    result = await gql.raw('query($id: ID!) { user(id: $id) { ... on User { email } } }', {"id": "x"})
+    assert not names & {
+        "email",
+        "passwordHash",
+        "preferences",
+        "birthDate",
+        "location",
+        "latitude",
+        "longitude",
+        "status",
+        "lastActiveAt",
+    }
+    result = await gql.raw(
+        "query($id: ID!) { user(id: $id) { ... on User { email } } }", {"id": "x"}
+    )
     assert result.errors and "Cannot query field 'email'" in result.errors[0].message

@@ -11,7 +11,7 @@ STRONG = "k" * 20 + "Zq3-9fJ2sLx0Pw8uYt4"
 
 
 def settings(**values) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def test_development_defaults_need_nothing() -> None:
@@ -28,8 +28,14 @@ def test_production_refuses_missing_placeholder_or_short_secret(key) -> None:
 
 def test_production_refuses_placeholder_database_password() -> None:
     with pytest.raises(ValidationError, match="placeholder password"):
-        settings(env="production", secret_key=STRONG, database_url="postgresql://app:changeme@db/rapport")
-    ok = settings(env="production", secret_key=STRONG, database_url="postgresql://app:Xy8-long-pass@db/rapport")
+        settings(
+            env="production", secret_key=STRONG, database_url="postgresql://app:changeme@db/rapport"
+        )
+    ok = settings(
+        env="production",
+        secret_key=STRONG,
+        database_url="postgresql://app:Xy8-long-pass@db/rapport",
+    )
     assert ok.database_url == "postgresql+asyncpg://app:Xy8-long-pass@db/rapport"
 
 
@@ -58,7 +64,7 @@ def env_names() -> list[str]:
     names = []
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias
-        names.append(alias.choices[0] if alias is not None else f"RAPPORT_{name.upper()}")  # type: ignore[union-attr]
+        names.append(str(alias.choices[0]) if alias is not None else f"RAPPORT_{name.upper()}")  # type: ignore[union-attr]
     return names
 
 

@@ -28,7 +28,9 @@ def test_normalised_text_is_trimmed_nfc_and_stable(value: str, multiline: bool) 
 def test_text_never_accepts_over_length(value: str, limit: int) -> None:
     problems = Problems()
     out = validation.text(problems, "f", value, max_length=limit)
-    assert (out is not None and len(out) <= limit) or any(p.code is ErrorCode.TOO_LONG for p in problems.items)
+    assert (out is not None and len(out) <= limit) or any(
+        p.code is ErrorCode.TOO_LONG for p in problems.items
+    )
 
 
 @given(st.lists(texts, max_size=40))
@@ -49,7 +51,9 @@ def test_only_https_urls_with_a_host_pass(value: str) -> None:
         assert url.lower().startswith("https://") and "@" not in url.split("/")[2]
 
 
-@given(st.integers(), st.integers(min_value=-10, max_value=10), st.integers(min_value=0, max_value=20))
+@given(
+    st.integers(), st.integers(min_value=-10, max_value=10), st.integers(min_value=0, max_value=20)
+)
 def test_int_range(value: int, low: int, span: int) -> None:
     problems = Problems()
     validation.int_range(problems, "n", value, low, low + span)

@@ -21,7 +21,9 @@ from strawberry.http.ides import get_graphql_ide_html
 
 NODE_MODULES = Path(__file__).resolve().parent / "node_modules"
 ASSET_PREFIX = "/graphiql/assets/"
-_CDN_URL = re.compile(r"https://unpkg\.com/(?P<package>(?:@[\w.-]+/)?[\w.-]+)@(?P<version>[\w.-]+)/(?P<path>[\w./-]+)")
+_CDN_URL = re.compile(
+    r"https://unpkg\.com/(?P<package>(?:@[\w.-]+/)?[\w.-]+)@(?P<version>[\w.-]+)/(?P<path>[\w./-]+)"
+)
 
 
 class AssetsMissing(RuntimeError):
