@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from rapport import migrations
@@ -28,7 +29,7 @@ from rapport.logging import RequestLog, configure_logging
 from rapport.resources import Resources, open_resources
 from rapport.settings import Settings
 from schema import schema
-from schema.context import Context, bearer_token
+from schema.context import Context, bearer_token, connection_token
 
 log = logging.getLogger("rapport.app")
 
@@ -54,6 +55,17 @@ class RapportGraphQL(GraphQL[Context, None]):
             token=bearer_token(request) if isinstance(request, Request) else None,
             request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
         )
+
+    async def on_ws_connect(self, context: Context) -> None:
+        """Websockets authenticate once, with the token in connection_init; a missing or
+        invalid token closes the socket with 4403."""
+        context.token = connection_token(context.connection_params)
+        try:
+            viewer = await context.viewer()
+        finally:
+            await context.close()  # hold no database connection while the socket idles
+        if viewer is None:
+            raise ConnectionRejectionError({"message": "A valid token is required."})
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         assert self._graphiql is not None

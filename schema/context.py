@@ -47,6 +47,8 @@ class Context:
     request: HTTPConnection | None = None
     response: Response | None = None
     token: str | None = None  # the bearer token sent with the request, if any
+    # graphql-transport-ws: the connection_init payload (Strawberry sets it on this attribute)
+    connection_params: dict[str, object] | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _session: AsyncSession | None = None
     _viewer: asyncio.Task[Viewer | None] | None = None
@@ -79,8 +81,11 @@ class Context:
         return viewer
 
     async def close(self) -> None:
+        """End the operation's database use. A resolved viewer is kept (a websocket
+        connection authenticates once); the session reopens lazily if needed again."""
         if self._viewer is not None and not self._viewer.done():
             self._viewer.cancel()
+            self._viewer = None
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -90,3 +95,14 @@ def bearer_token(request: HTTPConnection) -> str | None:
     """The token of an 'Authorization: Bearer <token>' header."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def connection_token(params: dict[str, object] | None) -> str | None:
+    """The token of a graphql-transport-ws connection_init payload: {"token": "..."} or
+    {"Authorization": "Bearer ..."}."""
+    if not params:
+        return None
+    value = params.get("token") or params.get("Authorization") or params.get("authorization")
+    if not isinstance(value, str):
+        return None
+    return value.removeprefix("Bearer ").strip() or None

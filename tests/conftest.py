@@ -4,6 +4,7 @@ Alembic once, and a fresh copy of it for every test (so no test sees another's d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -154,54 +155,75 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A real uvicorn process serving the app on a free loopback port; yields its base URL."""
+@dataclass
+class ServerProcess:
+    """A real uvicorn process serving the app on a free loopback port."""
+
+    proc: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM, as a process manager would
+        return self.proc.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[ServerProcess]:
     port = free_port()
-    env = {
+    environ = {
         **os.environ,
         "RAPPORT_ENV": "test",
         "RAPPORT_SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": database_url,
         "RAPPORT_PORT": str(port),
+        **env,
     }
-    log = (tmp_path / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-            "--no-access-log",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app:create_app",
+                "--factory",
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "10",
+            ],
+            cwd=PROJECT_ROOT,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "server.log").read_text())
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not become ready:\n" + server.log)
             try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        else:
-            raise RuntimeError(
-                "server did not become ready: " + (tmp_path / "server.log").read_text()
-            )
-        yield base
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
+        server.stop()
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A real uvicorn process (see ServerProcess); yields its base URL."""
+    with running_server(database_url, tmp_path / "server.log") as server:
+        yield server.base_url
