@@ -165,11 +165,22 @@ def server_env(database_url: str) -> dict[str, str]:
 def uvicorn_server(database_url: str, log_path: Path) -> Iterator[tuple[str, int]]:
     """One uvicorn worker; yields (base URL, pid) once /readyz answers 200."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "app:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=server_env(database_url),
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=server_env(database_url), stdout=log, stderr=subprocess.STDOUT
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(proc, base_url, log_path)
@@ -205,12 +216,17 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 # --- seeding and checks through the public API ---------------------------------------------
 
 
-def graphql(client: httpx.Client, query: str, variables: dict[str, Any] | None = None,
-            token: str | None = None) -> dict[str, Any]:
+def graphql(
+    client: httpx.Client,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
     """POST one operation; return its data, failing on HTTP or GraphQL errors."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = client.post("/graphql", json={"query": query, "variables": variables or {}},
-                           headers=headers)
+    response = client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
     body = response.json()
     if response.status_code != 200 or body.get("errors"):
         raise BenchError(f"{query.split('{')[0] or query[:40]!r}: {response.status_code} {body}")
@@ -225,8 +241,13 @@ def register(client: httpx.Client, email: str) -> str:
 
 
 def create_profile(client: httpx.Client, token: str, name: str, **fields: Any) -> None:
-    profile = {"displayName": name, "birthDate": "1990-05-01", "gender": "WOMAN",
-               "intent": "DATING", **fields}
+    profile = {
+        "displayName": name,
+        "birthDate": "1990-05-01",
+        "gender": "WOMAN",
+        "intent": "DATING",
+        **fields,
+    }
     data = graphql(client, CREATE_PROFILE, {"i": profile}, token)
     if data["createProfile"]["__typename"] != "OwnProfile":
         raise BenchError(f"createProfile {name}: {data}")
@@ -245,9 +266,16 @@ def seed(client: httpx.Client) -> Seed:
     viewer, other = register(client, viewer_email), register(client, other_email)
     create_profile(client, viewer, "Viewer", bio="Benchmarking things.")
     create_profile(
-        client, other, "Ada", gender="NON_BINARY", intent="MENTORSHIP", mentorshipRole="MENTOR",
-        expertise=["python", "postgres"], bio="I like long walks and short queries.",
-        goals="Help people ship.", heightCm=170,
+        client,
+        other,
+        "Ada",
+        gender="NON_BINARY",
+        intent="MENTORSHIP",
+        mentorshipRole="MENTOR",
+        expertise=["python", "postgres"],
+        bio="I like long walks and short queries.",
+        goals="Help people ship.",
+        heightCm=170,
         location={"city": "Lisbon", "latitude": 38.72, "longitude": -9.14},
         photoUrls=["https://example.com/a.jpg", "https://example.com/b.jpg"],
         socialLinks=[{"platform": "github", "url": "https://github.com/ada"}],
@@ -263,8 +291,12 @@ def workloads(s: Seed) -> list[Workload]:
     return [
         Workload("baseline", {"query": "{ __typename }"}, None, '"__typename":"Query"'),
         Workload("me", {"query": ME_QUERY}, s.viewer_token, f'"email":"{s.viewer_email}"'),
-        Workload("user(id)", {"query": USER_QUERY, "variables": {"id": s.other_id}},
-                 s.viewer_token, '"interests":["'),
+        Workload(
+            "user(id)",
+            {"query": USER_QUERY, "variables": {"id": s.other_id}},
+            s.viewer_token,
+            '"interests":["',
+        ),
     ]
 
 
@@ -273,12 +305,16 @@ def check_once(client: httpx.Client, w: Workload, s: Seed) -> None:
     data = graphql(client, w.payload["query"], w.payload.get("variables"), w.token)
     ok = {
         "baseline": lambda: data == {"__typename": "Query"},
-        "me": lambda: data["me"]["email"] == s.viewer_email
-        and data["me"]["profile"]["displayName"] == "Viewer",
-        "user(id)": lambda: data["user"]["__typename"] == "User"
-        and data["user"]["id"] == s.other_id
-        and sorted(data["user"]["interests"]) == sorted(INTERESTS)
-        and data["user"]["displayName"] == "Ada",
+        "me": lambda: (
+            data["me"]["email"] == s.viewer_email
+            and data["me"]["profile"]["displayName"] == "Viewer"
+        ),
+        "user(id)": lambda: (
+            data["user"]["__typename"] == "User"
+            and data["user"]["id"] == s.other_id
+            and sorted(data["user"]["interests"]) == sorted(INTERESTS)
+            and data["user"]["displayName"] == "Ada"
+        ),
     }[w.name]()
     if not ok:
         raise BenchError(f"{w.name}: unexpected data {data}")
@@ -300,19 +336,39 @@ def lua_script(w: Workload, directory: Path) -> Path:
 
 
 def run_wrk(url: str, script: Path, seconds: int, args: argparse.Namespace) -> dict[str, float]:
-    command = [WRK, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s",
-               f"--timeout={args.timeout}s", "-s", str(script), url]
+    command = [
+        WRK,
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{seconds}s",
+        f"--timeout={args.timeout}s",
+        "-s",
+        str(script),
+        url,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith(MARKER)]
     if out.returncode != 0 or not lines:
         raise BenchError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    return dict(json.loads(lines[-1][len(MARKER):]))
+    return dict(json.loads(lines[-1][len(MARKER) :]))
 
 
 def check_clean(name: str, stats: dict[str, float]) -> None:
     """No socket errors, no non-2xx, no GraphQL errors, every body as expected."""
-    bad = {k: stats[k] for k in ("connect", "read", "write", "timeout", "status", "non2xx",
-                                 "gql_errors", "unexpected") if stats[k]}
+    bad = {
+        k: stats[k]
+        for k in (
+            "connect",
+            "read",
+            "write",
+            "timeout",
+            "status",
+            "non2xx",
+            "gql_errors",
+            "unexpected",
+        )
+        if stats[k]
+    }
     if bad or not stats["requests"]:
         raise BenchError(f"{name}: wrk saw bad responses or socket errors: {bad or stats}")
 
@@ -347,28 +403,41 @@ def print_header(args: argparse.Namespace) -> None:
         except Exception:
             return "not installed"
 
-    print(f"python {platform.python_version()}, strawberry-graphql {ver('strawberry-graphql')}, "
-          f"uvicorn {ver('uvicorn')} (uvloop {ver('uvloop')}, httptools {ver('httptools')}), "
-          f"starlette {ver('starlette')}, {wrk_version()}")
-    print(f"CPUs: {os.cpu_count()}; one uvicorn worker; wrk -t{args.threads} "
-          f"-c{args.connections} -d{args.duration}s (after {args.warmup}s warm-up) "
-          "in a separate process")
-    print("RAPPORT_ENV=production; request logging OFF (RAPPORT_LOG_REQUESTS=false), "
-          "GraphiQL off; PostgreSQL: embedded, throwaway", flush=True)
+    print(
+        f"python {platform.python_version()}, strawberry-graphql {ver('strawberry-graphql')}, "
+        f"uvicorn {ver('uvicorn')} (uvloop {ver('uvloop')}, httptools {ver('httptools')}), "
+        f"starlette {ver('starlette')}, {wrk_version()}"
+    )
+    print(
+        f"CPUs: {os.cpu_count()}; one uvicorn worker; wrk -t{args.threads} "
+        f"-c{args.connections} -d{args.duration}s (after {args.warmup}s warm-up) "
+        "in a separate process"
+    )
+    print(
+        "RAPPORT_ENV=production; request logging OFF (RAPPORT_LOG_REQUESTS=false), "
+        "GraphiQL off; PostgreSQL: embedded, throwaway",
+        flush=True,
+    )
 
 
 def print_table(results: list[Result]) -> None:
     baseline = results[0].rps
-    print(f"\n{'workload':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'vs baseline':>11}")
+    print(
+        f"\n{'workload':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'vs baseline':>11}"
+    )
     for r in results:
-        print(f"{r.name:<10} {r.requests:>9} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-              f"{r.rps / baseline:>11.2f}")
+        print(
+            f"{r.name:<10} {r.requests:>9} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{r.rps / baseline:>11.2f}"
+        )
     me = next(r for r in results if r.name == "me")
     ratio = me.rps / baseline
     verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
-    print(f"\nTarget `me` >= {TARGET_RATIO:.2f} x baseline throughput: {verdict} "
-          f"(me {me.rps:.0f} req/s = {ratio:.2f} x baseline {baseline:.0f} req/s)")
+    print(
+        f"\nTarget `me` >= {TARGET_RATIO:.2f} x baseline throughput: {verdict} "
+        f"(me {me.rps:.0f} req/s = {ratio:.2f} x baseline {baseline:.0f} req/s)"
+    )
 
 
 def run(args: argparse.Namespace) -> None:

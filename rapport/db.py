@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -89,6 +91,25 @@ class OperationSession(AsyncSession):
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(
         engine, class_=OperationSession, expire_on_commit=False, autoflush=False
+    )
+
+
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_raw_pool(settings: Settings) -> asyncpg.Pool:
+    """A small plain-asyncpg pool, for the few hot queries that bypass SQLAlchemy."""
+    assert settings.database_url is not None
+    url = make_url(settings.database_url)
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=max(2, settings.db_pool_size // 2),
+        init=_json_codecs,
+        server_settings={"application_name": "rapport-hot"},
     )
 
 

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1, le=1000)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    viewer_cache_ttl_s: float = Field(default=30.0, ge=0, le=300)
     graphiql: bool = True
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"

@@ -6,13 +6,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+import asyncpg
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
-from models import AuthToken, User, UserStatus
-from models.base import utcnow
+from models import AuthToken, Profile, User, UserStatus
+from models.base import from_row, utcnow
 from resolvers import validation
 from resolvers.credentials import TOKEN_PREFIX, Credentials
 from resolvers.errors import ErrorCode, InvalidCredentialsError, Problems
@@ -25,10 +26,12 @@ LAST_ACTIVE_RESOLUTION = timedelta(minutes=5)
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """The authenticated user of one operation, and the token they used."""
+    """The authenticated user of one operation, the token they used, and their profile as it
+    was when the operation began (None: no profile yet)."""
 
     user: User
     token_id: uuid.UUID
+    profile: Profile | None = None
 
     @property
     def id(self) -> uuid.UUID:
@@ -40,6 +43,7 @@ class Session:
     user: User
     token: str
     expires_at: datetime
+    profile: Profile | None = None
 
 
 def _check_password(problems: Problems, field: str, password: str) -> None:
@@ -112,37 +116,56 @@ async def login(
     result = await _issue_token(session, credentials, user, ttl)
     user.last_active_at = utcnow()
     await session.commit()
-    return result
+    profile = await session.get(Profile, user.id)
+    return Session(user=user, token=result.token, expires_at=result.expires_at, profile=profile)
+
+
+def _names(model: type[SQLModel]) -> list[str]:
+    return [c.name for c in model.__table__.columns]  # type: ignore[attr-defined]
+
+
+_USER_COLUMNS, _PROFILE_COLUMNS = _names(User), _names(Profile)
+_PROFILE_START = 2 + len(_USER_COLUMNS)
+
+# Every authenticated request runs this, so it is one hand-written statement on a plain
+# asyncpg pool instead of ORM selects: measured on `me`, the ORM path cost about 1.2 ms of CPU
+# per request against about 0.2 ms for this (README, Benchmarks). It also fetches the viewer's
+# own profile, which most operations of a signed-in user read. Column lists come from the
+# models, so they cannot drift from the tables.
+_VIEWER_SQL = f"""
+SELECT t.id, t.expires_at,
+       {", ".join(f"u.{c}" for c in _USER_COLUMNS)},
+       {", ".join(f"p.{c}" for c in _PROFILE_COLUMNS)}
+FROM auth_tokens t
+JOIN users u ON u.id = t.user_id
+LEFT JOIN profiles p ON p.user_id = u.id
+WHERE t.token_hash = $1 AND t.expires_at > now() AND u.status = 'active'
+"""  # noqa: S608 (column names come from the models; the only input is the $1 parameter)
 
 
 async def authenticate(
-    session: AsyncSession, credentials: Credentials, token: str
-) -> Viewer | None:
-    """The viewer a bearer token stands for, or None (unknown, expired, revoked, inactive)."""
+    pool: asyncpg.Pool, credentials: Credentials, token: str
+) -> tuple[Viewer, datetime] | None:
+    """The viewer a bearer token stands for (with their profile) and the token's expiry; None
+    if the token is unknown, expired, revoked, or the account is not active."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         return None
-    row = (
-        await session.execute(
-            select(User, col(AuthToken.id))
-            .join(AuthToken, col(AuthToken.user_id) == col(User.id))
-            .where(
-                col(AuthToken.token_hash) == credentials.token_digest(token),
-                col(AuthToken.expires_at) > utcnow(),
-                col(User.status) == UserStatus.ACTIVE,
-            )
+    async with pool.acquire() as conn:
+        record = await conn.fetchrow(_VIEWER_SQL, credentials.token_digest(token))
+        if record is None:
+            return None
+        values = tuple(record)
+        user = from_row(User, dict(zip(_USER_COLUMNS, values[2:_PROFILE_START], strict=True)))
+        now = utcnow()
+        if now - user.last_active_at > LAST_ACTIVE_RESOLUTION:
+            await conn.execute("UPDATE users SET last_active_at = $1 WHERE id = $2", now, user.id)
+            user.__dict__["last_active_at"] = now
+    profile = None
+    if values[_PROFILE_START] is not None:
+        profile = from_row(
+            Profile, dict(zip(_PROFILE_COLUMNS, values[_PROFILE_START:], strict=True))
         )
-    ).first()
-    if row is None:
-        return None
-    user, token_id = row
-    now = utcnow()
-    if now - user.last_active_at > LAST_ACTIVE_RESOLUTION:
-        await session.execute(
-            update(User).where(col(User.id) == user.id).values(last_active_at=now)
-        )
-        await session.commit()
-        user.last_active_at = now
-    return Viewer(user=user, token_id=token_id)
+    return Viewer(user=user, token_id=values[0], profile=profile), values[1]
 
 
 async def logout(session: AsyncSession, viewer: Viewer) -> None:

@@ -67,7 +67,11 @@ MeResult = Annotated[Me | AuthenticationRequired, strawberry.union("MeResult")]
 
 
 def _payload(session: accounts.Session) -> AuthPayload:
-    return AuthPayload(token=session.token, expires_at=session.expires_at, me=Me(user=session.user))
+    return AuthPayload(
+        token=session.token,
+        expires_at=session.expires_at,
+        me=Me(user=session.user, own_profile=session.profile),
+    )
 
 
 @strawberry.type
@@ -75,7 +79,8 @@ class AccountQueries:
     @strawberry.field(description="The signed-in account.")
     @expected_errors
     async def me(self, info: Info) -> MeResult:
-        return Me(user=(await info.context.require_viewer()).user)
+        viewer = await info.context.require_viewer()
+        return Me(user=viewer.user, own_profile=viewer.profile)
 
 
 @strawberry.type
@@ -125,4 +130,6 @@ class AccountMutations:
             input.current_password,
             input.new_password,
         )
-        return ChangePasswordPayload(revoked_tokens=revoked, me=Me(user=viewer.user))
+        return ChangePasswordPayload(
+            revoked_tokens=revoked, me=Me(user=viewer.user, own_profile=viewer.profile)
+        )

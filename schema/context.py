@@ -13,9 +13,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
-from models import Profile
 from rapport.resources import Resources
-from resolvers import accounts, interests, profiles
+from resolvers import accounts, interests
 from resolvers.accounts import Viewer
 from resolvers.errors import AuthenticationRequiredError
 
@@ -25,13 +24,6 @@ class Loaders:
     """Batch loaders, one set per operation. Each takes the operation's session lazily."""
 
     context: Context
-
-    @cached_property
-    def profile(self) -> DataLoader[uuid.UUID, Profile | None]:
-        async def load(ids: list[uuid.UUID]) -> list[Profile | None]:
-            return await profiles.profiles_by_user(self.context.session, ids)
-
-        return DataLoader(load_fn=load)
 
     @cached_property
     def interests(self) -> DataLoader[uuid.UUID, list[str]]:
@@ -51,7 +43,7 @@ class Context:
     connection_params: dict[str, object] | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _session: AsyncSession | None = None
-    _viewer: asyncio.Task[Viewer | None] | None = None
+    _viewer: asyncio.Future[Viewer | None] | None = None
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -65,14 +57,44 @@ class Context:
         return self._session
 
     async def viewer(self) -> Viewer | None:
-        """Resolved once per operation, however many sibling fields ask at the same time."""
+        """Resolved once per operation, however many sibling fields ask at the same time: the
+        first caller authenticates, the others wait for its answer."""
         if self.token is None:
             return None
-        if self._viewer is None:
-            self._viewer = asyncio.ensure_future(
-                accounts.authenticate(self.session, self.resources.credentials, self.token)
+        if self._viewer is not None:
+            return await self._viewer
+        digest = self.resources.credentials.token_digest(self.token)
+        cached = self.resources.viewer_cache.get(digest)
+        if cached is not None:
+            self._viewer = asyncio.get_running_loop().create_future()
+            self._viewer.set_result(cached)
+            return cached
+        future = self._viewer = asyncio.get_running_loop().create_future()
+        try:
+            found = await accounts.authenticate(
+                self.resources.raw_pool, self.resources.credentials, self.token
             )
-        return await asyncio.shield(self._viewer)
+        except BaseException as exc:
+            self._viewer = None
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters re-raise it, nothing is logged twice
+            raise
+        viewer = None
+        if found is not None:
+            viewer, expires_at = found
+            self.resources.viewer_cache.put(digest, viewer, expires_at)
+        future.set_result(viewer)
+        return viewer
+
+    def forget_viewer(self) -> None:
+        """After a mutation: the viewer's cached state may be stale (or revoked)."""
+        if self._viewer is not None and self._viewer.done() and not self._viewer.cancelled():
+            viewer = self._viewer.result() if self._viewer.exception() is None else None
+            if viewer is not None:
+                self.resources.viewer_cache.forget_user(viewer.id)
 
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()
@@ -81,11 +103,10 @@ class Context:
         return viewer
 
     async def close(self) -> None:
-        """End the operation's database use. A resolved viewer is kept (a websocket
-        connection authenticates once); the session reopens lazily if needed again."""
-        if self._viewer is not None and not self._viewer.done():
-            self._viewer.cancel()
-            self._viewer = None
+        """End the operation's database use. On a websocket the context outlives operations:
+        the next one authenticates again (so a revoked token or a changed profile shows at
+        once) and reopens a session only if it needs one."""
+        self._viewer = None
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

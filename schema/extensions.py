@@ -9,20 +9,33 @@ from collections.abc import AsyncIterator
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from schema.context import Context
 
 log = logging.getLogger("rapport.errors")
 
 
 class CloseSession(SchemaExtension):
-    """Close the operation's AsyncSession (rolling back anything uncommitted) when it ends."""
+    """When an operation ends: a mutation evicts the acting viewer's cached state (it may have
+    changed, or been revoked), and the operation's AsyncSession is closed (rolling back
+    anything uncommitted)."""
 
     async def on_operation(self) -> AsyncIterator[None]:
         try:
             yield
         finally:
             context = self.execution_context.context
-            if hasattr(context, "close"):
+            if isinstance(context, Context):
+                if self._is_mutation():
+                    context.forget_viewer()
                 await context.close()
+
+    def _is_mutation(self) -> bool:
+        try:
+            return self.execution_context.operation_type is OperationType.MUTATION
+        except RuntimeError:  # the document did not parse: nothing ran
+            return False
 
 
 def is_unexpected(error: GraphQLError) -> bool:

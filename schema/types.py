@@ -159,6 +159,7 @@ class PreferencesType:
 @strawberry.type(description="The signed-in account.")
 class Me:
     user: strawberry.Private[UserRow]
+    own_profile: strawberry.Private[Profile | None]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -181,9 +182,8 @@ class Me:
         return self.user.last_active_at
 
     @strawberry.field(description="null until createProfile.")
-    async def profile(self, info: Info) -> OwnProfile | None:
-        profile = await info.context.loaders.profile.load(self.user.id)
-        return OwnProfile(profile=profile) if profile else None
+    def profile(self) -> OwnProfile | None:
+        return OwnProfile(profile=self.own_profile) if self.own_profile else None
 
     @strawberry.field(description="null until createProfile.")
     async def preferences(self, info: Info) -> PreferencesType | None:

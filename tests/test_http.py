@@ -95,9 +95,12 @@ async def test_access_log_has_one_line_per_request_with_timing(database_url, cap
     from app import create_app
 
     app = create_app(make_settings(database_url, log_requests=True))
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
-    ) as http:
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://t"
+        ) as http,
+    ):
         with caplog.at_level(logging.INFO, logger="rapport.access"):
             await http.post("/graphql", json={"query": "{ __typename }"})
     lines = [r for r in caplog.records if r.name == "rapport.access"]

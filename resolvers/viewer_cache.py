@@ -1,0 +1,60 @@
+"""A short-lived, per-process cache of authenticated viewers, keyed by token digest.
+
+Authentication runs on every request; this cache lets a burst of requests with one token
+skip the database. It is exact within one process: every mutation evicts the acting viewer's
+entries (so logout, password changes and profile edits show at once), and an entry is never
+used past its token's expiry. Changes made outside the API (SQL by hand) show within the TTL.
+With several processes (REDIS_URL set) it is off, because processes cannot yet tell each other
+about a revocation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from cachetools import TTLCache
+
+from models.base import utcnow
+from resolvers.accounts import LAST_ACTIVE_RESOLUTION, Viewer
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    viewer: Viewer
+    expires_at: datetime
+
+
+class ViewerCache:
+    def __init__(self, *, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.enabled = ttl_s > 0
+        self._entries: TTLCache[bytes, _Entry] = TTLCache(maxsize=max_entries, ttl=max(ttl_s, 1e-3))
+
+    def get(self, digest: bytes) -> Viewer | None:
+        if not self.enabled:
+            return None
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        now = utcnow()
+        if (
+            entry.expires_at <= now
+            or now - entry.viewer.user.last_active_at > LAST_ACTIVE_RESOLUTION
+        ):
+            # Expired token, or time to record activity again: ask the database.
+            self._entries.pop(digest, None)
+            return None
+        return entry.viewer
+
+    def put(self, digest: bytes, viewer: Viewer, expires_at: datetime) -> None:
+        if self.enabled:
+            self._entries[digest] = _Entry(viewer, expires_at)
+
+    def forget_user(self, user_id: uuid.UUID) -> None:
+        """Drop every entry of one user (all their tokens)."""
+        for digest in [d for d, e in self._entries.items() if e.viewer.id == user_id]:
+            self._entries.pop(digest, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
