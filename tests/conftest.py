@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -41,14 +42,27 @@ def raw_dsn(url: str, database: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _sweep_dead_runs() -> None:
+    """Remove clusters left by test runs that were killed before they could clean up."""
+    for folder in Path("/tmp").glob("rapport-test-*"):
+        pid = folder.name.removeprefix("rapport-test-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(Exception):
+                embedded.stop(folder / "pgdata")
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # A short path: the server's Unix socket lives in the data directory.
-    base = Path(f"/tmp/rapport-test-{os.getpid()}")
+def pg_url() -> Iterator[str]:
+    """One throwaway embedded PostgreSQL for the whole run, removed at the end."""
+    _sweep_dead_runs()
+    base = Path(f"/tmp/rapport-test-{os.getpid()}")  # short: the Unix socket lives in it
     base.mkdir(exist_ok=True)
-    url = embedded.start(base / "pgdata", cleanup_mode="delete")
-    yield url
-    # cleanup_mode="delete" stops the server and removes its data at interpreter exit.
+    try:
+        yield embedded.start(base / "pgdata", cleanup_mode=None)
+    finally:
+        embedded.stop(base / "pgdata")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

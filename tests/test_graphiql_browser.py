@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import BrowserContext, ConsoleMessage, Page, Response, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from rapport.graphiql import ASSET_PREFIX
 from tests.test_interests import SET
@@ -62,48 +65,65 @@ def chromium() -> Path:
     return CHROMIUM
 
 
+@dataclass
+class Traffic:
+    """What the page asked for and what went wrong, as the browser saw it."""
+
+    urls: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    bad_status: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # page errors and console errors
+
+    def watch(self, context: BrowserContext, page: Page) -> None:
+        context.on("request", lambda r: self.urls.append(r.url))
+        context.on("requestfailed", lambda r: self.failed.append(f"{r.url}: {r.failure}"))
+        context.on("response", self._response)
+        page.on("websocket", lambda ws: self.urls.append(ws.url))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("console", self._console)
+
+    def _response(self, response: Response) -> None:
+        if response.status != 200 and (ASSET_PREFIX in response.url or response.status >= 400):
+            self.bad_status.append(f"{response.status} {response.url}")
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":  # SRI mismatches and blocked loads are reported here
+            self.errors.append(f"console.error: {message.text}")
+
+    def problems(self) -> list[str]:
+        elsewhere = [url for url in self.urls if urlsplit(url).hostname != "127.0.0.1"]
+        assets = {urlsplit(url).path for url in self.urls if ASSET_PREFIX in url}
+        return [
+            *(f"request left the machine: {url}" for url in elsewhere),
+            *([] if len(assets) == 7 else [f"expected 7 local assets, got {sorted(assets)}"]),
+            *(f"request failed: {x}" for x in self.failed),
+            *(f"unexpected status: {x}" for x in self.bad_status),
+            *self.errors,
+        ]
+
+
 @pytest.mark.browser
 async def test_graphiql_runs_a_query_offline(
     chromium: Path, live_server: str, tmp_path: Path
 ) -> None:
     await seed_interests(live_server, ["chess", "climbing"])
-
-    requests: list[str] = []
-    failed: list[str] = []
-    bad_status: list[str] = []
-    errors: list[str] = []
+    traffic = Traffic()
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
         )
+        context = await browser.new_context(viewport={"width": 1400, "height": 900})
+        page = await context.new_page()
+        traffic.watch(context, page)
         try:
-            context = await browser.new_context(viewport={"width": 1400, "height": 900})
-            page = await context.new_page()
-            context.on("request", lambda r: requests.append(r.url))
-            context.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
-            context.on(
-                "response",
-                lambda r: (
-                    bad_status.append(f"{r.status} {r.url}")
-                    if r.status != 200 and (ASSET_PREFIX in r.url or r.status >= 400)
-                    else None
-                ),
-            )
-            page.on("websocket", lambda ws: requests.append(ws.url))
-            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-            page.on(
-                "console",
-                lambda m: (
-                    errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None
-                ),
-            )
-
+            # networkidle: the assets have loaded and GraphiQL has fetched the schema; anything
+            # blocked, tampered with or fetched from elsewhere is known by now.
             response = await page.goto(f"{live_server}/graphql", wait_until="networkidle")
             assert response is not None and response.status == 200
             assert "text/html" in (await response.header_value("content-type") or "")
+            assert not traffic.problems(), "\n".join(traffic.problems())
 
-            # networkidle: the assets have loaded and GraphiQL has fetched the schema.
             editor = page.locator(".graphiql-query-editor .CodeMirror")
             await editor.wait_for(state="visible", timeout=TIMEOUT_MS)
             await page.evaluate(
@@ -112,7 +132,6 @@ async def test_graphiql_runs_a_query_offline(
                 QUERY,
             )
             await page.locator(".graphiql-execute-button").click(timeout=TIMEOUT_MS)
-
             await page.wait_for_function(
                 "() => document.querySelector('.graphiql-response .CodeMirror')"
                 "?.CodeMirror.getValue().includes('\"data\"')",
@@ -122,8 +141,9 @@ async def test_graphiql_runs_a_query_offline(
                 "() => document.querySelector('.graphiql-response .CodeMirror')"
                 ".CodeMirror.getValue()"
             )
-            await page.screenshot(path=str(tmp_path / "graphiql.png"))
         finally:
+            with suppress(PlaywrightError):  # kept on failure too; never hides the real error
+                await page.screenshot(path=str(tmp_path / "graphiql.png"))
             await browser.close()
 
     assert json.loads(shown) == {
@@ -137,11 +157,4 @@ async def test_graphiql_runs_a_query_offline(
             }
         }
     }, shown
-
-    elsewhere = [url for url in requests if urlsplit(url).hostname != "127.0.0.1"]
-    assert not elsewhere, f"requests left the machine: {elsewhere}"
-    assets = {urlsplit(url).path for url in requests if ASSET_PREFIX in url}
-    assert len(assets) == 7, f"expected GraphiQL's 7 local assets, saw {sorted(assets)}"
-    assert not failed, f"failed requests: {failed}"
-    assert not bad_status, f"unexpected statuses: {bad_status}"
-    assert not errors, f"browser errors: {errors}"
+    assert not traffic.problems(), "\n".join(traffic.problems())

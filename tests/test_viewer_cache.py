@@ -44,7 +44,9 @@ async def test_a_mutation_evicts_so_profile_edits_show_at_once(gql, auth_calls) 
     token = await gql.register()
     await create(gql, token)  # a mutation: evicts
     assert (await gql(ME, token=token))["me"]["profile"] == {"displayName": "Ada"}
-    await gql('mutation { updateProfile(input: {displayName: "Grace"}) { __typename } }', token=token)
+    await gql(
+        'mutation { updateProfile(input: {displayName: "Grace"}) { __typename } }', token=token
+    )
     assert (await gql(ME, token=token))["me"]["profile"] == {"displayName": "Grace"}
 
 
