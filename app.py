@@ -7,10 +7,11 @@ Run it with `rapport serve` (which also starts the embedded PostgreSQL and migra
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from sqlalchemy import text
@@ -23,11 +24,13 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from matching.embeddings import AsyncEncoder
 from rapport import migrations
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.logging import RequestLog, configure_logging
 from rapport.resources import Resources, open_resources
 from rapport.settings import Settings
+from resolvers import accounts
 from schema import schema
 from schema.context import Context, bearer_token, connection_token
 
@@ -82,7 +85,22 @@ def _load_graphiql(settings: Settings) -> OfflineGraphiQL | None:
         return None
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+async def purge_tokens_hourly(resources: Resources) -> None:
+    """Expired tokens are useless (authentication ignores them) but would pile up: drop them
+    at start-up and every hour after."""
+    while True:
+        try:
+            async with resources.sessionmaker() as session:
+                purged = await accounts.purge_expired_tokens(session)
+            if purged:
+                log.info("purged %d expired tokens", purged)
+        except Exception:
+            log.exception("purging expired tokens failed; will try again")
+        await asyncio.sleep(3600)
+
+
+def create_app(settings: Settings | None = None, encoder: AsyncEncoder | None = None) -> Starlette:
+    """`encoder`: tests share one across apps; by default the lifespan loads it."""
     settings = settings or Settings()
     configure_logging(settings)
     graphiql = _load_graphiql(settings)
@@ -91,10 +109,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        async with open_resources(settings, encoder) as resources:
             app.state.resources = resources
+            housekeeping = asyncio.create_task(purge_tokens_hourly(resources))
             log.info("Rapport ready: GraphQL at http://%s:%s/graphql", settings.host, settings.port)
-            yield
+            try:
+                yield
+            finally:
+                housekeeping.cancel()
+                with suppress(asyncio.CancelledError):
+                    await housekeeping
         log.info("Rapport stopped")
 
     async def healthz(request: Request) -> Response:

@@ -3,8 +3,18 @@
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
-from models.enums import Gender, Intent, MentorshipRole, UserStatus
+from models.enums import (
+    Gender,
+    Intent,
+    InterestRequestStatus,
+    MatchOrigin,
+    MatchStatus,
+    MentorshipRole,
+    SwipeKind,
+    UserStatus,
+)
 from models.interests import Interest, UserInterest
+from models.matching import Block, InterestRequest, Match, ProfileEmbedding, Swipe
 from models.profiles import Preferences, Profile
 from models.users import AuthToken, User
 
@@ -12,12 +22,21 @@ metadata: MetaData = SQLModel.metadata
 
 __all__ = [
     "AuthToken",
+    "Block",
     "Gender",
     "Intent",
     "Interest",
+    "InterestRequest",
+    "InterestRequestStatus",
+    "Match",
+    "MatchOrigin",
+    "MatchStatus",
     "MentorshipRole",
     "Preferences",
     "Profile",
+    "ProfileEmbedding",
+    "Swipe",
+    "SwipeKind",
     "User",
     "UserInterest",
     "UserStatus",

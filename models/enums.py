@@ -25,3 +25,25 @@ class Intent(StrEnum):
 class MentorshipRole(StrEnum):
     MENTOR = "mentor"
     MENTEE = "mentee"
+
+
+class SwipeKind(StrEnum):
+    LIKE = "like"
+    PASS = "pass"  # noqa: S105 (a swipe kind)
+
+
+class MatchOrigin(StrEnum):
+    MUTUAL_LIKE = "mutual_like"
+    INTEREST_REQUEST = "interest_request"
+
+
+class MatchStatus(StrEnum):
+    ACTIVE = "active"
+    UNMATCHED = "unmatched"
+
+
+class InterestRequestStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"

@@ -27,6 +27,10 @@ class Interest(SQLModel, table=True):
         default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
     )
     name: str = Field(sa_column=sa.Column(sa.Text, nullable=False, unique=True))
+    # How many people have it; kept by a trigger on user_interests (rarity weights, catalogue).
+    user_count: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
     created_at: datetime = timestamp_field()
 
 

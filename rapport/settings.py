@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     def pgdata(self) -> Path:
         return self.data_dir / "pgdata"
 
+    @property
+    def models_dir(self) -> Path:
+        """Where the quantised encoder built from the packaged model is kept."""
+        return self.data_dir / "models"
+
     def with_database_url(self, url: str) -> Settings:
         return self.model_copy(update={"database_url": self._async_driver(url)})
 

@@ -24,12 +24,19 @@ class ErrorCode(StrEnum):
     INVALID_CURSOR = "invalid_cursor"
     EMAIL_TAKEN = "email_taken"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an error code)
+    CANNOT_TARGET_SELF = "cannot_target_self"
     # whole-result errors
     VALIDATION_FAILED = "validation_failed"
     NOT_FOUND = "not_found"
     ALREADY_EXISTS = "already_exists"
     AUTHENTICATION_REQUIRED = "authentication_required"
     INVALID_CREDENTIALS = "invalid_credentials"
+    # refusals by business rule (NotAllowed)
+    NOT_PENDING = "not_pending"
+    NOT_YOURS = "not_yours"
+    ALREADY_MATCHED = "already_matched"
+    NOTHING_TO_UNDO = "nothing_to_undo"
+    PROFILE_REQUIRED = "profile_required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,14 @@ class AlreadyExists(DomainError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class NotAllowedError(DomainError):
+    """A rule forbids it (the code says which); nothing changed."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class AuthenticationRequiredError(DomainError):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -17,7 +17,8 @@ from models.interests import MAX_INTEREST_LENGTH
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.errors import ErrorCode, NotFoundError, Problems
-from resolvers.pagination import Page, make_page, page_request
+from resolvers.matching import Matcher
+from resolvers.pagination import Page, is_int_key, is_text_key, make_page, page_request
 
 MAX_INTERESTS_PER_USER = 30
 
@@ -33,7 +34,9 @@ class InterestCount:
     user_count: int
 
 
-async def set_interests(session: AsyncSession, viewer: Viewer, names: list[str]) -> list[str]:
+async def set_interests(
+    session: AsyncSession, matcher: Matcher, viewer: Viewer, names: list[str]
+) -> list[str]:
     """Replace the viewer's interests with `names` (normalised, de-duplicated)."""
     problems = Problems()
     tags = validation.tag_list(
@@ -44,7 +47,9 @@ async def set_interests(session: AsyncSession, viewer: Viewer, names: list[str])
         max_length=MAX_INTEREST_LENGTH,
     )
     problems.raise_if_any()
-    if await session.get(Profile, viewer.id) is None:
+    # Lock the owner's profile row: concurrent setInterests calls by one person take turns,
+    # so "replace the set" and the 30-tag cap hold.
+    if await session.get(Profile, viewer.id, with_for_update=True) is None:
         raise NotFoundError("Create your profile first.", field="input")
     if tags:
         await session.execute(
@@ -52,10 +57,25 @@ async def set_interests(session: AsyncSession, viewer: Viewer, names: list[str])
             .values([{"name": t} for t in tags])
             .on_conflict_do_nothing(index_elements=["name"])
         )
-    ids = (
-        (await session.execute(select(col(Interest.id)).where(col(Interest.name).in_(tags))))
-        .scalars()
-        .all()
+    ids: list[int] = sorted(
+        i
+        for i in (
+            await session.execute(select(col(Interest.id)).where(col(Interest.name).in_(tags)))
+        ).scalars()
+        if i is not None
+    )
+    held = (
+        await session.execute(
+            select(col(UserInterest.interest_id)).where(col(UserInterest.user_id) == viewer.id)
+        )
+    ).scalars()
+    # A trigger keeps interests.user_count, locking each interest row it touches: take those
+    # locks up front in id order, so two people changing overlapping tags cannot deadlock.
+    await session.execute(
+        select(col(Interest.id))
+        .where(col(Interest.id).in_(sorted(set(ids) | set(held))))
+        .order_by(col(Interest.id))
+        .with_for_update()
     )
     await session.execute(
         delete(UserInterest).where(
@@ -70,6 +90,7 @@ async def set_interests(session: AsyncSession, viewer: Viewer, names: list[str])
             .on_conflict_do_nothing()
         )
     await session.commit()
+    await matcher.profile_changed(viewer.id)
     return sorted(tags)
 
 
@@ -89,8 +110,8 @@ async def interests_by_user(session: AsyncSession, user_ids: list[uuid.UUID]) ->
 
 def _key_shape(order: InterestOrder) -> Any:
     if order is InterestOrder.NAME:
-        return lambda k: len(k) == 1 and isinstance(k[0], str)
-    return lambda k: len(k) == 2 and isinstance(k[0], int) and isinstance(k[1], str)
+        return lambda k: len(k) == 1 and is_text_key(k[0])
+    return lambda k: len(k) == 2 and is_int_key(k[0]) and is_text_key(k[1])
 
 
 async def catalogue(
@@ -120,13 +141,8 @@ async def catalogue(
         )
     problems.raise_if_any()
 
-    count = func.count(col(UserInterest.user_id)).label("user_count")
-    query = (
-        select(col(Interest.name), count)
-        .join(UserInterest, col(UserInterest.interest_id) == col(Interest.id))
-        .group_by(col(Interest.id))
-        .limit(request.first + 1)
-    )
+    count = col(Interest.user_count)
+    query = select(col(Interest.name), count).where(count > 0).limit(request.first + 1)
     if needle:
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(col(Interest.name).like(f"{escaped}%", escape="\\"))
@@ -138,7 +154,7 @@ async def catalogue(
         query = query.order_by(count.desc(), col(Interest.name))
         if request.after:
             last_count, last_name = request.after
-            query = query.having(
+            query = query.where(
                 or_(count < last_count, and_(count == last_count, col(Interest.name) > last_name))
             )
     rows = [InterestCount(name, int(n)) for name, n in await session.execute(query)]

@@ -10,6 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from resolvers.errors import ErrorCode, Problems
 
 T = TypeVar("T")
@@ -29,12 +32,31 @@ class Page(Generic[T]):
     has_previous_page: bool
 
 
+MAX_CURSOR_TEXT = 256
+MAX_BIGINT = 2**63 - 1
+
+
+def is_int_key(value: Any) -> bool:
+    """A key part that PostgreSQL can take as a bigint (bools are not ints here)."""
+    return type(value) is int and 0 <= value <= MAX_BIGINT
+
+
+def is_number_key(value: Any) -> bool:
+    return type(value) in (int, float) and abs(value) < 1e15
+
+
+def is_text_key(value: Any) -> bool:
+    return type(value) is str and len(value) <= MAX_CURSOR_TEXT and "\x00" not in value
+
+
 def encode_cursor(key: Sequence[Any]) -> str:
     raw = json.dumps(list(key), separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> list[Any] | None:
+    if len(cursor) > 1024:
+        return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -75,3 +97,31 @@ def make_page(rows: list[T], request: PageRequest, key: Callable[[T], Sequence[A
         has_next_page=len(rows) > request.first,
         has_previous_page=request.after is not None,
     )
+
+
+async def newest_first(
+    session: AsyncSession,
+    query: Select[Any],
+    id_column: Any,
+    first: int | None,
+    after: str | None,
+    *,
+    default_size: int,
+    max_size: int,
+) -> Page[Any]:
+    """Page a query of rows by descending integer id (their creation order)."""
+    problems = Problems()
+    request = page_request(
+        problems,
+        first,
+        after,
+        default_size=default_size,
+        max_size=max_size,
+        key_shape=lambda k: len(k) == 1 and is_int_key(k[0]),
+    )
+    problems.raise_if_any()
+    query = query.order_by(id_column.desc()).limit(request.first + 1)
+    if request.after:
+        query = query.where(id_column < request.after[0])
+    rows = list((await session.execute(query)).scalars())
+    return make_page(rows, request, lambda row: [row.id])

@@ -12,15 +12,18 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from matching.embeddings import embed_profile
 from models import Gender, Intent, MentorshipRole, Preferences, Profile, User, UserStatus
 from models.base import utcnow
 from models.profiles import MAX_PHOTOS
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
+from resolvers.matching import Matcher
 
 MIN_AGE, MAX_AGE = 18, 120
 MIN_HEIGHT, MAX_HEIGHT = 90, 250
@@ -148,7 +151,7 @@ async def _save(
 
 
 async def create_profile(
-    session: AsyncSession, viewer: Viewer, fields: Mapping[str, Any], today: date
+    session: AsyncSession, matcher: Matcher, viewer: Viewer, fields: Mapping[str, Any], today: date
 ) -> Profile:
     problems = Problems()
     for name in REQUIRED_ON_CREATE:
@@ -157,10 +160,18 @@ async def create_profile(
     values = _clean_profile_fields(fields, today, problems)
     _check_mentorship(problems, values)
     problems.raise_if_any()
-    if await session.get(Profile, viewer.id) is not None:
+    # ON CONFLICT: two concurrent createProfile calls cannot both insert (nor fail with a 500).
+    created = (
+        await session.execute(
+            insert(Profile)
+            .values(user_id=viewer.id, **values)
+            .on_conflict_do_nothing(index_elements=["user_id"])
+            .returning(col(Profile.user_id))
+        )
+    ).scalar_one_or_none()
+    if created is None:
         raise AlreadyExists("You already have a profile: use updateProfile.", field="input")
-    profile = Profile(user_id=viewer.id, **values)
-    session.add(profile)
+    profile = await session.get_one(Profile, viewer.id)
     # Until told otherwise, a person is shown everyone of their own intent within the age bounds.
     session.add(
         Preferences(
@@ -169,12 +180,14 @@ async def create_profile(
             intents=[profile.intent.value],
         )
     )
+    await embed_profile(session, matcher.encoder, profile)
     await session.commit()
+    await matcher.profile_changed(viewer.id)
     return profile
 
 
 async def update_profile(
-    session: AsyncSession, viewer: Viewer, fields: Mapping[str, Any], today: date
+    session: AsyncSession, matcher: Matcher, viewer: Viewer, fields: Mapping[str, Any], today: date
 ) -> Profile:
     problems = Problems()
     values = _clean_profile_fields(fields, today, problems)
@@ -191,7 +204,11 @@ async def update_profile(
         merged.update(mentorship_role=values["mentorship_role"], expertise=values["expertise"])
     _check_mentorship(problems, merged)
     problems.raise_if_any()
-    await _save(session, profile, values)
+    for name, value in values.items():
+        setattr(profile, name, value)
+    await embed_profile(session, matcher.encoder, profile)  # only if goals or bio changed
+    await _save(session, profile, {})
+    await matcher.profile_changed(viewer.id)
     return profile
 
 
@@ -221,7 +238,7 @@ def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[st
 
 
 async def update_preferences(
-    session: AsyncSession, viewer: Viewer, fields: Mapping[str, Any]
+    session: AsyncSession, matcher: Matcher, viewer: Viewer, fields: Mapping[str, Any]
 ) -> Preferences:
     problems = Problems()
     values = _preference_values(fields, problems)
@@ -239,11 +256,13 @@ async def update_preferences(
     )
     problems.raise_if_any()
     await _save(session, preferences, values)
+    await matcher.profile_changed(viewer.id)
     return preferences
 
 
-async def own_preferences(session: AsyncSession, viewer: Viewer) -> Preferences | None:
-    return await session.get(Preferences, viewer.id)
+async def preferences_of(session: AsyncSession, user_id: uuid.UUID) -> Preferences | None:
+    """Private: callers show these only to their owner."""
+    return await session.get(Preferences, user_id)
 
 
 async def public_profile(session: AsyncSession, viewer: Viewer, user_id: uuid.UUID) -> Profile:

@@ -1,11 +1,11 @@
 """A short-lived, per-process cache of authenticated viewers, keyed by token digest.
 
-Authentication runs on every request; this cache lets a burst of requests with one token
-skip the database. It is exact within one process: every mutation evicts the acting viewer's
-entries (so logout, password changes and profile edits show at once), and an entry is never
-used past its token's expiry. Changes made outside the API (SQL by hand) show within the TTL.
-With several processes (REDIS_URL set) it is off, because processes cannot yet tell each other
-about a revocation.
+Authentication runs on every request; this cache lets a burst of requests with one token skip
+the database. It is exact within one process (one `rapport serve`; several processes must set
+REDIS_URL, which turns the cache off, as they cannot yet tell each other about revocations):
+every mutation evicts the acting viewer's entries (so logout, password changes and profile
+edits show at once), a lookup that raced an eviction is not stored, and an entry is never used
+past its token's expiry. Changes made outside the API (SQL by hand) show within the TTL.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class ViewerCache:
     def __init__(self, *, ttl_s: float, max_entries: int = 10_000) -> None:
         self.enabled = ttl_s > 0
         self._entries: TTLCache[bytes, _Entry] = TTLCache(maxsize=max_entries, ttl=max(ttl_s, 1e-3))
+        # Bumped by every eviction. A lookup notes it before reading the database and may only
+        # store its answer if nothing was evicted meanwhile (else a logout that committed
+        # during the read could be undone by the late store).
+        self.generation = 0
 
     def get(self, digest: bytes) -> Viewer | None:
         if not self.enabled:
@@ -47,12 +51,14 @@ class ViewerCache:
             return None
         return entry.viewer
 
-    def put(self, digest: bytes, viewer: Viewer, expires_at: datetime) -> None:
-        if self.enabled:
+    def put(self, digest: bytes, viewer: Viewer, expires_at: datetime, generation: int) -> None:
+        """Store unless an eviction happened since `generation` was read."""
+        if self.enabled and generation == self.generation:
             self._entries[digest] = _Entry(viewer, expires_at)
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         """Drop every entry of one user (all their tokens)."""
+        self.generation += 1
         for digest in [d for d, e in self._entries.items() if e.viewer.id == user_id]:
             self._entries.pop(digest, None)
 

@@ -15,15 +15,20 @@ from schema.errors import (
     AlreadyExists,
     AuthenticationRequired,
     InvalidCredentials,
+    NotAllowed,
     NotFound,
     ValidationError,
 )
-from schema.extensions import CloseSession, MaskUnexpectedErrors, is_unexpected
+from schema.extensions import MaskUnexpectedErrors, OperationScope, is_unexpected
 from schema.interests import InterestMutations, InterestQueries
+from schema.limits import limit_extensions
+from schema.matching import MatchingMutations, MatchingQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
-Query = merge_types("Query", (AccountQueries, ProfileQueries, InterestQueries))
-Mutation = merge_types("Mutation", (AccountMutations, ProfileMutations, InterestMutations))
+Query = merge_types("Query", (AccountQueries, ProfileQueries, InterestQueries, MatchingQueries))
+Mutation = merge_types(
+    "Mutation", (AccountMutations, ProfileMutations, InterestMutations, MatchingMutations)
+)
 
 
 class RapportSchema(strawberry.Schema):
@@ -47,14 +52,16 @@ def build_schema(**options: Any) -> strawberry.Schema:
             AlreadyExists,
             AuthenticationRequired,
             InvalidCredentials,
+            NotAllowed,
         ],
         extensions=[
             # Factories, not instances: each operation gets fresh extension objects
             # (the caches themselves are module-level and shared).
-            CloseSession,
+            OperationScope,
             MaskUnexpectedErrors,
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
+            *limit_extensions(),
         ],
         **options,
     )

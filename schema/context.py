@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,8 +13,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
+from models import Profile
 from rapport.resources import Resources
-from resolvers import accounts, interests
+from resolvers import accounts, interests, matching
 from resolvers.accounts import Viewer
 from resolvers.errors import AuthenticationRequiredError
 
@@ -24,6 +25,15 @@ class Loaders:
     """Batch loaders, one set per operation. Each takes the operation's session lazily."""
 
     context: Context
+
+    @cached_property
+    def profile(self) -> DataLoader[uuid.UUID, Profile | None]:
+        """Other people's profiles (active accounts only), e.g. in match lists."""
+
+        async def load(ids: list[uuid.UUID]) -> list[Profile | None]:
+            return await matching.profiles_of(self.context.session, ids)
+
+        return DataLoader(load_fn=load)
 
     @cached_property
     def interests(self) -> DataLoader[uuid.UUID, list[str]]:
@@ -70,6 +80,7 @@ class Context:
             self._viewer.set_result(cached)
             return cached
         future = self._viewer = asyncio.get_running_loop().create_future()
+        generation = self.resources.viewer_cache.generation
         try:
             found = await accounts.authenticate(
                 self.resources.raw_pool, self.resources.credentials, self.token
@@ -85,7 +96,7 @@ class Context:
         viewer = None
         if found is not None:
             viewer, expires_at = found
-            self.resources.viewer_cache.put(digest, viewer, expires_at)
+            self.resources.viewer_cache.put(digest, viewer, expires_at, generation)
         future.set_result(viewer)
         return viewer
 
@@ -101,6 +112,12 @@ class Context:
         if viewer is None:
             raise AuthenticationRequiredError()
         return viewer
+
+    def for_operation(self) -> Context:
+        """A context of its own for one operation: same connection and token, fresh session,
+        viewer and loaders. Websockets share one Context across concurrent operations; this
+        keeps one operation from closing another's session mid-transaction."""
+        return replace(self, _session=None, _viewer=None)
 
     async def close(self) -> None:
         """End the operation's database use. On a websocket the context outlives operations:

@@ -18,6 +18,7 @@ from resolvers.errors import (
     ErrorCode,
     Invalid,
     InvalidCredentialsError,
+    NotAllowedError,
     NotFoundError,
 )
 
@@ -59,6 +60,11 @@ class AlreadyExists(Error):
     field: str | None = None
 
 
+@strawberry.type(description="A rule forbids it; `code` says which. Nothing changed.")
+class NotAllowed(Error):
+    pass
+
+
 @strawberry.type(description="Sign in first: send 'Authorization: Bearer <token>'.")
 class AuthenticationRequired(Error):
     pass
@@ -93,6 +99,8 @@ def to_graphql(error: DomainError) -> Error:
             return AuthenticationRequired(code=error.code, message=error.message)
         case InvalidCredentialsError():
             return InvalidCredentials(code=error.code, message=error.message)
+        case NotAllowedError():
+            return NotAllowed(code=error.code, message=error.message)
     raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: masked upstream
 
 

@@ -16,20 +16,24 @@ from schema.context import Context
 log = logging.getLogger("rapport.errors")
 
 
-class CloseSession(SchemaExtension):
-    """When an operation ends: a mutation evicts the acting viewer's cached state (it may have
-    changed, or been revoked), and the operation's AsyncSession is closed (rolling back
-    anything uncommitted)."""
+class OperationScope(SchemaExtension):
+    """Each operation runs on a context of its own (fresh session and viewer, see
+    Context.for_operation). When it ends, a mutation evicts the acting viewer's cached state
+    (it may have changed, or been revoked) and the session is closed (rolling back anything
+    uncommitted)."""
 
     async def on_operation(self) -> AsyncIterator[None]:
+        parent = self.execution_context.context
+        scoped = parent.for_operation() if isinstance(parent, Context) else None
+        if scoped is not None:
+            self.execution_context.context = scoped
         try:
             yield
         finally:
-            context = self.execution_context.context
-            if isinstance(context, Context):
+            if scoped is not None:
                 if self._is_mutation():
-                    context.forget_viewer()
-                await context.close()
+                    scoped.forget_viewer()
+                await scoped.close()
 
     def _is_mutation(self) -> bool:
         try:

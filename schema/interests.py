@@ -74,5 +74,7 @@ class InterestMutations:
     async def set_interests(self, info: Info, names: list[str]) -> SetInterestsResult:
         viewer = await info.context.require_viewer()
         return InterestsPayload(
-            interests=await interests.set_interests(info.context.session, viewer, names)
+            interests=await interests.set_interests(
+                info.context.session, info.context.resources.matcher, viewer, names
+            )
         )

@@ -128,7 +128,7 @@ class ProfileMutations:
     async def create_profile(self, info: Info, input: CreateProfileInput) -> CreateProfileResult:
         viewer = await info.context.require_viewer()
         profile = await profiles.create_profile(
-            info.context.session, viewer, provided(input), today()
+            info.context.session, info.context.resources.matcher, viewer, provided(input), today()
         )
         return OwnProfile(profile=profile)
 
@@ -137,7 +137,7 @@ class ProfileMutations:
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfileResult:
         viewer = await info.context.require_viewer()
         profile = await profiles.update_profile(
-            info.context.session, viewer, provided(input), today()
+            info.context.session, info.context.resources.matcher, viewer, provided(input), today()
         )
         return OwnProfile(profile=profile)
 
@@ -147,5 +147,7 @@ class ProfileMutations:
         self, info: Info, input: UpdatePreferencesInput
     ) -> UpdatePreferencesResult:
         viewer = await info.context.require_viewer()
-        row = await profiles.update_preferences(info.context.session, viewer, provided(input))
+        row = await profiles.update_preferences(
+            info.context.session, info.context.resources.matcher, viewer, provided(input)
+        )
         return PreferencesType(row=row)

@@ -187,9 +187,9 @@ class Me:
 
     @strawberry.field(description="null until createProfile.")
     async def preferences(self, info: Info) -> PreferencesType | None:
-        row = await profiles.own_preferences(
-            info.context.session, await info.context.require_viewer()
-        )
+        # `Me` is only ever built for the account it belongs to (the viewer, or the account
+        # that just registered or logged in), so its own preferences are readable here.
+        row = await profiles.preferences_of(info.context.session, self.user.id)
         return PreferencesType(row=row) if row else None
 
 

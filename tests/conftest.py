@@ -110,9 +110,26 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
+@pytest.fixture(scope="session")
+def encoder_model() -> Any:
+    """The real quantised encoder, built once into var/models (gitignored) and reused."""
+    from matching.encoder import load_encoder
+
+    return load_encoder(PROJECT_ROOT / "var" / "models")
+
+
 @pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    async with open_resources(settings) as r:
+async def encoder(encoder_model: Any) -> AsyncIterator[Any]:
+    from matching.batching import BatchingEncoder
+
+    batching = BatchingEncoder(encoder_model)
+    yield batching
+    await batching.aclose()
+
+
+@pytest.fixture
+async def resources(settings: Settings, encoder: Any) -> AsyncIterator[Resources]:
+    async with open_resources(settings, encoder) as r:
         yield r
 
 
@@ -152,11 +169,11 @@ def gql(resources: Resources) -> Gql:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(settings: Settings, encoder: Any) -> AsyncIterator[httpx.AsyncClient]:
     """HTTP against the real ASGI app (lifespan included), no network."""
     from app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, encoder)
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as http:
@@ -196,6 +213,7 @@ def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[Se
         "RAPPORT_SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": database_url,
         "RAPPORT_PORT": str(port),
+        "RAPPORT_SHUTDOWN_TIMEOUT_S": "10",
         **env,
     }
     with log_path.open("w") as log:

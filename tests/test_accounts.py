@@ -203,3 +203,21 @@ async def test_password_hash_is_argon2id_with_owasp_minimums(gql, resources) -> 
     assert stored.startswith("$argon2id$")
     params = dict(p.split("=") for p in stored.split("$")[3].split(","))
     assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2
+
+
+async def test_expired_tokens_are_purged(gql, resources) -> None:
+    from resolvers.accounts import purge_expired_tokens
+
+    await gql.register()
+    live = await gql.register()
+    async with resources.sessionmaker() as session:
+        first = (await session.execute(select(col(AuthToken.id)).limit(1))).scalar_one()
+        await session.execute(
+            update(AuthToken)
+            .where(col(AuthToken.id) == first)
+            .values(expires_at=utcnow() - timedelta(days=1))
+        )
+        await session.commit()
+        assert await purge_expired_tokens(session) == 1
+    assert await count(resources, AuthToken) == 1
+    assert live

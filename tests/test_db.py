@@ -81,3 +81,50 @@ async def test_unusable_database_is_refused_in_one_line(database_url, settings) 
     finally:
         await engine.dispose()
     assert "\n" not in str(raised.value) and "no_such_db" in str(raised.value)
+
+
+SCHEMA_FACTS = """
+SELECT 'constraint', conrelid::regclass::text || '.' || conname, pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'default', table_name || '.' || column_name, column_default
+FROM information_schema.columns WHERE table_schema = 'public' AND column_default IS NOT NULL
+UNION ALL
+SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
+"""
+
+
+async def test_migrations_build_exactly_what_the_models_declare(database_url, pg_url) -> None:
+    """compare_metadata ignores CHECK constraints and server defaults; compare the catalogues
+    of a migrated database and one made by create_all directly."""
+    import asyncpg
+
+    from tests.conftest import raw_dsn
+
+    admin = await asyncpg.connect(raw_dsn(pg_url))
+    await admin.execute("CREATE DATABASE from_models")
+    try:
+        direct = create_async_engine(pg_url.replace("/postgres?", "/from_models?"))
+        async with direct.begin() as conn:
+            await conn.execute(text("CREATE EXTENSION vector"))
+            await conn.run_sync(models.metadata.create_all)
+        migrated = create_async_engine(database_url)
+        facts = []
+        for engine in (direct, migrated):
+            async with engine.connect() as conn:
+                rows = (await conn.execute(text(SCHEMA_FACTS))).all()
+                facts.append(
+                    {
+                        (kind, name, definition)
+                        for kind, name, definition in rows
+                        if "alembic_version" not in name
+                    }
+                )
+            await engine.dispose()
+        assert facts[0] == facts[1], {
+            "only_models": facts[0] - facts[1],
+            "only_migrations": facts[1] - facts[0],
+        }
+    finally:
+        await admin.execute("DROP DATABASE from_models WITH (FORCE)")
+        await admin.close()

@@ -89,12 +89,14 @@ async def test_health_and_readiness(client, database_url) -> None:
     assert pending.status_code == 503 and pending.json()["status"] == "migrations pending"
 
 
-async def test_access_log_has_one_line_per_request_with_timing(database_url, caplog) -> None:
+async def test_access_log_has_one_line_per_request_with_timing(
+    database_url, encoder, caplog
+) -> None:
     from asgi_lifespan import LifespanManager
 
     from app import create_app
 
-    app = create_app(make_settings(database_url, log_requests=True))
+    app = create_app(make_settings(database_url, log_requests=True), encoder)
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(

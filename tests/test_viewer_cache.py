@@ -68,8 +68,8 @@ def _viewer() -> Viewer:
 
 def test_expired_tokens_are_never_served_from_the_cache() -> None:
     cache = ViewerCache(ttl_s=60)
-    cache.put(b"live", _viewer(), utcnow() + timedelta(hours=1))
-    cache.put(b"dead", _viewer(), utcnow() - timedelta(seconds=1))
+    cache.put(b"live", _viewer(), utcnow() + timedelta(hours=1), cache.generation)
+    cache.put(b"dead", _viewer(), utcnow() - timedelta(seconds=1), cache.generation)
     assert cache.get(b"live") is not None
     assert cache.get(b"dead") is None
 
@@ -79,13 +79,24 @@ def test_stale_activity_goes_back_to_the_database() -> None:
     viewer = _viewer()
     viewer.user.last_active_at = utcnow() - accounts.LAST_ACTIVE_RESOLUTION - timedelta(seconds=1)
     cache = ViewerCache(ttl_s=60)
-    cache.put(b"t", viewer, utcnow() + timedelta(hours=1))
+    cache.put(b"t", viewer, utcnow() + timedelta(hours=1), cache.generation)
     assert cache.get(b"t") is None
 
 
-async def test_cache_is_off_with_several_processes(database_url) -> None:
+def test_a_lookup_that_raced_an_eviction_is_not_stored() -> None:
+    """A request read the token row before a logout committed; its late store must not
+    bring the revoked token back."""
+    cache = ViewerCache(ttl_s=60)
+    viewer = _viewer()
+    before_read = cache.generation
+    cache.forget_user(viewer.id)  # the logout commits meanwhile
+    cache.put(b"t", viewer, utcnow() + timedelta(hours=1), before_read)
+    assert cache.get(b"t") is None
+
+
+async def test_cache_is_off_with_several_processes(database_url, encoder) -> None:
     settings = make_settings(database_url, redis_url="redis://127.0.0.1:6379/0")
-    async with open_resources(settings) as resources:
+    async with open_resources(settings, encoder) as resources:
         assert resources.viewer_cache.enabled is False
-    async with open_resources(make_settings(database_url)) as resources:
+    async with open_resources(make_settings(database_url), encoder) as resources:
         assert resources.viewer_cache.enabled is True

@@ -16,10 +16,11 @@ REGISTER = (
 
 
 @pytest.fixture
-def http(settings):
+def http(settings, encoder_model):
     from app import create_app
+    from matching.batching import BatchingEncoder
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, BatchingEncoder(encoder_model))) as client:
         yield client
 
 

@@ -1,0 +1,193 @@
+"""Reciprocal candidates: people who fit the viewer's preferences AND whose preferences the
+viewer fits, nearest in meaning first.
+
+One statement in three steps: every rule is applied to narrow rows through the B-tree indexes
+(no vector is read), then only the survivors' combined vectors are compared with the viewer's
+to keep the nearest `limit`, and only those have their goals and bio compared. Measured at
+100,000 synthetic users, carrying the vectors through the filters cost 2-4x more (wide rows
+spilled the joins' sorts to disk).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from resolvers.validation import age_on
+
+_VIEWER_SQL = text("""
+SELECT p.birth_date, p.height_cm, p.gender, p.intent, p.mentorship_role, p.expertise,
+       p.latitude, p.longitude,
+       pr.age_min, pr.age_max, pr.height_min_cm, pr.height_max_cm, pr.genders, pr.intents,
+       pr.max_distance_km
+FROM profiles p
+JOIN preferences pr ON pr.user_id = p.user_id
+JOIN users u ON u.id = p.user_id
+JOIN profile_embeddings e ON e.user_id = p.user_id
+WHERE p.user_id = :viewer AND u.status = 'active'
+""")
+
+_CANDIDATES_SQL = text("""
+WITH eligible AS MATERIALIZED (
+    -- every reciprocal rule, on narrow rows (no vectors): the B-tree indexes do the work
+    SELECT c.user_id, d.km AS distance_km, c.birth_date, c.intent, c.mentorship_role,
+           c.expertise, cp.age_min, cp.age_max, cp.max_distance_km
+    FROM profiles c
+    JOIN users cu ON cu.id = c.user_id
+    JOIN preferences cp ON cp.user_id = c.user_id
+    CROSS JOIN LATERAL (
+        SELECT 2 * 6371 * asin(sqrt(
+            power(sin(radians(c.latitude - CAST(:v_lat AS float8)) / 2), 2)
+            + cos(radians(CAST(:v_lat AS float8))) * cos(radians(c.latitude))
+              * power(sin(radians(c.longitude - CAST(:v_lon AS float8)) / 2), 2))) AS km
+    ) d
+    WHERE c.user_id <> :viewer
+      AND cu.status = 'active'
+      -- the candidate fits the viewer's preferences ...
+      AND c.gender = ANY(CAST(:v_genders AS text[]))
+      AND c.intent = ANY(CAST(:v_intents AS text[]))
+      AND c.birth_date <= CAST(:born_by AS date)
+      AND c.birth_date > CAST(:born_after AS date)
+      AND (CAST(:v_height_min AS int) IS NULL OR c.height_cm >= CAST(:v_height_min AS int))
+      AND (CAST(:v_height_max AS int) IS NULL OR c.height_cm <= CAST(:v_height_max AS int))
+      AND (CAST(:v_max_km AS int) IS NULL OR d.km <= CAST(:v_max_km AS int))
+      -- ... and the viewer fits the candidate's
+      AND CAST(:v_gender AS text) = ANY(cp.genders)
+      AND CAST(:v_intent AS text) = ANY(cp.intents)
+      AND CAST(:v_birth AS date) <= CAST(:today AS date) - make_interval(years => cp.age_min)
+      AND CAST(:v_birth AS date) > CAST(:today AS date) - make_interval(years => cp.age_max + 1)
+      AND (cp.height_min_cm IS NULL OR CAST(:v_height AS int) >= cp.height_min_cm)
+      AND (cp.height_max_cm IS NULL OR CAST(:v_height AS int) <= cp.height_max_cm)
+      AND (cp.max_distance_km IS NULL OR d.km <= cp.max_distance_km)
+      -- mentorship pairs a mentor with a mentee, never two of a kind
+      AND (c.intent <> 'mentorship' OR CAST(:v_intent AS text) <> 'mentorship'
+           OR c.mentorship_role IS DISTINCT FROM CAST(:v_role AS text))
+      -- not already acted on, rejected by them, blocked either way, matched, or requested
+      AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = :viewer
+                      AND s.target_id = c.user_id AND s.undone_at IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = c.user_id
+                      AND s.target_id = :viewer AND s.kind = 'pass' AND s.undone_at IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM blocks b
+                      WHERE b.blocker_id = :viewer AND b.blocked_id = c.user_id)
+      AND NOT EXISTS (SELECT 1 FROM blocks b
+                      WHERE b.blocker_id = c.user_id AND b.blocked_id = :viewer)
+      AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.status = 'active'
+                      AND m.user_low = LEAST(CAST(:viewer AS uuid), c.user_id)
+                      AND m.user_high = GREATEST(CAST(:viewer AS uuid), c.user_id))
+      AND NOT EXISTS (SELECT 1 FROM interest_requests r WHERE r.status = 'pending'
+                      AND r.sender_id = :viewer AND r.receiver_id = c.user_id)
+      AND NOT EXISTS (SELECT 1 FROM interest_requests r WHERE r.status = 'pending'
+                      AND r.sender_id = c.user_id AND r.receiver_id = :viewer)
+),
+nearest AS (
+    SELECT e.*, ce.combined <=> (SELECT combined FROM profile_embeddings WHERE user_id = :viewer)
+               AS distance
+    FROM eligible e JOIN profile_embeddings ce ON ce.user_id = e.user_id
+    ORDER BY distance
+    LIMIT :limit
+)
+SELECT n.*,
+       1 - (ce.goals <=> (SELECT goals FROM profile_embeddings WHERE user_id = :viewer))
+           AS goals_similarity,
+       1 - (ce.bio <=> (SELECT bio FROM profile_embeddings WHERE user_id = :viewer))
+           AS bio_similarity
+FROM nearest n JOIN profile_embeddings ce ON ce.user_id = n.user_id
+ORDER BY n.distance
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class Seeker:
+    """The viewer, as the candidate query and the scorer need them."""
+
+    user_id: uuid.UUID
+    age: int
+    intent: str
+    mentorship_role: str | None
+    expertise: list[str]
+    age_min: int
+    age_max: int
+    max_distance_km: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    user_id: uuid.UUID
+    goals_similarity: float
+    bio_similarity: float
+    distance_km: float | None
+    age: int
+    intent: str
+    mentorship_role: str | None
+    expertise: list[str]
+    age_min: int
+    age_max: int
+    max_distance_km: int | None
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+async def reciprocal_candidates(
+    session: AsyncSession, viewer: uuid.UUID, today: date, limit: int
+) -> tuple[Seeker, list[Candidate]] | None:
+    """The viewer and up to `limit` candidates, most similar first; None when the viewer
+    cannot be matched yet (no profile, preferences or embedding, or not active)."""
+    v = (await session.execute(_VIEWER_SQL, {"viewer": viewer})).mappings().first()
+    if v is None:
+        return None
+    seeker = Seeker(
+        user_id=viewer,
+        age=age_on(v["birth_date"], today),
+        intent=v["intent"],
+        mentorship_role=v["mentorship_role"],
+        expertise=list(v["expertise"]),
+        age_min=v["age_min"],
+        age_max=v["age_max"],
+        max_distance_km=v["max_distance_km"],
+    )
+    params = {
+        "viewer": viewer,
+        "today": today,
+        "limit": limit,
+        "v_lat": v["latitude"],
+        "v_lon": v["longitude"],
+        "v_genders": list(v["genders"]),
+        "v_intents": list(v["intents"]),
+        "born_by": _years_before(today, v["age_min"]),
+        "born_after": _years_before(today, v["age_max"] + 1),
+        "v_height_min": v["height_min_cm"],
+        "v_height_max": v["height_max_cm"],
+        "v_max_km": v["max_distance_km"],
+        "v_gender": v["gender"],
+        "v_intent": v["intent"],
+        "v_birth": v["birth_date"],
+        "v_height": v["height_cm"],
+        "v_role": v["mentorship_role"],
+    }
+    rows = (await session.execute(_CANDIDATES_SQL, params)).mappings()
+    candidates = [
+        Candidate(
+            user_id=r["user_id"],
+            goals_similarity=float(r["goals_similarity"]),
+            bio_similarity=float(r["bio_similarity"]),
+            distance_km=r["distance_km"],
+            age=age_on(r["birth_date"], today),
+            intent=r["intent"],
+            mentorship_role=r["mentorship_role"],
+            expertise=list(r["expertise"]),
+            age_min=r["age_min"],
+            age_max=r["age_max"],
+            max_distance_km=r["max_distance_km"],
+        )
+        for r in rows
+    ]
+    return seeker, candidates

@@ -1,0 +1,172 @@
+"""Matching tables: profile embeddings, swipes, matches, interest requests, blocks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
+from sqlmodel import Field, SQLModel
+
+from models.base import enum_type, timestamp_field
+from models.enums import InterestRequestStatus, MatchOrigin, MatchStatus, SwipeKind
+
+EMBEDDING_DIM = 384
+MAX_NOTE = 280
+
+
+def _user_fk(*, primary_key: bool = False, index: bool = False) -> Any:
+    return Field(
+        sa_column=sa.Column(
+            sa.Uuid,
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+            primary_key=primary_key,
+            index=index,
+        )
+    )
+
+
+def _vector() -> Any:
+    return Field(sa_column=sa.Column(Vector(EMBEDDING_DIM), nullable=False))
+
+
+class ProfileEmbedding(SQLModel, table=True):
+    """Embeddings of a profile's goals and bio, with the model that made them and a hash of
+    each text, so unchanged text is never embedded twice and a model change is detected.
+    `combined` (goals and bio, weighted) is what the HNSW index searches."""
+
+    __tablename__ = "profile_embeddings"
+    __table_args__ = (
+        sa.Index(
+            "ix_profile_embeddings_combined_hnsw",
+            "combined",
+            postgresql_using="hnsw",
+            postgresql_with={"m": 16, "ef_construction": 64},
+            postgresql_ops={"combined": "vector_cosine_ops"},
+        ),
+    )
+
+    user_id: uuid.UUID = _user_fk(primary_key=True)
+    model: str = Field(sa_column=sa.Column(sa.Text, nullable=False, index=True))
+    goals_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False))
+    bio_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False))
+    goals: Any = _vector()
+    bio: Any = _vector()
+    combined: Any = _vector()
+    embedded_at: datetime = timestamp_field()
+
+
+class Swipe(SQLModel, table=True):
+    """A like or a pass. Undone swipes stay (undone_at set) for history; at most one live
+    swipe per (swiper, target)."""
+
+    __tablename__ = "swipes"
+    __table_args__ = (
+        sa.Index(
+            "uq_swipes_live_pair",
+            "swiper_id",
+            "target_id",
+            unique=True,
+            postgresql_where=sa.text("undone_at IS NULL"),
+        ),
+        sa.Index(
+            "ix_swipes_live_target_kind",
+            "target_id",
+            "kind",
+            postgresql_where=sa.text("undone_at IS NULL"),
+        ),
+        sa.CheckConstraint("swiper_id <> target_id", name="not_self"),
+        sa.CheckConstraint(f"char_length(note) <= {MAX_NOTE}", name="note_length"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    swiper_id: uuid.UUID = _user_fk(index=True)
+    target_id: uuid.UUID = _user_fk()
+    kind: SwipeKind = Field(sa_column=sa.Column(enum_type(SwipeKind, "swipe_kind"), nullable=False))
+    note: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    created_at: datetime = timestamp_field()
+    undone_at: datetime | None = timestamp_field(nullable=True)
+
+
+class Match(SQLModel, table=True):
+    """Two people who matched. The pair is stored ordered (user_low < user_high) and a partial
+    unique index allows one active match per pair, whatever the race."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        sa.Index(
+            "uq_matches_active_pair",
+            "user_low",
+            "user_high",
+            unique=True,
+            postgresql_where=sa.text("status = 'active'"),
+        ),
+        sa.Index("ix_matches_user_high", "user_high"),
+        sa.CheckConstraint("user_low < user_high", name="ordered_pair"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    user_low: uuid.UUID = _user_fk()
+    user_high: uuid.UUID = _user_fk()
+    origin: MatchOrigin = Field(
+        sa_column=sa.Column(enum_type(MatchOrigin, "match_origin"), nullable=False)
+    )
+    status: MatchStatus = Field(
+        default=MatchStatus.ACTIVE,
+        sa_column=sa.Column(enum_type(MatchStatus, "match_status"), nullable=False),
+    )
+    created_at: datetime = timestamp_field()
+    ended_at: datetime | None = timestamp_field(nullable=True)
+    ended_by: uuid.UUID | None = Field(
+        default=None, sa_column=sa.Column(sa.Uuid, sa.ForeignKey("users.id", ondelete="SET NULL"))
+    )
+
+
+class InterestRequest(SQLModel, table=True):
+    __tablename__ = "interest_requests"
+    __table_args__ = (
+        sa.Index(
+            "uq_interest_requests_pending_pair",
+            "sender_id",
+            "receiver_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index("ix_interest_requests_receiver_status", "receiver_id", "status"),
+        sa.Index("ix_interest_requests_sender_status", "sender_id", "status"),
+        sa.CheckConstraint("sender_id <> receiver_id", name="not_self"),
+        sa.CheckConstraint(f"char_length(message) <= {MAX_NOTE}", name="message_length"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    sender_id: uuid.UUID = _user_fk()
+    receiver_id: uuid.UUID = _user_fk()
+    message: str = Field(
+        default="", sa_column=sa.Column(sa.Text, nullable=False, server_default="")
+    )
+    status: InterestRequestStatus = Field(
+        default=InterestRequestStatus.PENDING,
+        sa_column=sa.Column(
+            enum_type(InterestRequestStatus, "interest_request_status"), nullable=False
+        ),
+    )
+    created_at: datetime = timestamp_field()
+    responded_at: datetime | None = timestamp_field(nullable=True)
+
+
+class Block(SQLModel, table=True):
+    __tablename__ = "blocks"
+    __table_args__ = (sa.CheckConstraint("blocker_id <> blocked_id", name="not_self"),)
+
+    blocker_id: uuid.UUID = _user_fk(primary_key=True)
+    blocked_id: uuid.UUID = _user_fk(primary_key=True, index=True)
+    created_at: datetime = timestamp_field()

@@ -1,0 +1,145 @@
+"""Interest requests: a direct "I'd like to meet you" with a message, answered by the receiver;
+accepting makes the match."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models import InterestRequest, InterestRequestStatus, Match, MatchOrigin
+from models.base import utcnow
+from models.matching import MAX_NOTE
+from resolvers import validation
+from resolvers.accounts import Viewer
+from resolvers.errors import AlreadyExists, ErrorCode, NotAllowedError, NotFoundError, Problems
+from resolvers.matching import Matcher, active_match, check_target, create_match, lock_pair
+from resolvers.pagination import Page, newest_first
+
+
+class Response(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+
+
+class Direction(StrEnum):
+    RECEIVED = "received"
+    SENT = "sent"
+
+
+async def send(
+    session: AsyncSession, matcher: Matcher, viewer: Viewer, receiver_id: uuid.UUID, message: str
+) -> InterestRequest:
+    problems = Problems()
+    cleaned = (
+        validation.text(problems, "message", message, max_length=MAX_NOTE, multiline=True) or ""
+    )
+    problems.raise_if_any()
+    await check_target(session, viewer, receiver_id, "userId")
+    await lock_pair(session, viewer.id, receiver_id)
+    if await active_match(session, viewer.id, receiver_id) is not None:
+        raise AlreadyExists("You are already matched with this person.", field="userId")
+    request_id = (
+        await session.execute(
+            insert(InterestRequest)
+            .values(
+                sender_id=viewer.id,
+                receiver_id=receiver_id,
+                message=cleaned,
+                status=InterestRequestStatus.PENDING,
+            )
+            .on_conflict_do_nothing(
+                index_elements=["sender_id", "receiver_id"],
+                index_where=text("status = 'pending'"),
+            )
+            .returning(col(InterestRequest.id))
+        )
+    ).scalar_one_or_none()
+    if request_id is None:
+        raise AlreadyExists("You already have a pending request to this person.", field="userId")
+    request = await session.get_one(InterestRequest, request_id)
+    await session.commit()
+    await matcher.cache.remove(viewer.id, receiver_id)
+    await matcher.cache.remove(receiver_id, viewer.id)
+    return request
+
+
+async def _own_pending(
+    session: AsyncSession, viewer: Viewer, request_id: int, *, as_receiver: bool
+) -> InterestRequest:
+    """The pending request, locked, if the viewer is its receiver (or sender); else refused.
+    Someone else's request reads as unknown: its existence is not the viewer's business."""
+    request = (
+        await session.execute(
+            select(InterestRequest).where(col(InterestRequest.id) == request_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if request is None or viewer.id not in (request.receiver_id, request.sender_id):
+        raise NotFoundError("No such interest request.", field="id", id=str(request_id))
+    if (request.receiver_id if as_receiver else request.sender_id) != viewer.id:
+        who = "the person who received it can answer" if as_receiver else "the sender can cancel"
+        raise NotAllowedError(ErrorCode.NOT_YOURS, f"Only {who}.")
+    if request.status is not InterestRequestStatus.PENDING:
+        raise NotAllowedError(
+            ErrorCode.NOT_PENDING, f"This request is already {request.status.value}."
+        )
+    return request
+
+
+async def respond(
+    session: AsyncSession, matcher: Matcher, viewer: Viewer, request_id: int, response: Response
+) -> tuple[InterestRequest, Match | None]:
+    request = await _own_pending(session, viewer, request_id, as_receiver=True)
+    match = None
+    if response is Response.ACCEPT:
+        await lock_pair(session, request.sender_id, request.receiver_id)
+        match = await create_match(
+            session, request.sender_id, request.receiver_id, MatchOrigin.INTEREST_REQUEST
+        )
+        request.status = InterestRequestStatus.ACCEPTED
+    else:
+        request.status = InterestRequestStatus.REJECTED
+    request.responded_at = utcnow()
+    await session.commit()
+    return request, match
+
+
+async def cancel(session: AsyncSession, viewer: Viewer, request_id: int) -> InterestRequest:
+    request = await _own_pending(session, viewer, request_id, as_receiver=False)
+    request.status, request.responded_at = InterestRequestStatus.CANCELLED, utcnow()
+    await session.commit()
+    return request
+
+
+async def listing(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    direction: Direction,
+    status: InterestRequestStatus | None,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[InterestRequest]:
+    mine = col(
+        InterestRequest.receiver_id
+        if direction is Direction.RECEIVED
+        else InterestRequest.sender_id
+    )
+    query = select(InterestRequest).where(mine == viewer.id)
+    if status is not None:
+        query = query.where(col(InterestRequest.status) == status)
+    return await newest_first(
+        session,
+        query,
+        col(InterestRequest.id),
+        first,
+        after,
+        default_size=default_size,
+        max_size=max_size,
+    )

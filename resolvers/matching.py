@@ -1,0 +1,329 @@
+"""Recommendations, likes, passes, undo, matches and unmatching."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from matching.cache import RankingCache
+from matching.embeddings import AsyncEncoder
+from matching.ranking import rank
+from matching.scoring import Scored
+from models import (
+    Block,
+    Match,
+    MatchOrigin,
+    MatchStatus,
+    Profile,
+    Swipe,
+    SwipeKind,
+    User,
+    UserStatus,
+)
+from models.base import utcnow
+from models.matching import MAX_NOTE
+from resolvers import validation
+from resolvers.accounts import Viewer
+from resolvers.errors import (
+    AlreadyExists,
+    ErrorCode,
+    FieldProblem,
+    Invalid,
+    NotAllowedError,
+    NotFoundError,
+    Problems,
+)
+from resolvers.pagination import (
+    Page,
+    PageRequest,
+    encode_cursor,
+    is_number_key,
+    is_text_key,
+    newest_first,
+    page_request,
+)
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """What matching needs besides the database, created once in the app's lifespan."""
+
+    encoder: AsyncEncoder
+    cache: RankingCache
+
+    async def profile_changed(self, user_id: uuid.UUID) -> None:
+        """Their own list and every list that holds them are out of date."""
+        await self.cache.drop(user_id)
+        await self.cache.drop_containing(user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    profile: Profile
+    scored: Scored
+
+
+def _is_key(key: list[Any]) -> bool:
+    return len(key) == 2 and is_number_key(key[0]) and is_text_key(key[1])
+
+
+async def recommendations(
+    session: AsyncSession,
+    matcher: Matcher,
+    viewer: Viewer,
+    *,
+    first: int | None,
+    after: str | None,
+    today: date,
+    default_size: int,
+    max_size: int,
+) -> Page[Recommendation]:
+    problems = Problems()
+    request = page_request(
+        problems, first, after, default_size=default_size, max_size=max_size, key_shape=_is_key
+    )
+    problems.raise_if_any()
+    ranking = await matcher.cache.get(viewer.id)
+    if not ranking:  # never built, dropped, or used up: build afresh (empty lists are not kept)
+        ranking = await rank(session, viewer.id, today)
+        if ranking is None:
+            raise NotAllowedError(
+                ErrorCode.PROFILE_REQUIRED, "Create your profile to get recommendations."
+            )
+        if ranking:
+            await matcher.cache.put(viewer.id, ranking)
+    return await _page(session, ranking, request)
+
+
+async def _page(
+    session: AsyncSession, ranking: list[Scored], request: PageRequest
+) -> Page[Recommendation]:
+    """Keyset over (score desc, id): pages stay stable while the list shrinks or is rebuilt."""
+    start = 0
+    if request.after:
+        last = (-float(request.after[0]), request.after[1])
+        start = next(
+            (i for i, s in enumerate(ranking) if (-s.score, str(s.user_id)) > last), len(ranking)
+        )
+    window = ranking[start : start + request.first + 1]
+    ids = [s.user_id for s in window]
+    rows = await session.execute(
+        select(Profile)
+        .join(User, col(User.id) == col(Profile.user_id))
+        .where(col(Profile.user_id).in_(ids), col(User.status) == UserStatus.ACTIVE)
+    )
+    profiles = {p.user_id: p for p in rows.scalars()}
+    items = [Recommendation(profiles[s.user_id], s) for s in window if s.user_id in profiles]
+    shown = items[: request.first]
+    return Page(
+        items=shown,
+        cursors=[encode_cursor([r.scored.score, str(r.scored.user_id)]) for r in shown],
+        has_next_page=len(items) > request.first,
+        has_previous_page=request.after is not None,
+    )
+
+
+def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    return (a, b) if str(a) < str(b) else (b, a)
+
+
+async def lock_pair(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
+    """Serialise everything two people do to each other (likes, requests) until commit."""
+    low, high = _pair(a, b)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"{low}:{high}"}
+    )
+
+
+async def check_target(
+    session: AsyncSession, viewer: Viewer, target_id: uuid.UUID, field: str
+) -> None:
+    """The target is someone else, active, with a profile, and neither has blocked the other.
+    Unknown, inactive and blocked all read as NotFound: a block is not revealed."""
+    if target_id == viewer.id:
+        raise Invalid([FieldProblem(field, ErrorCode.CANNOT_TARGET_SELF, "That is you.")])
+    found = (
+        await session.execute(
+            select(col(User.id))
+            .join(Profile, col(Profile.user_id) == col(User.id))
+            .where(col(User.id) == target_id, col(User.status) == UserStatus.ACTIVE)
+        )
+    ).first()
+    blocked = (
+        await session.execute(
+            select(col(Block.blocker_id)).where(
+                or_(
+                    and_(col(Block.blocker_id) == viewer.id, col(Block.blocked_id) == target_id),
+                    and_(col(Block.blocker_id) == target_id, col(Block.blocked_id) == viewer.id),
+                )
+            )
+        )
+    ).first()
+    if found is None or blocked is not None:
+        raise NotFoundError("No such user.", field=field, id=str(target_id))
+
+
+async def active_match(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> Match | None:
+    low, high = _pair(a, b)
+    return (
+        await session.execute(
+            select(Match).where(
+                col(Match.user_low) == low,
+                col(Match.user_high) == high,
+                col(Match.status) == MatchStatus.ACTIVE,
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def create_match(
+    session: AsyncSession, a: uuid.UUID, b: uuid.UUID, origin: MatchOrigin
+) -> Match:
+    """Exactly one active match per pair (callers hold the pair lock; the partial unique index
+    backs it up)."""
+    existing = await active_match(session, a, b)
+    if existing is not None:
+        return existing
+    low, high = _pair(a, b)
+    match = Match(user_low=low, user_high=high, origin=origin)
+    session.add(match)
+    await session.flush()
+    return match
+
+
+@dataclass(frozen=True, slots=True)
+class SwipeOutcome:
+    swipe: Swipe
+    match: Match | None
+
+
+async def swipe(
+    session: AsyncSession,
+    matcher: Matcher,
+    viewer: Viewer,
+    target_id: uuid.UUID,
+    kind: SwipeKind,
+    note: str | None = None,
+) -> SwipeOutcome:
+    problems = Problems()
+    cleaned = (
+        validation.text(problems, "note", note, max_length=MAX_NOTE) if note is not None else None
+    )
+    problems.raise_if_any()
+    await check_target(session, viewer, target_id, "userId")
+    await lock_pair(session, viewer.id, target_id)
+    if await active_match(session, viewer.id, target_id) is not None:
+        raise AlreadyExists("You are already matched with this person.", field="userId")
+    inserted = (
+        await session.execute(
+            insert(Swipe)
+            .values(swiper_id=viewer.id, target_id=target_id, kind=kind, note=cleaned or None)
+            .on_conflict_do_nothing(
+                index_elements=["swiper_id", "target_id"], index_where=text("undone_at IS NULL")
+            )
+            .returning(col(Swipe.id))
+        )
+    ).scalar_one_or_none()
+    if inserted is None:
+        raise AlreadyExists("You already decided on this person: undo that first.", field="userId")
+    match = None
+    if kind is SwipeKind.LIKE:
+        liked_back = (
+            await session.execute(
+                select(col(Swipe.id)).where(
+                    col(Swipe.swiper_id) == target_id,
+                    col(Swipe.target_id) == viewer.id,
+                    col(Swipe.kind) == SwipeKind.LIKE,
+                    col(Swipe.undone_at).is_(None),
+                )
+            )
+        ).first()
+        if liked_back is not None:
+            match = await create_match(session, viewer.id, target_id, MatchOrigin.MUTUAL_LIKE)
+    row = await session.get_one(Swipe, inserted)
+    await session.commit()
+    await matcher.cache.remove(viewer.id, target_id)
+    if kind is SwipeKind.PASS or match is not None:
+        # A pass is mutual for matching (whoever is passed on no longer sees the passer), and
+        # a match leaves both lists.
+        await matcher.cache.remove(target_id, viewer.id)
+    return SwipeOutcome(row, match)
+
+
+async def undo_swipe(session: AsyncSession, matcher: Matcher, viewer: Viewer) -> Swipe:
+    """Take back the latest live like or pass, unless it already made a match."""
+    latest = (
+        await session.execute(
+            select(Swipe)
+            .where(col(Swipe.swiper_id) == viewer.id, col(Swipe.undone_at).is_(None))
+            .order_by(col(Swipe.created_at).desc(), col(Swipe.id).desc())
+            .limit(1)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if latest is None:
+        raise NotAllowedError(ErrorCode.NOTHING_TO_UNDO, "There is no like or pass to undo.")
+    if await active_match(session, viewer.id, latest.target_id) is not None:
+        raise NotAllowedError(ErrorCode.ALREADY_MATCHED, "That like made a match: unmatch instead.")
+    latest.undone_at = utcnow()
+    await session.commit()
+    await matcher.cache.drop(viewer.id)  # the person comes back into the list
+    return latest
+
+
+async def unmatch(session: AsyncSession, matcher: Matcher, viewer: Viewer, match_id: int) -> Match:
+    match = (
+        await session.execute(select(Match).where(col(Match.id) == match_id).with_for_update())
+    ).scalar_one_or_none()
+    if match is None or viewer.id not in (match.user_low, match.user_high):
+        raise NotFoundError("No such match.", field="matchId", id=str(match_id))
+    if match.status is not MatchStatus.ACTIVE:
+        raise NotAllowedError(ErrorCode.NOT_PENDING, "This match has already ended.")
+    match.status, match.ended_at, match.ended_by = MatchStatus.UNMATCHED, utcnow(), viewer.id
+    await session.commit()
+    return match
+
+
+def other(match: Match, viewer_id: uuid.UUID) -> uuid.UUID:
+    return match.user_high if match.user_low == viewer_id else match.user_low
+
+
+async def matches(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    status: MatchStatus | None,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[Match]:
+    """The viewer's matches, newest first, with how and when they formed and ended."""
+    query = select(Match).where(
+        or_(col(Match.user_low) == viewer.id, col(Match.user_high) == viewer.id)
+    )
+    if status is not None:
+        query = query.where(col(Match.status) == status)
+    return await newest_first(
+        session, query, col(Match.id), first, after, default_size=default_size, max_size=max_size
+    )
+
+
+async def profiles_of(session: AsyncSession, ids: list[uuid.UUID]) -> list[Profile | None]:
+    """Batch loader: profiles of active accounts (others read as None), in the order asked."""
+    rows = (
+        await session.execute(
+            select(Profile)
+            .join(User, col(User.id) == col(Profile.user_id))
+            .where(col(Profile.user_id).in_(ids), col(User.status) == UserStatus.ACTIVE)
+        )
+    ).scalars()
+    found = {p.user_id: p for p in rows}
+    return [found.get(i) for i in ids]

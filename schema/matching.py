@@ -1,0 +1,447 @@
+"""Matching: recommendations, like/pass/undo, matches, unmatch, interest requests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from matching.scoring import explain
+from models import (
+    InterestRequest,
+    InterestRequestStatus,
+    Match,
+    MatchOrigin,
+    MatchStatus,
+    Swipe,
+    SwipeKind,
+)
+from resolvers import blocks, interest_requests, matching
+from resolvers.errors import ErrorCode, FieldProblem, Invalid
+from resolvers.interest_requests import Direction, Response
+from schema.errors import (
+    AlreadyExists,
+    AuthenticationRequired,
+    NotAllowed,
+    NotFound,
+    ValidationError,
+    expected_errors,
+)
+from schema.types import Connection, User, connection, parse_id, today
+
+SwipeKindEnum = strawberry.enum(SwipeKind, name="SwipeKind")
+MatchOriginEnum = strawberry.enum(
+    MatchOrigin, name="MatchOrigin", description="How a match formed."
+)
+MatchStatusEnum = strawberry.enum(MatchStatus, name="MatchStatus")
+InterestRequestStatusEnum = strawberry.enum(InterestRequestStatus, name="InterestRequestStatus")
+ResponseEnum = strawberry.enum(Response, name="InterestResponse")
+DirectionEnum = strawberry.enum(Direction, name="InterestDirection")
+
+
+async def _person(info: Info, user_id: uuid.UUID) -> User | None:
+    profile = await info.context.loaders.profile.load(user_id)
+    return User(profile=profile) if profile else None
+
+
+@strawberry.type(description="Why this person is recommended, in words and numbers.")
+class Explanation:
+    summary: str
+    shared_interests: list[str] = strawberry.field(description="Rarest first.")
+    goals_alignment: float = strawberry.field(
+        description="Cosine similarity of your goals (-1..1)."
+    )
+    score_for_you: float = strawberry.field(description="How well they suit you.")
+    score_for_them: float = strawberry.field(description="How well you suit them.")
+
+
+@strawberry.type
+class Recommendation:
+    user: User
+    score: float = strawberry.field(
+        description="Harmonic mean of both directions, damped by popularity."
+    )
+    explanation: Explanation
+
+
+@strawberry.type(name="Swipe")
+class SwipeType:
+    row: strawberry.Private[Swipe]
+
+    @strawberry.field
+    async def user(self, info: Info) -> User | None:
+        return await _person(info, self.row.target_id)
+
+    @strawberry.field
+    def kind(self) -> SwipeKindEnum:  # type: ignore[valid-type]
+        return self.row.kind
+
+    @strawberry.field
+    def note(self) -> str | None:
+        return self.row.note
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def undone_at(self) -> datetime | None:
+        return self.row.undone_at
+
+
+@strawberry.type(name="Match")
+class MatchType:
+    row: strawberry.Private[Match]
+    viewer_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="The other person; null if their account is no longer active.")
+    async def user(self, info: Info) -> User | None:
+        return await _person(info, matching.other(self.row, self.viewer_id))
+
+    @strawberry.field
+    def origin(self) -> MatchOriginEnum:  # type: ignore[valid-type]
+        return self.row.origin
+
+    @strawberry.field
+    def status(self) -> MatchStatusEnum:  # type: ignore[valid-type]
+        return self.row.status
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def ended_at(self) -> datetime | None:
+        return self.row.ended_at
+
+    @strawberry.field
+    def ended_by_me(self) -> bool | None:
+        return None if self.row.ended_by is None else self.row.ended_by == self.viewer_id
+
+
+@strawberry.type(name="InterestRequest")
+class InterestRequestType:
+    row: strawberry.Private[InterestRequest]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    async def sender(self, info: Info) -> User | None:
+        return await _person(info, self.row.sender_id)
+
+    @strawberry.field
+    async def receiver(self, info: Info) -> User | None:
+        return await _person(info, self.row.receiver_id)
+
+    @strawberry.field
+    def message(self) -> str:
+        return self.row.message
+
+    @strawberry.field
+    def status(self) -> InterestRequestStatusEnum:  # type: ignore[valid-type]
+        return self.row.status
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def responded_at(self) -> datetime | None:
+        return self.row.responded_at
+
+
+@strawberry.type
+class BlockPayload:
+    blocked: bool = strawberry.field(description="Whether a block now stands between you.")
+
+
+@strawberry.type
+class SwipePayload:
+    swipe: SwipeType
+    match: MatchType | None = strawberry.field(description="Set when this like made a match.")
+
+
+@strawberry.type
+class RespondPayload:
+    request: InterestRequestType
+    match: MatchType | None = strawberry.field(description="Set when the request was accepted.")
+
+
+RecommendationsResult = Annotated[
+    Connection[Recommendation] | ValidationError | NotAllowed | AuthenticationRequired,
+    strawberry.union("RecommendationsResult"),
+]
+SwipeResult = Annotated[
+    SwipePayload | ValidationError | NotFound | AlreadyExists | AuthenticationRequired,
+    strawberry.union("SwipeResult"),
+]
+UndoSwipeResult = Annotated[
+    SwipeType | NotAllowed | AuthenticationRequired, strawberry.union("UndoSwipeResult")
+]
+MatchesResult = Annotated[
+    Connection[MatchType] | ValidationError | AuthenticationRequired,
+    strawberry.union("MatchesResult"),
+]
+UnmatchResult = Annotated[
+    MatchType | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
+    strawberry.union("UnmatchResult"),
+]
+SendInterestResult = Annotated[
+    InterestRequestType | ValidationError | NotFound | AlreadyExists | AuthenticationRequired,
+    strawberry.union("SendInterestResult"),
+]
+RespondResult = Annotated[
+    RespondPayload | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
+    strawberry.union("RespondToInterestResult"),
+]
+CancelInterestResult = Annotated[
+    InterestRequestType | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
+    strawberry.union("CancelInterestResult"),
+]
+BlockResult = Annotated[
+    BlockPayload | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("BlockResult"),
+]
+InterestRequestsResult = Annotated[
+    Connection[InterestRequestType] | ValidationError | AuthenticationRequired,
+    strawberry.union("InterestRequestsResult"),
+]
+
+
+def _user_id(value: strawberry.ID) -> uuid.UUID:
+    parsed = parse_id(value)
+    if parsed is None:
+        raise Invalid([FieldProblem("userId", ErrorCode.INVALID_FORMAT, "Not a user id.")])
+    return parsed
+
+
+def _number(value: strawberry.ID, field: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise Invalid([FieldProblem(field, ErrorCode.INVALID_FORMAT, f"Not a valid {field}.")])
+    return int(value)
+
+
+def _match(match: Match | None, viewer_id: uuid.UUID) -> MatchType | None:
+    return MatchType(row=match, viewer_id=viewer_id) if match else None
+
+
+@strawberry.type
+class MatchingQueries:
+    @strawberry.field(description="People who fit you and whom you fit, best first.")
+    @expected_errors
+    async def recommendations(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> RecommendationsResult:
+        viewer = await info.context.require_viewer()
+        settings = info.context.resources.settings
+        page = await matching.recommendations(
+            info.context.session,
+            info.context.resources.matcher,
+            viewer,
+            first=first,
+            after=after,
+            today=today(),
+            default_size=settings.default_page_size,
+            max_size=settings.max_page_size,
+        )
+        items = [
+            Recommendation(
+                user=User(profile=r.profile),
+                score=r.scored.score,
+                explanation=Explanation(
+                    summary=explain(r.scored.shared_interests, r.scored.goals_similarity),
+                    shared_interests=list(r.scored.shared_interests),
+                    goals_alignment=round(r.scored.goals_similarity, 4),
+                    score_for_you=round(r.scored.for_viewer, 4),
+                    score_for_them=round(r.scored.for_candidate, 4),
+                ),
+            )
+            for r in page.items
+        ]
+        return connection(
+            items, page.cursors, has_next=page.has_next_page, has_previous=page.has_previous_page
+        )
+
+    @strawberry.field(description="Your matches, newest first, with their history.")
+    @expected_errors
+    async def matches(
+        self,
+        info: Info,
+        status: MatchStatusEnum | None = None,  # type: ignore[valid-type]
+        first: int | None = None,
+        after: str | None = None,
+    ) -> MatchesResult:
+        viewer = await info.context.require_viewer()
+        settings = info.context.resources.settings
+        page = await matching.matches(
+            info.context.session,
+            viewer,
+            status=MatchStatus(status) if status else None,
+            first=first,
+            after=after,
+            default_size=settings.default_page_size,
+            max_size=settings.max_page_size,
+        )
+        return connection(
+            [MatchType(row=m, viewer_id=viewer.id) for m in page.items],
+            page.cursors,
+            has_next=page.has_next_page,
+            has_previous=page.has_previous_page,
+        )
+
+    @strawberry.field(description="Interest requests you received or sent, newest first.")
+    @expected_errors
+    async def interest_requests(
+        self,
+        info: Info,
+        direction: DirectionEnum = Direction.RECEIVED,  # type: ignore[valid-type]
+        status: InterestRequestStatusEnum | None = None,  # type: ignore[valid-type]
+        first: int | None = None,
+        after: str | None = None,
+    ) -> InterestRequestsResult:
+        viewer = await info.context.require_viewer()
+        settings = info.context.resources.settings
+        page = await interest_requests.listing(
+            info.context.session,
+            viewer,
+            direction=Direction(direction),
+            status=InterestRequestStatus(status) if status else None,
+            first=first,
+            after=after,
+            default_size=settings.default_page_size,
+            max_size=settings.max_page_size,
+        )
+        return connection(
+            [InterestRequestType(row=r) for r in page.items],
+            page.cursors,
+            has_next=page.has_next_page,
+            has_previous=page.has_previous_page,
+        )
+
+
+@strawberry.type
+class MatchingMutations:
+    @strawberry.mutation(
+        description="Like someone (with an optional note). A like back makes a match."
+    )
+    @expected_errors
+    async def like(
+        self, info: Info, user_id: strawberry.ID, note: str | None = None
+    ) -> SwipeResult:
+        viewer = await info.context.require_viewer()
+        outcome = await matching.swipe(
+            info.context.session,
+            info.context.resources.matcher,
+            viewer,
+            _user_id(user_id),
+            SwipeKind.LIKE,
+            note,
+        )
+        return SwipePayload(
+            swipe=SwipeType(row=outcome.swipe), match=_match(outcome.match, viewer.id)
+        )
+
+    @strawberry.mutation(
+        name="pass", description="Pass on someone: they leave your recommendations."
+    )
+    @expected_errors
+    async def pass_(self, info: Info, user_id: strawberry.ID) -> SwipeResult:
+        viewer = await info.context.require_viewer()
+        outcome = await matching.swipe(
+            info.context.session,
+            info.context.resources.matcher,
+            viewer,
+            _user_id(user_id),
+            SwipeKind.PASS,
+        )
+        return SwipePayload(swipe=SwipeType(row=outcome.swipe), match=None)
+
+    @strawberry.mutation(
+        description="Take back your latest like or pass (not one that made a match)."
+    )
+    @expected_errors
+    async def undo_swipe(self, info: Info) -> UndoSwipeResult:
+        viewer = await info.context.require_viewer()
+        swipe = await matching.undo_swipe(
+            info.context.session, info.context.resources.matcher, viewer
+        )
+        return SwipeType(row=swipe)
+
+    @strawberry.mutation(description="End a match.")
+    @expected_errors
+    async def unmatch(self, info: Info, match_id: strawberry.ID) -> UnmatchResult:
+        viewer = await info.context.require_viewer()
+        match = await matching.unmatch(
+            info.context.session,
+            info.context.resources.matcher,
+            viewer,
+            _number(match_id, "matchId"),
+        )
+        return MatchType(row=match, viewer_id=viewer.id)
+
+    @strawberry.mutation(
+        description="Tell someone you'd like to meet them (message <= 280 characters)."
+    )
+    @expected_errors
+    async def send_interest(
+        self, info: Info, user_id: strawberry.ID, message: str = ""
+    ) -> SendInterestResult:
+        viewer = await info.context.require_viewer()
+        request = await interest_requests.send(
+            info.context.session, info.context.resources.matcher, viewer, _user_id(user_id), message
+        )
+        return InterestRequestType(row=request)
+
+    @strawberry.mutation(description="Accept (making a match) or reject a request you received.")
+    @expected_errors
+    async def respond_to_interest(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        response: ResponseEnum,  # type: ignore[valid-type]
+    ) -> RespondResult:
+        viewer = await info.context.require_viewer()
+        request, match = await interest_requests.respond(
+            info.context.session,
+            info.context.resources.matcher,
+            viewer,
+            _number(id, "id"),
+            Response(response),
+        )
+        return RespondPayload(
+            request=InterestRequestType(row=request), match=_match(match, viewer.id)
+        )
+
+    @strawberry.mutation(description="Withdraw a pending request you sent.")
+    @expected_errors
+    async def cancel_interest(self, info: Info, id: strawberry.ID) -> CancelInterestResult:
+        viewer = await info.context.require_viewer()
+        request = await interest_requests.cancel(info.context.session, viewer, _number(id, "id"))
+        return InterestRequestType(row=request)
+
+    @strawberry.mutation(description="Block someone: neither of you sees the other in matching.")
+    @expected_errors
+    async def block(self, info: Info, user_id: strawberry.ID) -> BlockResult:
+        viewer = await info.context.require_viewer()
+        await blocks.block(
+            info.context.session, info.context.resources.matcher, viewer, _user_id(user_id)
+        )
+        return BlockPayload(blocked=True)
+
+    @strawberry.mutation(description="Lift a block you made.")
+    @expected_errors
+    async def unblock(self, info: Info, user_id: strawberry.ID) -> BlockResult:
+        viewer = await info.context.require_viewer()
+        await blocks.unblock(
+            info.context.session, info.context.resources.matcher, viewer, _user_id(user_id)
+        )
+        return BlockPayload(blocked=False)

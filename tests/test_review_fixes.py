@@ -1,0 +1,128 @@
+"""Regression tests for defects found in review of the foundation."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from models import Profile, UserInterest
+from resolvers import profiles
+from schema import schema
+from schema.context import Context
+from tests.test_profiles import profile_input
+
+CREATE = "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }"
+
+
+async def test_operations_sharing_a_context_keep_their_own_sessions(
+    gql, resources, monkeypatch
+) -> None:
+    """A websocket shares one Context across concurrent operations: a query ending while a
+    mutation is mid-transaction must not close the mutation's session (losing its write)."""
+    token = await gql.register()
+    await gql(CREATE, {"i": profile_input()}, token=token)
+    real_save = profiles._save
+
+    async def slow_save(*args, **kwargs):
+        await asyncio.sleep(0.05)  # the query below finishes meanwhile
+        await real_save(*args, **kwargs)
+
+    monkeypatch.setattr(profiles, "_save", slow_save)
+    shared = Context(resources=resources, token=token, connection_params={"token": token})
+    update, query = await asyncio.gather(
+        schema.execute(
+            'mutation { updateProfile(input: {bio: "NEW BIO"}) { __typename } }',
+            context_value=shared,
+        ),
+        schema.execute("{ me { ... on Me { email } } }", context_value=shared),
+    )
+    assert update.errors is None and query.errors is None
+    async with resources.sessionmaker() as session:
+        assert (await session.execute(select(col(Profile.bio)))).scalar_one() == "NEW BIO"
+
+
+async def test_concurrent_create_profile_answers_already_exists(gql) -> None:
+    token = await gql.register()
+    results = await asyncio.gather(
+        *(gql(CREATE, {"i": profile_input()}, token=token) for _ in range(3))
+    )
+    assert sorted(r["createProfile"]["__typename"] for r in results) == [
+        "AlreadyExists",
+        "AlreadyExists",
+        "OwnProfile",
+    ]
+
+
+async def test_concurrent_set_interests_replace_the_set(gql, resources) -> None:
+    token = await gql.register()
+    await gql(CREATE, {"i": profile_input()}, token=token)
+    sets = [[f"s{k}-{i}" for i in range(30)] for k in range(3)]
+    await asyncio.gather(
+        *(
+            gql(
+                "mutation($n: [String!]!) { setInterests(names: $n) { __typename } }",
+                {"n": s},
+                token=token,
+            )
+            for s in sets
+        )
+    )
+    async with resources.sessionmaker() as session:
+        assert (
+            await session.execute(select(func.count()).select_from(UserInterest))
+        ).scalar_one() == 30
+
+
+def cursor(key: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "order,key",
+    [
+        ("POPULAR", [True, "a"]),
+        ("POPULAR", [10**30, "a"]),
+        ("POPULAR", [-1, "a"]),
+        ("POPULAR", [1, "a\u0000"]),
+        ("NAME", ["a\u0000"]),
+        ("NAME", ["x" * 300]),
+    ],
+)
+async def test_hostile_cursors_are_invalid_not_errors(gql, order, key) -> None:
+    data = await gql(
+        "query($o: InterestOrder, $a: String) { interests(orderBy: $o, after: $a) { __typename ... on ValidationError { errors { code } } } }",
+        {"o": order, "a": cursor(key)},
+    )
+    assert data["interests"] == {
+        "__typename": "ValidationError",
+        "errors": [{"code": "INVALID_CURSOR"}],
+    }
+
+
+async def test_me_in_a_login_payload_shows_that_accounts_preferences(gql) -> None:
+    a = await gql.register("pa@example.com")
+    await gql(CREATE, {"i": profile_input()}, token=a)
+    await gql("mutation { updatePreferences(input: {ageMin: 44}) { __typename } }", token=a)
+    b = await gql.register("pb@example.com")
+    await gql(CREATE, {"i": profile_input()}, token=b)
+    login = """mutation { login(input: {email: "pb@example.com", password: "correct horse battery staple"}) {
+      ... on AuthPayload { me { email preferences { ageMin } } } } }"""
+    for token in (None, a):  # anonymous, or while sending someone else's token
+        data = await gql(login, token=token)
+        assert data["login"]["me"] == {"email": "pb@example.com", "preferences": {"ageMin": 18}}
+
+
+async def test_query_limits(gql) -> None:
+    aliases = " ".join(f"a{i}: __typename" for i in range(31))
+    too_many = await gql.raw(f"{{ {aliases} }}")
+    assert too_many.errors and "aliases" in too_many.errors[0].message
+    deep = "{ me { ... on Me { profile { " + "__typename " + "} } } }"
+    assert (await gql.raw(deep)).errors is None
+    huge = "{ " + " ".join("__typename" for _ in range(2100)) + " }"
+    too_long = await gql.raw(huge)
+    assert too_long.errors and "token" in too_long.errors[0].message.lower()
