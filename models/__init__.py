@@ -14,7 +14,7 @@ from models.enums import (
     UserStatus,
 )
 from models.interests import Interest, UserInterest
-from models.matching import Block, InterestRequest, Match, ProfileEmbedding, Swipe
+from models.matching import Block, InterestRequest, Match, MatchIndex, ProfileEmbedding, Swipe
 from models.profiles import Preferences, Profile
 from models.users import AuthToken, User
 
@@ -29,6 +29,7 @@ __all__ = [
     "InterestRequest",
     "InterestRequestStatus",
     "Match",
+    "MatchIndex",
     "MatchOrigin",
     "MatchStatus",
     "MentorshipRole",
