@@ -41,7 +41,9 @@ class OperationSession(AsyncSession):
     """The one session of a GraphQL operation. graphql-core resolves sibling fields
     concurrently and AsyncSession forbids concurrent use, so each database call here holds a
     lock: calls from sibling resolvers queue up on the operation's connection instead of
-    failing. (Mutations run their root fields serially anyway.)"""
+    failing. (Mutations run their root fields serially anyway.) Only methods that reach the
+    connection directly are wrapped: the lock is not reentrant, and e.g. `scalars` is built on
+    `execute`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -54,10 +56,6 @@ class OperationSession(AsyncSession):
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
         async with self._lock:
             return await super().scalar(*args, **kwargs)
-
-    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
-        async with self._lock:
-            return await super().scalars(*args, **kwargs)
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:
         async with self._lock:

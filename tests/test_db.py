@@ -39,6 +39,21 @@ async def test_operation_session_allows_concurrent_sibling_calls(
         assert failures == []
 
 
+async def test_operation_session_convenience_methods_do_not_deadlock(database_url) -> None:
+    """AsyncSession.scalars is built on execute: wrapping both in the (non-reentrant) lock
+    made it wait on itself forever. The bound only turns a hang into a failure."""
+    engine = create_async_engine(database_url)
+    session = OperationSession(engine)
+    try:
+        async with asyncio.timeout(10):
+            assert (await session.scalars(text("SELECT 1"))).all() == [1]
+            assert await session.scalar(text("SELECT 2")) == 2
+            assert (await session.execute(text("SELECT 3"))).scalar_one() == 3
+    finally:
+        await session.close()
+        await engine.dispose()
+
+
 async def test_models_and_migrations_agree(database_url) -> None:
     engine = create_async_engine(database_url)
 
