@@ -1,16 +1,22 @@
-"""The `rapport` command line: serve, migrate, db, schema."""
+"""The `rapport` command line: serve, migrate, db, schema, seed, embed."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rapport import db, embedded, migrations
 from rapport.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from matching.embeddings import AsyncEncoder
 
 cli = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Rapport: matching and chat over GraphQL."
@@ -134,6 +140,134 @@ def export_schema(
         return
     output.write_text(sdl)
     typer.echo(f"Wrote {output}")
+
+
+# --- seed and embed ---------------------------------------------------------------------------
+
+
+@cli.command("seed")
+def seed_command(
+    users: Annotated[int, typer.Option("--users", min=1, help="How many people to create.")],
+    random_seed: Annotated[
+        int, typer.Option("--seed", help="Which synthetic people (same seed, same people).")
+    ] = 0,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="People created at the same time.")
+    ] = 8,
+) -> None:
+    """Create synthetic people through the API's own code paths (demo password for all)."""
+    import time
+
+    from rapport.seed import DEMO_PASSWORD, existing_emails, generate, seed
+
+    settings = prepared_settings(load_settings())
+
+    async def run() -> tuple[int, int, float, str]:
+        from rapport.resources import open_resources
+
+        typer.echo("Loading the encoder ...", err=True)
+        async with open_resources(settings) as resources:
+            specs = generate(users, random_seed)
+            existing = await existing_emails(resources, specs)
+            todo = [s for s in specs if s.email not in existing]
+            started = time.perf_counter()
+            await seed(resources, todo, concurrency=concurrency)
+            return len(todo), len(existing), time.perf_counter() - started, specs[0].email
+
+    try:
+        created, skipped, seconds, example = asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo(
+            "\nInterrupted. Run the same command again to add the rest: people who already "
+            "have an account are skipped.",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    rate = f" ({created / seconds:.0f} people/s)" if created and seconds > 0 else ""
+    typer.echo(f"Created {created} people in {seconds:.1f} s{rate}; {skipped} already existed.")
+    typer.echo(f"Every seeded account's password is {DEMO_PASSWORD!r} (e.g. {example}).")
+
+
+@dataclass
+class EmbedProgress:
+    """What an embedding run has done so far (read after an interruption too)."""
+
+    model: str = ""
+    pending: int = 0  # at the start
+    done: int = 0  # embedded and committed
+    batches: int = 0
+
+
+async def embed_pending(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    encoder: AsyncEncoder,
+    *,
+    batch: int = 64,
+    progress: bool = True,
+    max_batches: int | None = None,
+    state: EmbedProgress | None = None,
+) -> EmbedProgress:
+    """(Re)embed every profile whose embedding is missing or made by another encoder, `batch`
+    profiles per transaction: an interruption loses at most the batch in flight, and a rerun
+    resumes where this one stopped. `max_batches` stops early (tests)."""
+    from tqdm import tqdm
+
+    from matching.embeddings import count_pending, embed_profiles, pending
+
+    state = state or EmbedProgress()
+    state.model = encoder.name
+    async with sessionmaker() as session:
+        state.pending = await count_pending(session, encoder.name)
+    with tqdm(
+        total=state.pending, unit="profiles", disable=not progress or not state.pending
+    ) as bar:
+        while max_batches is None or state.batches < max_batches:
+            async with sessionmaker() as session:
+                items = await pending(session, encoder.name, batch)
+                if not items:
+                    break
+                count = await embed_profiles(session, encoder, items)
+                await session.commit()
+            state.done += count
+            state.batches += 1
+            bar.update(count)
+            if count == 0:  # nothing it could do (cannot happen for pending rows): stop
+                break
+    return state
+
+
+@cli.command()
+def embed(
+    batch: Annotated[
+        int, typer.Option(min=1, max=1000, help="Profiles per batch (one commit each).")
+    ] = 64,
+) -> None:
+    """(Re)embed every profile that needs it, e.g. after the encoder changed. Resumable."""
+    state = EmbedProgress()
+
+    async def run() -> None:
+        from rapport.resources import open_resources
+
+        typer.echo("Loading the encoder ...", err=True)
+        async with open_resources(settings) as resources:
+            await embed_pending(
+                resources.sessionmaker, resources.matcher.encoder, batch=batch, state=state
+            )
+
+    try:
+        settings = prepared_settings(load_settings())
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo(
+            f"\nInterrupted: {state.done} of {state.pending} profiles were embedded and saved. "
+            "Run `rapport embed` again to resume.",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    if state.done:
+        typer.echo(f"Embedded {state.done} profiles with {state.model}; none left pending.")
+    else:
+        typer.echo(f"Nothing to embed: every profile has an embedding from {state.model}.")
 
 
 def main() -> None:

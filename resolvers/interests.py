@@ -54,7 +54,8 @@ async def set_interests(
     if tags:
         await session.execute(
             insert(Interest)
-            .values([{"name": t} for t in tags])
+            # sorted: concurrent inserts of overlapping new tags wait in one order, no cycle
+            .values([{"name": t} for t in sorted(tags)])
             .on_conflict_do_nothing(index_elements=["name"])
         )
     ids: list[int] = sorted(

@@ -17,7 +17,7 @@ MAX_DEPTH = 10  # deepest legitimate query today: 6
 MAX_ALIASES = 30
 MAX_TOKENS = 2_000
 
-_RULES = [depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES)]
+_RULES: list[Any] = [depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES)]
 
 
 def limit_extensions() -> list[Any]:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from rapport import embedded, migrations
 from rapport.resources import Resources, open_resources
 from rapport.settings import PROJECT_ROOT, Settings
+from resolvers.accounts import Viewer
 from schema import schema
 from schema.context import Context
 
@@ -259,3 +260,13 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A real uvicorn process (see ServerProcess); yields its base URL."""
     with running_server(database_url, tmp_path / "server.log") as server:
         yield server.base_url
+
+
+async def make_viewer(resources: Resources, user_id: uuid.UUID) -> Viewer:
+    """A Viewer for resolver-level tests (as authentication would build it)."""
+    from models import Profile, User
+
+    async with resources.sessionmaker() as session:
+        user = await session.get_one(User, user_id)
+        profile = await session.get(Profile, user_id)
+    return Viewer(user=user, token_id=uuid.uuid4(), profile=profile)

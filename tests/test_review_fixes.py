@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -133,7 +134,7 @@ async def test_query_limits_keep_the_validation_cache_working(gql) -> None:
     request miss the validation cache (about 0.8 ms of CPU each): ours must hit."""
     from strawberry.extensions.validation_cache import _get_validate_cache
 
-    cache = _get_validate_cache(1024)
+    cache: Any = _get_validate_cache(1024)
     query = "{ __typename interests(first: 1) { __typename } }"
     await gql(query)
     before = cache.cache_info()
@@ -141,3 +142,25 @@ async def test_query_limits_keep_the_validation_cache_working(gql) -> None:
         await gql(query)
     after = cache.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 3
+
+
+async def test_people_adding_overlapping_new_tags_at_once_do_not_deadlock(gql) -> None:
+    """Stress check: new tags are inserted (sorted), and interest rows locked (their counts
+    change) in id order, so overlapping concurrent changes wait instead of deadlocking. A
+    deadlock was seen seeding with 8 concurrent writers; this check does not reproduce the
+    race on every run, but fails whenever PostgreSQL reports one."""
+    tokens = []
+    for _ in range(8):
+        token = await gql.register()
+        await gql(CREATE, {"i": profile_input()}, token=token)
+        tokens.append(token)
+    set_tags = "mutation($n: [String!]!) { setInterests(names: $n) { __typename } }"
+    for round_ in range(10):
+        tags = [f"r{round_}-tag{i:02d}" for i in range(30)]
+        results = await asyncio.gather(
+            *(
+                gql(set_tags, {"n": tags if k % 2 else list(reversed(tags))}, token=t)
+                for k, t in enumerate(tokens)
+            )
+        )
+        assert all(r["setInterests"]["__typename"] == "InterestsPayload" for r in results)
