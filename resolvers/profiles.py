@@ -277,14 +277,3 @@ async def public_profile(session: AsyncSession, viewer: Viewer, user_id: uuid.UU
     if profile is None:
         raise NotFoundError("No such user.", field="id", id=str(user_id))
     return profile
-
-
-async def profiles_by_user(
-    session: AsyncSession, user_ids: list[uuid.UUID]
-) -> list[Profile | None]:
-    """Batch loader: one query for many users, results in the order asked."""
-    rows = (
-        await session.execute(select(Profile).where(col(Profile.user_id).in_(user_ids)))
-    ).scalars()
-    by_id = {p.user_id: p for p in rows}
-    return [by_id.get(i) for i in user_ids]
