@@ -57,12 +57,7 @@ class InterestQueries:
             default_size=settings.default_page_size,
             max_size=settings.max_page_size,
         )
-        return connection(
-            [InterestCountType(name=i.name, user_count=i.user_count) for i in page.items],
-            page.cursors,
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        )
+        return connection(page, lambda i: InterestCountType(name=i.name, user_count=i.user_count))
 
 
 @strawberry.type

@@ -234,6 +234,20 @@ def _match(match: Match | None, viewer_id: uuid.UUID) -> MatchType | None:
     return MatchType(row=match, viewer_id=viewer_id) if match else None
 
 
+def _recommendation(r: matching.Recommendation) -> Recommendation:
+    return Recommendation(
+        user=User(profile=r.profile),
+        score=r.scored.score,
+        explanation=Explanation(
+            summary=explain(r.scored.shared_interests, r.scored.goals_similarity),
+            shared_interests=list(r.scored.shared_interests),
+            goals_alignment=round(r.scored.goals_similarity, 4),
+            score_for_you=round(r.scored.for_viewer, 4),
+            score_for_them=round(r.scored.for_candidate, 4),
+        ),
+    )
+
+
 @strawberry.type
 class MatchingQueries:
     @strawberry.field(description="People who fit you and whom you fit, best first.")
@@ -253,23 +267,7 @@ class MatchingQueries:
             default_size=settings.default_page_size,
             max_size=settings.max_page_size,
         )
-        items = [
-            Recommendation(
-                user=User(profile=r.profile),
-                score=r.scored.score,
-                explanation=Explanation(
-                    summary=explain(r.scored.shared_interests, r.scored.goals_similarity),
-                    shared_interests=list(r.scored.shared_interests),
-                    goals_alignment=round(r.scored.goals_similarity, 4),
-                    score_for_you=round(r.scored.for_viewer, 4),
-                    score_for_them=round(r.scored.for_candidate, 4),
-                ),
-            )
-            for r in page.items
-        ]
-        return connection(
-            items, page.cursors, has_next=page.has_next_page, has_previous=page.has_previous_page
-        )
+        return connection(page, _recommendation)
 
     @strawberry.field(description="Your matches, newest first, with their history.")
     @expected_errors
@@ -291,12 +289,7 @@ class MatchingQueries:
             default_size=settings.default_page_size,
             max_size=settings.max_page_size,
         )
-        return connection(
-            [MatchType(row=m, viewer_id=viewer.id) for m in page.items],
-            page.cursors,
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        )
+        return connection(page, lambda m: MatchType(row=m, viewer_id=viewer.id))
 
     @strawberry.field(description="Interest requests you received or sent, newest first.")
     @expected_errors
@@ -320,12 +313,7 @@ class MatchingQueries:
             default_size=settings.default_page_size,
             max_size=settings.max_page_size,
         )
-        return connection(
-            [InterestRequestType(row=r) for r in page.items],
-            page.cursors,
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        )
+        return connection(page, lambda r: InterestRequestType(row=r))
 
 
 @strawberry.type

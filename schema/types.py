@@ -4,6 +4,7 @@ Thin: each field reads a model attribute or asks a loader."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Generic, TypeVar
 
@@ -13,6 +14,7 @@ from strawberry.types import Info
 from models import Gender, Intent, MentorshipRole, Preferences, Profile, UserStatus
 from models import User as UserRow
 from resolvers import profiles
+from resolvers.pagination import Page
 from resolvers.validation import age_on
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
@@ -21,6 +23,7 @@ MentorshipRoleEnum = strawberry.enum(MentorshipRole, name="MentorshipRole")
 UserStatusEnum = strawberry.enum(UserStatus, name="UserStatus")
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def today() -> date:
@@ -214,15 +217,16 @@ class Connection(Generic[T]):
     page_info: PageInfo
 
 
-def connection(
-    items: list[T], cursors: list[str], *, has_next: bool, has_previous: bool
-) -> Connection[T]:
+def connection(page: Page[R], node: Callable[[R], T]) -> Connection[T]:
+    """The one way a list reaches the API: a resolver's page, each item made a node."""
+    nodes = [node(item) for item in page.items]
+    cursors = page.cursors
     return Connection(
-        edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, items, strict=True)],
-        nodes=items,
+        edges=[Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+        nodes=nodes,
         page_info=PageInfo(
-            has_next_page=has_next,
-            has_previous_page=has_previous,
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
             start_cursor=cursors[0] if cursors else None,
             end_cursor=cursors[-1] if cursors else None,
         ),
