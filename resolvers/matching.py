@@ -43,9 +43,9 @@ from resolvers.errors import (
 from resolvers.pagination import (
     Page,
     PageRequest,
-    encode_cursor,
     is_number_key,
     is_text_key,
+    make_page,
     newest_first,
     page_request,
 )
@@ -121,13 +121,7 @@ async def _page(
     )
     profiles = {p.user_id: p for p in rows.scalars()}
     items = [Recommendation(profiles[s.user_id], s) for s in window if s.user_id in profiles]
-    shown = items[: request.first]
-    return Page(
-        items=shown,
-        cursors=[encode_cursor([r.scored.score, str(r.scored.user_id)]) for r in shown],
-        has_next_page=len(items) > request.first,
-        has_previous_page=request.after is not None,
-    )
+    return make_page(items, request, lambda r: [r.scored.score, str(r.scored.user_id)])
 
 
 def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
