@@ -17,7 +17,7 @@ from models.matching import MAX_NOTE
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.errors import AlreadyExists, ErrorCode, NotAllowedError, NotFoundError, Problems
-from resolvers.matching import Matcher, active_match, check_target, create_match, lock_pair
+from resolvers.matching import Matcher, create_match, lock_pair, prepare_pair_action
 from resolvers.pagination import Page, newest_first
 
 
@@ -39,10 +39,7 @@ async def send(
         validation.text(problems, "message", message, max_length=MAX_NOTE, multiline=True) or ""
     )
     problems.raise_if_any()
-    await check_target(session, viewer, receiver_id, "userId")
-    await lock_pair(session, viewer.id, receiver_id)
-    if await active_match(session, viewer.id, receiver_id) is not None:
-        raise AlreadyExists("You are already matched with this person.", field="userId")
+    await prepare_pair_action(session, viewer, receiver_id, "userId")
     request_id = (
         await session.execute(
             insert(InterestRequest)

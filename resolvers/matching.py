@@ -177,6 +177,18 @@ async def active_match(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> Mat
     ).scalar_one_or_none()
 
 
+async def prepare_pair_action(
+    session: AsyncSession, viewer: Viewer, target_id: uuid.UUID, field: str
+) -> None:
+    """The shared start of a like, a pass and an interest request: the target must pass
+    check_target; then the pair lock is taken (held until commit) and an active match between
+    the two is refused with AlreadyExists."""
+    await check_target(session, viewer, target_id, field)
+    await lock_pair(session, viewer.id, target_id)
+    if await active_match(session, viewer.id, target_id) is not None:
+        raise AlreadyExists("You are already matched with this person.", field=field)
+
+
 async def create_match(
     session: AsyncSession, a: uuid.UUID, b: uuid.UUID, origin: MatchOrigin
 ) -> Match:
@@ -211,10 +223,7 @@ async def swipe(
         validation.text(problems, "note", note, max_length=MAX_NOTE) if note is not None else None
     )
     problems.raise_if_any()
-    await check_target(session, viewer, target_id, "userId")
-    await lock_pair(session, viewer.id, target_id)
-    if await active_match(session, viewer.id, target_id) is not None:
-        raise AlreadyExists("You are already matched with this person.", field="userId")
+    await prepare_pair_action(session, viewer, target_id, "userId")
     inserted = (
         await session.execute(
             insert(Swipe)
