@@ -58,6 +58,7 @@ from sqlalchemy import event, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from matching.ranking import RANKING_SIZE  # noqa: E402
 from rapport import embedded, migrations  # noqa: E402
 from rapport.seed import DEMO_PASSWORD, PersonSpec, existing_emails, generate, seed  # noqa: E402
 from rapport.settings import Settings  # noqa: E402
@@ -87,11 +88,23 @@ class Timings:
 
 
 @dataclass
+class Shortlist:
+    """The candidate query with the Hamming shortlist (what the API runs) against the same
+    query comparing every eligible person's full vector (exact), for the same people."""
+
+    shortlist_ms: list[float]
+    exact_ms: list[float]
+    recall: list[float]  # share of the exact nearest RANKING_SIZE found by the shortlist
+    eligible: list[int]  # how many people the exact query found, up to RANKING_SIZE
+
+
+@dataclass
 class SizeResult:
     size: int
     people: int
     timings: Timings
     explained: list[Explained]
+    shortlist: Shortlist
 
 
 # --- database and seeding -----------------------------------------------------------------
@@ -272,6 +285,44 @@ async def explain_ranking(settings: Settings, email: str, label: str) -> Explain
         await engine.dispose()
 
 
+async def compare_shortlist(settings: Settings, emails: list[str]) -> Shortlist:
+    """Time the candidate query in-process both ways for each person (each once before, to
+    warm the connection and caches) and measure the shortlist's recall of the exact nearest."""
+    from matching.candidates import reciprocal_candidates
+    from rapport.db import create_engine, create_sessionmaker
+
+    engine = create_engine(settings)
+    result = Shortlist([], [], [], [])
+    today = datetime.now(UTC).date()
+    try:
+        async with create_sessionmaker(engine)() as session:
+            ids = (
+                await session.execute(
+                    text("SELECT id FROM users WHERE email = ANY(:e)"), {"e": emails}
+                )
+            ).scalars()
+            for user_id in list(ids):
+                found = {}
+                for name, shortlist, times in (
+                    ("exact", 0, result.exact_ms),
+                    ("shortlist", None, result.shortlist_ms),
+                ):
+                    await reciprocal_candidates(session, user_id, today, RANKING_SIZE, shortlist)
+                    started = time.perf_counter()
+                    got = await reciprocal_candidates(
+                        session, user_id, today, RANKING_SIZE, shortlist
+                    )
+                    times.append((time.perf_counter() - started) * 1000)
+                    found[name] = {c.user_id for c in got[1]} if got else set()
+                    await session.rollback()
+                exact = found["exact"]
+                result.eligible.append(len(exact))
+                result.recall.append(len(found["shortlist"] & exact) / len(exact) if exact else 1)
+    finally:
+        await engine.dispose()
+    return result
+
+
 # --- latency over HTTP -----------------------------------------------------------------------
 
 
@@ -363,6 +414,17 @@ def print_size(r: SizeResult) -> None:
             f"{name:<28} {p50:>8.2f} {p95:>8.2f} {max(values):>8.2f} "
             f"{p50 / base50:>11.1f} {p95 / base95:>11.1f}"
         )
+    sl = r.shortlist
+    print(
+        f"candidate query in-process: Hamming shortlist p50 {pct(sl.shortlist_ms, 50):.1f} / "
+        f"p95 {pct(sl.shortlist_ms, 95):.1f} ms, exact (every eligible vector) p50 "
+        f"{pct(sl.exact_ms, 50):.1f} / p95 {pct(sl.exact_ms, 95):.1f} ms: "
+        f"{pct(sl.shortlist_ms, 50) / pct(sl.exact_ms, 50):.2f}x / "
+        f"{pct(sl.shortlist_ms, 95) / pct(sl.exact_ms, 95):.2f}x of exact; recall of the exact "
+        f"nearest {statistics.mean(sl.recall):.3f} mean, {min(sl.recall):.3f} min "
+        f"({sum(n >= RANKING_SIZE for n in sl.eligible)} of {len(sl.eligible)} people with "
+        f"{RANKING_SIZE}+ eligible)"
+    )
     for e in r.explained:
         print(e.summary())
 
@@ -438,7 +500,8 @@ def run(args: argparse.Namespace) -> None:
             asyncio.run(explain_ranking(settings, typical.email, "a dating person")),
             asyncio.run(explain_ranking(settings, slowest.email, "the slowest cold request")),
         ]
-        result = SizeResult(size, have["profiles"], timings, explained)
+        shortlist = asyncio.run(compare_shortlist(settings, [p.email for p in people]))
+        result = SizeResult(size, have["profiles"], timings, explained, shortlist)
         results.append(result)
         print_size(result)
         for e in explained:

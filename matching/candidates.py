@@ -22,6 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from resolvers.validation import age_on
 
+# Hamming pre-ranking keeps this many times `limit` people for the exact cosine re-ranking:
+# bench/recommendations.py measures how many of the exact nearest it finds (recall).
+SHORTLIST_FACTOR = 4
+
 _VIEWER_SQL = text("""
 SELECT birth_date, height_cm, gender, intent, mentorship_role, expertise, latitude, longitude,
        age_min, age_max, height_min_cm, height_max_cm, genders, intents, max_distance_km
@@ -29,8 +33,25 @@ FROM match_index WHERE user_id = :viewer AND active
 """)
 
 _CANDIDATES_SQL = text("""
-WITH eligible AS MATERIALIZED (
-    -- every reciprocal rule on one narrow denormalised row per person (match_index)
+WITH excluded AS MATERIALIZED (
+    -- people already acted on, who rejected the viewer, blocked either way, matched, or
+    -- with a pending request either way: read once through the viewer's index entries
+    SELECT target_id AS user_id FROM swipes
+        WHERE swiper_id = :viewer AND undone_at IS NULL
+    UNION ALL SELECT swiper_id FROM swipes
+        WHERE target_id = :viewer AND kind = 'pass' AND undone_at IS NULL
+    UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = :viewer
+    UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = :viewer
+    UNION ALL SELECT user_high FROM matches WHERE user_low = :viewer AND status = 'active'
+    UNION ALL SELECT user_low FROM matches WHERE user_high = :viewer AND status = 'active'
+    UNION ALL SELECT receiver_id FROM interest_requests
+        WHERE sender_id = :viewer AND status = 'pending'
+    UNION ALL SELECT sender_id FROM interest_requests
+        WHERE receiver_id = :viewer AND status = 'pending'
+),
+shortlist AS (
+    -- every reciprocal rule on one narrow denormalised row per person (match_index), the
+    -- survivors pre-ranked by the Hamming distance of their binary-quantised vectors
     SELECT c.user_id, d.km AS distance_km, c.birth_date, c.intent, c.mentorship_role,
            c.expertise, c.age_min, c.age_max, c.max_distance_km
     FROM match_index c
@@ -61,29 +82,17 @@ WITH eligible AS MATERIALIZED (
       -- mentorship pairs a mentor with a mentee, never two of a kind
       AND (c.intent <> 'mentorship' OR CAST(:v_intent AS text) <> 'mentorship'
            OR c.mentorship_role IS DISTINCT FROM CAST(:v_role AS text))
-      -- not already acted on, rejected by them, blocked either way, matched, or requested
-      AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = :viewer
-                      AND s.target_id = c.user_id AND s.undone_at IS NULL)
-      AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = c.user_id
-                      AND s.target_id = :viewer AND s.kind = 'pass' AND s.undone_at IS NULL)
-      AND NOT EXISTS (SELECT 1 FROM blocks b
-                      WHERE b.blocker_id = :viewer AND b.blocked_id = c.user_id)
-      AND NOT EXISTS (SELECT 1 FROM blocks b
-                      WHERE b.blocker_id = c.user_id AND b.blocked_id = :viewer)
-      AND NOT EXISTS (SELECT 1 FROM matches m WHERE m.status = 'active'
-                      AND m.user_low = LEAST(CAST(:viewer AS uuid), c.user_id)
-                      AND m.user_high = GREATEST(CAST(:viewer AS uuid), c.user_id))
-      AND NOT EXISTS (SELECT 1 FROM interest_requests r WHERE r.status = 'pending'
-                      AND r.sender_id = :viewer AND r.receiver_id = c.user_id)
-      AND NOT EXISTS (SELECT 1 FROM interest_requests r WHERE r.status = 'pending'
-                      AND r.sender_id = c.user_id AND r.receiver_id = :viewer)
+      AND c.user_id NOT IN (SELECT user_id FROM excluded)
+    ORDER BY c.combined_bits <~> (SELECT combined_bits FROM match_index WHERE user_id = :viewer),
+             c.user_id
+    LIMIT :shortlist
 ),
 nearest AS (
-    SELECT e.*,
+    SELECT s.*,
            ce.combined <=> (SELECT combined FROM profile_embeddings WHERE user_id = :viewer)
                AS distance
-    FROM eligible e JOIN profile_embeddings ce ON ce.user_id = e.user_id
-    ORDER BY distance
+    FROM shortlist s JOIN profile_embeddings ce ON ce.user_id = s.user_id
+    ORDER BY distance, s.user_id
     LIMIT :limit
 )
 SELECT n.*,
@@ -92,7 +101,7 @@ SELECT n.*,
        1 - (ce.bio <=> (SELECT bio FROM profile_embeddings WHERE user_id = :viewer))
            AS bio_similarity
 FROM nearest n JOIN profile_embeddings ce ON ce.user_id = n.user_id
-ORDER BY n.distance
+ORDER BY n.distance, n.user_id
 """)
 
 
@@ -133,10 +142,19 @@ def _years_before(day: date, years: int) -> date:
 
 
 async def reciprocal_candidates(
-    session: AsyncSession, viewer: uuid.UUID, today: date, limit: int
+    session: AsyncSession,
+    viewer: uuid.UUID,
+    today: date,
+    limit: int,
+    shortlist: int | None = None,
 ) -> tuple[Seeker, list[Candidate]] | None:
     """The viewer and up to `limit` candidates, most similar first; None when the viewer
-    cannot be matched yet (no profile, preferences or embedding, or not active)."""
+    cannot be matched yet (no profile, preferences or embedding, or not active).
+
+    The nearest are looked for among the `shortlist` people (default SHORTLIST_FACTOR x
+    limit) nearest by Hamming distance of the binary codes; `shortlist=0` compares every
+    eligible person's full vector (exact, slower: what the benchmark measures recall against).
+    """
     v = (await session.execute(_VIEWER_SQL, {"viewer": viewer})).mappings().first()
     if v is None:
         return None
@@ -154,6 +172,7 @@ async def reciprocal_candidates(
         "viewer": viewer,
         "today": today,
         "limit": limit,
+        "shortlist": None if shortlist == 0 else shortlist or SHORTLIST_FACTOR * limit,
         "v_lat": v["latitude"],
         "v_lon": v["longitude"],
         "v_genders": list(v["genders"]),
