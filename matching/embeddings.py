@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
-from models import Profile, ProfileEmbedding
+from matching.goals import split_goals
+from models import GoalPhrase, Profile, ProfileEmbedding
 
 GOALS_WEIGHT = 0.65  # goals say what someone wants: they weigh more than the bio
 BIO_WEIGHT = 0.35
@@ -67,7 +69,15 @@ async def embed_profiles(
             )
         ).scalars()
     }
-    todo = []
+    phrased = set(
+        (
+            await session.execute(
+                select(col(GoalPhrase.user_id)).where(col(GoalPhrase.user_id).in_(ids)).distinct()
+            )
+        ).scalars()
+    )
+    todo: list[Texts] = []  # every vector
+    phrases_only: list[Texts] = []  # vectors up to date, goal phrases missing
     for t in items:
         row = stored.get(t.user_id)
         if (
@@ -77,17 +87,43 @@ async def embed_profiles(
             or row.bio_hash != text_hash(t.bio)
         ):
             todo.append(t)
-    if not todo:
+        elif t.user_id not in phrased and split_goals(t.goals):
+            phrases_only.append(t)
+    if not todo and not phrases_only:
         return 0
-    unique = list(dict.fromkeys(text for t in todo for text in (t.goals, t.bio)))
+    phrases = {t.user_id: split_goals(t.goals) for t in (*todo, *phrases_only)}
+    unique = list(
+        dict.fromkeys(
+            [
+                *(text for t in todo for text in (t.goals, t.bio)),
+                *(p for ps in phrases.values() for p in ps),
+            ]
+        )
+    )
     vectors = dict(zip(unique, await encoder.encode(unique), strict=True))
+    if todo:
+        await _store_vectors(session, encoder.name, todo, vectors)
+    await session.execute(delete(GoalPhrase).where(col(GoalPhrase.user_id).in_(list(phrases))))
+    phrase_rows = [
+        {"user_id": user_id, "position": i, "phrase": p, "embedding": vectors[p]}
+        for user_id, ps in phrases.items()
+        for i, p in enumerate(ps)
+    ]
+    if phrase_rows:
+        await session.execute(insert(GoalPhrase).values(phrase_rows))
+    return len(todo) + len(phrases_only)
+
+
+async def _store_vectors(
+    session: AsyncSession, model: str, todo: list[Texts], vectors: dict[str, np.ndarray]
+) -> None:
     goals = np.stack([vectors[t.goals] for t in todo])
     bios = np.stack([vectors[t.bio] for t in todo])
     combined = combine(goals, bios)
     rows = [
         {
             "user_id": t.user_id,
-            "model": encoder.name,
+            "model": model,
             "goals_hash": text_hash(t.goals),
             "bio_hash": text_hash(t.bio),
             "goals": goals[i],
@@ -115,7 +151,6 @@ async def embed_profiles(
             },
         )
     )
-    return len(todo)
 
 
 async def embed_profile(session: AsyncSession, encoder: AsyncEncoder, profile: Profile) -> bool:
@@ -124,18 +159,23 @@ async def embed_profile(session: AsyncSession, encoder: AsyncEncoder, profile: P
     return await embed_profiles(session, encoder, [texts]) == 1
 
 
+def _stale(encoder_name: str) -> ColumnElement[bool]:
+    """Embedding missing or made by another encoder, or goals without their phrases."""
+    return or_(
+        col(ProfileEmbedding.user_id).is_(None),
+        col(ProfileEmbedding.model) != encoder_name,
+        (col(Profile.goals) != "")
+        & ~exists().where(col(GoalPhrase.user_id) == col(Profile.user_id)),
+    )
+
+
 async def pending(session: AsyncSession, encoder_name: str, limit: int) -> list[Texts]:
-    """Profiles whose embedding is missing or was made by another encoder, oldest first.
-    (Text changes are embedded by the API as they happen.)"""
+    """Profiles whose embedding is missing, made by another encoder or without its goal
+    phrases, oldest first. (Text changes are embedded by the API as they happen.)"""
     rows = await session.execute(
         select(col(Profile.user_id), col(Profile.goals), col(Profile.bio))
         .outerjoin(ProfileEmbedding, col(ProfileEmbedding.user_id) == col(Profile.user_id))
-        .where(
-            or_(
-                col(ProfileEmbedding.user_id).is_(None),
-                col(ProfileEmbedding.model) != encoder_name,
-            )
-        )
+        .where(_stale(encoder_name))
         .order_by(col(Profile.created_at), col(Profile.user_id))
         .limit(limit)
     )
@@ -149,12 +189,7 @@ async def count_pending(session: AsyncSession, encoder_name: str) -> int:
                 select(func.count())
                 .select_from(Profile)
                 .outerjoin(ProfileEmbedding, col(ProfileEmbedding.user_id) == col(Profile.user_id))
-                .where(
-                    or_(
-                        col(ProfileEmbedding.user_id).is_(None),
-                        col(ProfileEmbedding.model) != encoder_name,
-                    )
-                )
+                .where(_stale(encoder_name))
             )
         ).scalar_one()
     )

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from matching.candidates import Candidate, Seeker
+from matching.goals import AlignedGoal
 
 W_GOALS, W_BIO, W_INTERESTS, W_INTENT, W_FIT = 0.40, 0.15, 0.30, 0.10, 0.05
 EXPOSURE_DAMPING = 0.15
@@ -143,14 +144,23 @@ def score(
     return ranked
 
 
-def explain(shared: tuple[str, ...], goals_similarity: float) -> str:
-    """One sentence a person can read."""
+def explain(
+    shared: tuple[str, ...], aligned: Sequence[AlignedGoal], goals_similarity: float
+) -> str:
+    """One sentence a person can read: the rarest shared interests, then the goals that align
+    (the closest pair quoted), else how close the goals are taken whole."""
     parts = []
     if shared:
         listed = ", ".join(shared[:3])
         more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
         parts.append(f"You both like {listed}{more}")
-    if goals_similarity >= STRONG_GOALS:
+    if aligned:
+        best = aligned[0]
+        parts.append(
+            f"your goal \u201c{_quoted(best.yours)}\u201d meets their "
+            f"\u201c{_quoted(best.theirs)}\u201d"
+        )
+    elif goals_similarity >= STRONG_GOALS:
         parts.append("your goals are closely aligned")
     elif goals_similarity >= SOME_GOALS:
         parts.append("your goals overlap")
@@ -158,3 +168,7 @@ def explain(shared: tuple[str, ...], goals_similarity: float) -> str:
         return "You fit each other's preferences."
     sentence = "; ".join(parts)
     return sentence[0].upper() + sentence[1:] + "."
+
+
+def _quoted(phrase: str) -> str:
+    return phrase.rstrip(".!?;, ")

@@ -14,7 +14,15 @@ from models.enums import (
     UserStatus,
 )
 from models.interests import Interest, UserInterest
-from models.matching import Block, InterestRequest, Match, MatchIndex, ProfileEmbedding, Swipe
+from models.matching import (
+    Block,
+    GoalPhrase,
+    InterestRequest,
+    Match,
+    MatchIndex,
+    ProfileEmbedding,
+    Swipe,
+)
 from models.profiles import Preferences, Profile
 from models.users import AuthToken, User
 
@@ -24,6 +32,7 @@ __all__ = [
     "AuthToken",
     "Block",
     "Gender",
+    "GoalPhrase",
     "Intent",
     "Interest",
     "InterestRequest",

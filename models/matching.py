@@ -60,6 +60,19 @@ class ProfileEmbedding(SQLModel, table=True):
     embedded_at: datetime = timestamp_field()
 
 
+class GoalPhrase(SQLModel, table=True):
+    """One phrase of a profile's goals (a sentence or list item) and its embedding, so an
+    explanation can say WHICH goals align. Rewritten with the profile's embeddings."""
+
+    __tablename__ = "goal_phrases"
+    __table_args__ = (sa.CheckConstraint("position >= 0", name="position_range"),)
+
+    user_id: uuid.UUID = _user_fk(primary_key=True)
+    position: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True))
+    phrase: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    embedding: Any = _vector()
+
+
 class Swipe(SQLModel, table=True):
     """A like or a pass. Undone swipes stay (undone_at set) for history; at most one live
     swipe per (swiper, target)."""

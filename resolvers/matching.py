@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from matching.cache import RankingCache
 from matching.embeddings import AsyncEncoder
+from matching.goals import AlignedGoal, aligned_goals
 from matching.ranking import rank
 from matching.scoring import Scored
 from models import (
@@ -68,6 +69,7 @@ class Matcher:
 class Recommendation:
     profile: Profile
     scored: Scored
+    aligned_goals: list[AlignedGoal]  # which of the viewer's goals meet which of theirs
 
 
 def _is_key(key: list[Any]) -> bool:
@@ -99,11 +101,11 @@ async def recommendations(
             )
         if ranking:
             await matcher.cache.put(viewer.id, ranking)
-    return await _page(session, ranking, request)
+    return await _page(session, viewer.id, ranking, request)
 
 
 async def _page(
-    session: AsyncSession, ranking: list[Scored], request: PageRequest
+    session: AsyncSession, viewer_id: uuid.UUID, ranking: list[Scored], request: PageRequest
 ) -> Page[Recommendation]:
     """Keyset over (score desc, id): pages stay stable while the list shrinks or is rebuilt."""
     start = 0
@@ -120,7 +122,12 @@ async def _page(
         .where(col(Profile.user_id).in_(ids), col(User.status) == UserStatus.ACTIVE)
     )
     profiles = {p.user_id: p for p in rows.scalars()}
-    items = [Recommendation(profiles[s.user_id], s) for s in window if s.user_id in profiles]
+    aligned = await aligned_goals(session, viewer_id, list(profiles))
+    items = [
+        Recommendation(profiles[s.user_id], s, aligned.get(s.user_id, []))
+        for s in window
+        if s.user_id in profiles
+    ]
     return make_page(items, request, lambda r: [r.scored.score, str(r.scored.user_id)])
 
 

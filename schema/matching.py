@@ -47,12 +47,22 @@ async def _person(info: Info, user_id: uuid.UUID) -> User | None:
     return User(profile=profile) if profile else None
 
 
+@strawberry.type(description="One of your goals and the one of theirs closest in meaning.")
+class AlignedGoal:
+    yours: str = strawberry.field(description="A phrase of your goals, as you wrote it.")
+    theirs: str = strawberry.field(description="A phrase of their goals, as they wrote it.")
+    similarity: float = strawberry.field(description="Cosine similarity of the two (0.5..1).")
+
+
 @strawberry.type(description="Why this person is recommended, in words and numbers.")
 class Explanation:
     summary: str
     shared_interests: list[str] = strawberry.field(description="Rarest first.")
+    aligned_goals: list[AlignedGoal] = strawberry.field(
+        description="Which of your goals meet which of theirs, closest first (at most 3)."
+    )
     goals_alignment: float = strawberry.field(
-        description="Cosine similarity of your goals (-1..1)."
+        description="Cosine similarity of your goals taken whole (-1..1)."
     )
     score_for_you: float = strawberry.field(description="How well they suit you.")
     score_for_them: float = strawberry.field(description="How well you suit them.")
@@ -239,8 +249,12 @@ def _recommendation(r: matching.Recommendation) -> Recommendation:
         user=User(profile=r.profile),
         score=r.scored.score,
         explanation=Explanation(
-            summary=explain(r.scored.shared_interests, r.scored.goals_similarity),
+            summary=explain(r.scored.shared_interests, r.aligned_goals, r.scored.goals_similarity),
             shared_interests=list(r.scored.shared_interests),
+            aligned_goals=[
+                AlignedGoal(yours=a.yours, theirs=a.theirs, similarity=a.similarity)
+                for a in r.aligned_goals
+            ],
             goals_alignment=round(r.scored.goals_similarity, 4),
             score_for_you=round(r.scored.for_viewer, 4),
             score_for_them=round(r.scored.for_candidate, 4),
