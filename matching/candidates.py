@@ -13,6 +13,7 @@ goals and bio compared. Measured on 100,000 synthetic users (candidates query al
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -28,28 +29,29 @@ SHORTLIST_FACTOR = 4
 
 _VIEWER_SQL = text("""
 SELECT birth_date, height_cm, gender, intent, mentorship_role, expertise, latitude, longitude,
-       age_min, age_max, height_min_cm, height_max_cm, genders, intents, max_distance_km
+       age_min, age_max, height_min_cm, height_max_cm, genders, intents, max_distance_km,
+       -- people already acted on, who rejected the viewer, blocked either way, matched, or
+       -- with a pending request either way: read once, through the viewer's index entries
+       ARRAY(
+           SELECT target_id FROM swipes WHERE swiper_id = :viewer AND undone_at IS NULL
+           UNION ALL SELECT swiper_id FROM swipes
+               WHERE target_id = :viewer AND kind = 'pass' AND undone_at IS NULL
+           UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = :viewer
+           UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = :viewer
+           UNION ALL SELECT user_high FROM matches WHERE user_low = :viewer AND status = 'active'
+           UNION ALL SELECT user_low FROM matches WHERE user_high = :viewer AND status = 'active'
+           UNION ALL SELECT receiver_id FROM interest_requests
+               WHERE sender_id = :viewer AND status = 'pending'
+           UNION ALL SELECT sender_id FROM interest_requests
+               WHERE receiver_id = :viewer AND status = 'pending'
+       ) AS excluded
 FROM match_index WHERE user_id = :viewer AND active
 """)
 
-_CANDIDATES_SQL = text("""
-WITH excluded AS MATERIALIZED (
-    -- people already acted on, who rejected the viewer, blocked either way, matched, or
-    -- with a pending request either way: read once through the viewer's index entries
-    SELECT target_id AS user_id FROM swipes
-        WHERE swiper_id = :viewer AND undone_at IS NULL
-    UNION ALL SELECT swiper_id FROM swipes
-        WHERE target_id = :viewer AND kind = 'pass' AND undone_at IS NULL
-    UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = :viewer
-    UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = :viewer
-    UNION ALL SELECT user_high FROM matches WHERE user_low = :viewer AND status = 'active'
-    UNION ALL SELECT user_low FROM matches WHERE user_high = :viewer AND status = 'active'
-    UNION ALL SELECT receiver_id FROM interest_requests
-        WHERE sender_id = :viewer AND status = 'pending'
-    UNION ALL SELECT sender_id FROM interest_requests
-        WHERE receiver_id = :viewer AND status = 'pending'
-),
-shortlist AS (
+# No CTE: the scan of match_index may then run in parallel workers (PostgreSQL does not
+# parallelise a query that reads a CTE), which halves the broadest viewers' time.
+_CANDIDATES_SQL = """
+WITH shortlist AS (
     -- every reciprocal rule on one narrow denormalised row per person (match_index), the
     -- survivors pre-ranked by the Hamming distance of their binary-quantised vectors
     SELECT c.user_id, d.km AS distance_km, c.birth_date, c.intent, c.mentorship_role,
@@ -70,19 +72,18 @@ shortlist AS (
       AND c.birth_date > CAST(:born_after AS date)
       AND (CAST(:v_height_min AS int) IS NULL OR c.height_cm >= CAST(:v_height_min AS int))
       AND (CAST(:v_height_max AS int) IS NULL OR c.height_cm <= CAST(:v_height_max AS int))
-      AND (CAST(:v_max_km AS int) IS NULL OR d.km <= CAST(:v_max_km AS int))
+      AND (CAST(:v_max_km AS int) IS NULL OR d.km <= CAST(:v_max_km AS int)){box}
       -- ... and the viewer fits the candidate's
       AND CAST(:v_gender AS text) = ANY(c.genders)
       AND CAST(:v_intent AS text) = ANY(c.intents)
-      AND CAST(:v_birth AS date) <= CAST(:today AS date) - make_interval(years => c.age_min)
-      AND CAST(:v_birth AS date) > CAST(:today AS date) - make_interval(years => c.age_max + 1)
+      AND CAST(:v_age AS int) BETWEEN c.age_min AND c.age_max
       AND (c.height_min_cm IS NULL OR CAST(:v_height AS int) >= c.height_min_cm)
       AND (c.height_max_cm IS NULL OR CAST(:v_height AS int) <= c.height_max_cm)
       AND (c.max_distance_km IS NULL OR d.km <= c.max_distance_km)
       -- mentorship pairs a mentor with a mentee, never two of a kind
       AND (c.intent <> 'mentorship' OR CAST(:v_intent AS text) <> 'mentorship'
            OR c.mentorship_role IS DISTINCT FROM CAST(:v_role AS text))
-      AND c.user_id NOT IN (SELECT user_id FROM excluded)
+      AND c.user_id <> ALL(CAST(:excluded AS uuid[]))
     ORDER BY c.combined_bits <~> (SELECT combined_bits FROM match_index WHERE user_id = :viewer),
              c.user_id
     LIMIT :shortlist
@@ -102,7 +103,31 @@ SELECT n.*,
            AS bio_similarity
 FROM nearest n JOIN profile_embeddings ce ON ce.user_id = n.user_id
 ORDER BY n.distance, n.user_id
-""")
+"""
+# A viewer with a distance limit: the box around them that holds every point within it,
+# searched through (gender, intent, latitude, longitude), so far-away people are never read.
+_BOX = """
+      AND c.latitude BETWEEN CAST(:lat_min AS float8) AND CAST(:lat_max AS float8)
+      AND c.longitude BETWEEN CAST(:lon_min AS float8) AND CAST(:lon_max AS float8)"""
+_ANYWHERE = text(_CANDIDATES_SQL.format(box=""))
+_NEARBY = text(_CANDIDATES_SQL.format(box=_BOX))
+EARTH_KM = 6371.0  # the haversine's radius
+
+
+def bounding_box(lat: float, lon: float, km: float) -> tuple[float, float, float, float]:
+    """(lat_min, lat_max, lon_min, lon_max) holding every point within `km` of (lat, lon) on
+    the haversine sphere (J. P. Matuschek, "Finding points within a distance of a
+    latitude/longitude using bounding coordinates"). Longitude is left whole when the circle
+    holds a pole or crosses the antimeridian."""
+    angle = km / EARTH_KM
+    lat_min, lat_max = lat - math.degrees(angle), lat + math.degrees(angle)
+    if lat_min <= -90 or lat_max >= 90:
+        return max(lat_min, -90.0), min(lat_max, 90.0), -180.0, 180.0
+    spread = math.degrees(math.asin(min(1.0, math.sin(angle) / math.cos(math.radians(lat)))))
+    lon_min, lon_max = lon - spread, lon + spread
+    if lon_min < -180 or lon_max > 180:
+        return lat_min, lat_max, -180.0, 180.0
+    return lat_min, lat_max, lon_min, lon_max
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,25 +209,47 @@ async def reciprocal_candidates(
         "v_max_km": v["max_distance_km"],
         "v_gender": v["gender"],
         "v_intent": v["intent"],
-        "v_birth": v["birth_date"],
+        "v_age": seeker.age,
         "v_height": v["height_cm"],
         "v_role": v["mentorship_role"],
+        "excluded": list(v["excluded"]),
     }
-    rows = (await session.execute(_CANDIDATES_SQL, params)).mappings()
+    statement = _ANYWHERE
+    if v["max_distance_km"] is not None and v["latitude"] is not None:
+        lat_min, lat_max, lon_min, lon_max = bounding_box(
+            v["latitude"], v["longitude"], v["max_distance_km"]
+        )
+        params |= {"lat_min": lat_min, "lat_max": lat_max, "lon_min": lon_min, "lon_max": lon_max}
+        statement = _NEARBY
+    result = await session.execute(statement, params)
     candidates = [
         Candidate(
-            user_id=r["user_id"],
-            goals_similarity=float(r["goals_similarity"]),
-            bio_similarity=float(r["bio_similarity"]),
-            distance_km=r["distance_km"],
-            age=age_on(r["birth_date"], today),
-            intent=r["intent"],
-            mentorship_role=r["mentorship_role"],
-            expertise=list(r["expertise"]),
-            age_min=r["age_min"],
-            age_max=r["age_max"],
-            max_distance_km=r["max_distance_km"],
+            user_id=user_id,
+            goals_similarity=float(goals_similarity),
+            bio_similarity=float(bio_similarity),
+            distance_km=distance_km,
+            age=age_on(birth_date, today),
+            intent=intent,
+            mentorship_role=role,
+            expertise=list(expertise),
+            age_min=age_min,
+            age_max=age_max,
+            max_distance_km=max_km,
         )
-        for r in rows
+        # tuples, in the statement's column order (mappings cost ~1 ms per 200 rows)
+        for (
+            user_id,
+            distance_km,
+            birth_date,
+            intent,
+            role,
+            expertise,
+            age_min,
+            age_max,
+            max_km,
+            _distance,
+            goals_similarity,
+            bio_similarity,
+        ) in result
     ]
     return seeker, candidates

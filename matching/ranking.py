@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from matching.candidates import reciprocal_candidates
 from matching.scoring import Scored, idf, score
 
-RANKING_SIZE = 200  # candidates scored and cached per viewer
+RANKING_SIZE = 100  # candidates scored and cached per viewer: five pages of 20
 
 _INTERESTS_SQL = text("""
 SELECT ui.user_id, i.name, i.user_count

@@ -43,10 +43,9 @@ def idf(people_with_tag: int, people: int) -> float:
     return math.log(1 + people / (1 + people_with_tag))
 
 
-def coverage(mine: set[str], shared: set[str], weights: Mapping[str, float]) -> float:
-    """Share of my interests' total rarity weight that the other person shares."""
-    total = sum(weights.get(t, 0.0) for t in mine)
-    return sum(weights.get(t, 0.0) for t in shared) / total if total else 0.0
+def rarity(tags: set[str], weights: Mapping[str, float]) -> float:
+    """Total rarity weight of some interests; coverage is shared rarity / my rarity."""
+    return sum(weights.get(t, 0.0) for t in tags)
 
 
 def intent_alignment(
@@ -90,14 +89,17 @@ def score(
 ) -> list[Scored]:
     """Candidates ranked best first (ties broken by id, so the order is total and stable)."""
     mine = interests.get(seeker.user_id, set())
+    mine_total = rarity(mine, weights)  # the same for every candidate: summed once
     ranked = []
     for c in candidates:
         theirs = interests.get(c.user_id, set())
         shared = mine & theirs
+        shared_weight = rarity(shared, weights)
+        theirs_total = rarity(theirs, weights)
         semantic = W_GOALS * max(c.goals_similarity, 0.0) + W_BIO * max(c.bio_similarity, 0.0)
         a_to_b = (
             semantic
-            + W_INTERESTS * coverage(mine, shared, weights)
+            + W_INTERESTS * (shared_weight / mine_total if mine_total else 0.0)
             + W_INTENT
             * intent_alignment(
                 seeker.intent,
@@ -114,7 +116,7 @@ def score(
         )
         b_to_a = (
             semantic
-            + W_INTERESTS * coverage(theirs, shared, weights)
+            + W_INTERESTS * (shared_weight / theirs_total if theirs_total else 0.0)
             + W_INTENT
             * intent_alignment(
                 c.intent,

@@ -203,7 +203,40 @@ class MatchIndex(SQLModel, table=True):
             "intent",
             "birth_date",
             postgresql_where=sa.text("active"),
+            # every other column the candidate query reads: an index-only scan (0004)
+            postgresql_include=[
+                "user_id",
+                "mentorship_role",
+                "expertise",
+                "height_cm",
+                "latitude",
+                "longitude",
+                "age_min",
+                "age_max",
+                "height_min_cm",
+                "height_max_cm",
+                "genders",
+                "intents",
+                "max_distance_km",
+                "combined_bits",
+            ],
         ),
+        # viewers with a distance limit: the box around them (0004)
+        sa.Index(
+            "ix_match_index_place",
+            "gender",
+            "intent",
+            "latitude",
+            "longitude",
+            postgresql_where=sa.text("active"),
+        ),
+        {
+            "postgresql_with": {
+                "autovacuum_vacuum_scale_factor": "0.02",
+                "autovacuum_vacuum_insert_scale_factor": "0.02",
+                "fillfactor": "90",
+            }
+        },
     )
 
     user_id: uuid.UUID = _user_fk(primary_key=True)
