@@ -743,9 +743,9 @@ SECOND_GOALS = (
 )
 
 WOMEN = (
-    "Liam", "Mateo", "Kenji", "Omar", "Lucas", "Daniel", "Arjun", "Tomás", "Jonas", "Kwame",
-    "Ethan", "Ravi", "Felix", "Hugo", "Samuel", "Malik", "Leo", "Pedro", "Finn", "Yusuf", "David",
-    "Marco", "Chen", "Oskar", "Noah", "Andrés", "Theo", "Joseph", "Ibrahim", "Max",
+    "Amara", "Sofia", "Yuki", "Leila", "Ana", "Maya", "Priya", "Inés", "Freya", "Ama",
+    "Emma", "Aisha", "Clara", "Chloé", "Hana", "Zara", "Lea", "Beatriz", "Nora", "Elif", "Sarah",
+    "Giulia", "Mei", "Astrid", "Olivia", "Lucía", "Ingrid", "Rosa", "Fatima", "Mia",
 )
 MEN = (
     "Liam",

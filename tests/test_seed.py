@@ -34,6 +34,7 @@ from rapport.seed import (
     planted,
     seed,
 )
+from rapport.seed_data import MEN, NEUTRAL, WOMEN
 from rapport.settings import PROJECT_ROOT
 from resolvers.validation import age_on
 
@@ -100,6 +101,18 @@ def test_generated_people_are_varied_and_consistent() -> None:
     assert 0.05 < same_gender / dating < 0.35  # some same-gender and some open to everyone
     roles = Counter(p.profile.get("mentorship_role") for p in people)
     assert roles[MentorshipRole.MENTOR] > 20 and roles[MentorshipRole.MENTEE] > 20
+
+
+def test_first_names_fit_gender() -> None:
+    assert not set(WOMEN) & set(MEN)  # a copy-paste once gave women the men's names
+    people = generate(400, seed=5, today=TODAY)
+    for person in people:
+        first = person.display_name.split()[0]
+        gender = person.profile["gender"]
+        expected = {Gender.WOMAN: WOMEN, Gender.MAN: MEN}.get(gender, NEUTRAL)
+        assert first in expected or first in NEUTRAL, (first, gender)
+    women = [p for p in people if p.profile["gender"] is Gender.WOMAN]
+    assert sum(p.display_name.split()[0] in WOMEN for p in women) > 0.8 * len(women)
 
 
 def test_planted_groups_share_rare_interests_and_a_theme() -> None:
