@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -104,7 +105,12 @@ def create_app(settings: Settings | None = None, encoder: AsyncEncoder | None = 
     settings = settings or Settings()
     configure_logging(settings)
     graphiql = _load_graphiql(settings)
-    graphql = RapportGraphQL(graphiql)
+    graphql = RapportGraphQL(
+        graphiql,
+        # Operations in flight per socket; one more is answered with an error message.
+        max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_s),
+    )
     heads = migrations.head_revisions()
 
     @asynccontextmanager

@@ -3,6 +3,7 @@
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
+from models.chat import Conversation, ConversationMember, Message, Notification
 from models.enums import (
     Gender,
     Intent,
@@ -10,6 +11,7 @@ from models.enums import (
     MatchOrigin,
     MatchStatus,
     MentorshipRole,
+    NotificationKind,
     SwipeKind,
     UserStatus,
 )
@@ -31,6 +33,8 @@ metadata: MetaData = SQLModel.metadata
 __all__ = [
     "AuthToken",
     "Block",
+    "Conversation",
+    "ConversationMember",
     "Gender",
     "GoalPhrase",
     "Intent",
@@ -42,6 +46,9 @@ __all__ = [
     "MatchOrigin",
     "MatchStatus",
     "MentorshipRole",
+    "Message",
+    "Notification",
+    "NotificationKind",
     "Preferences",
     "Profile",
     "ProfileEmbedding",

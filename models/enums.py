@@ -47,3 +47,10 @@ class InterestRequestStatus(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+
+
+class NotificationKind(StrEnum):
+    INTEREST_RECEIVED = "interest_received"
+    INTEREST_ACCEPTED = "interest_accepted"
+    NEW_MATCH = "new_match"
+    NEW_MESSAGE = "new_message"

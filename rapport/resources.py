@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -17,6 +18,8 @@ from matching.cache import LocalRankingCache, RankingCache, RedisRankingCache
 from matching.embeddings import AsyncEncoder
 from matching.encoder import load_encoder
 from rapport.db import check_usable, create_engine, create_raw_pool, create_sessionmaker
+from rapport.presence import LocalPresence, Presence, RedisPresence
+from rapport.pubsub import Hub, create_hub
 from rapport.settings import Settings
 from resolvers.credentials import Credentials
 from resolvers.matching import Matcher
@@ -34,6 +37,17 @@ class Resources:
     credentials: Credentials
     viewer_cache: ViewerCache
     matcher: Matcher
+    # Pub/sub: Redis with REDIS_URL (every instance hears every event), else in-process.
+    hub: Hub
+    presence: Presence
+    # Work that must finish even if the request or subscription that started it is cancelled
+    # (e.g. recording when someone was last seen as their socket closes). Awaited at shutdown.
+    deferred: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def defer(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.deferred.add(task)
+        task.add_done_callback(self.deferred.discard)
 
     @property
     def token_ttl(self) -> timedelta:
@@ -55,13 +69,20 @@ async def open_resources(
             batching = BatchingEncoder(await asyncio.to_thread(load_encoder, settings.models_dir))
             stack.push_async_callback(batching.aclose)
             encoder = batching
+        presence: Presence
         if settings.redis_url:
             redis = Redis.from_url(settings.redis_url, decode_responses=True)
             stack.push_async_callback(redis.aclose)
             cache: RankingCache = RedisRankingCache(redis)
+            presence = RedisPresence(redis)
         else:
             cache = LocalRankingCache()
-        yield Resources(
+            presence = LocalPresence()
+        stack.push_async_callback(presence.aclose)
+        hub = await stack.enter_async_context(
+            create_hub(settings.redis_url, queue_size=settings.subscription_queue_size)
+        )
+        resources = Resources(
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
@@ -72,4 +93,13 @@ async def open_resources(
                 ttl_s=0 if settings.redis_url else settings.viewer_cache_ttl_s
             ),
             matcher=Matcher(encoder=encoder, cache=cache),
+            hub=hub,
+            presence=presence,
         )
+        stack.push_async_callback(_finish_deferred, resources)
+        yield resources
+
+
+async def _finish_deferred(resources: Resources, timeout_s: float = 5.0) -> None:
+    if resources.deferred:
+        await asyncio.wait(set(resources.deferred), timeout=timeout_s)

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=1000)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     viewer_cache_ttl_s: float = Field(default=30.0, ge=0, le=300)
+    # Events a live subscription may have waiting; past that it is told to re-read instead.
+    subscription_queue_size: int = Field(default=256, ge=8, le=100_000)
+    max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
+    connection_init_timeout_s: float = Field(default=10.0, gt=0, le=300)
     graphiql: bool = True
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"

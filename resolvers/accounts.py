@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
@@ -217,3 +217,11 @@ async def purge_expired_tokens(session: AsyncSession, now: datetime | None = Non
     )
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def seen(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Record that someone was active just now (their last live subscription ended). Commits."""
+    await session.execute(
+        update(User).where(col(User.id) == user_id).values(last_active_at=utcnow())
+    )
+    await session.commit()

@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     ALREADY_MATCHED = "already_matched"
     NOTHING_TO_UNDO = "nothing_to_undo"
     PROFILE_REQUIRED = "profile_required"
+    CONVERSATION_CLOSED = "conversation_closed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,20 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models import InterestRequest, InterestRequestStatus, Match, MatchOrigin
+from models import InterestRequest, InterestRequestStatus, Match, MatchOrigin, NotificationKind
 from models.base import utcnow
 from models.matching import MAX_NOTE
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.errors import AlreadyExists, ErrorCode, NotAllowedError, NotFoundError, Problems
-from resolvers.matching import Matcher, create_match, lock_pair, prepare_pair_action
+from resolvers.matching import (
+    Matcher,
+    create_match,
+    lock_pair,
+    match_refs,
+    prepare_pair_action,
+)
+from resolvers.notifications import notify
 from resolvers.pagination import Page, newest_first
 
 
@@ -59,6 +66,13 @@ async def send(
     if request_id is None:
         raise AlreadyExists("You already have a pending request to this person.", field="userId")
     request = await session.get_one(InterestRequest, request_id)
+    await notify(
+        session,
+        receiver_id,
+        NotificationKind.INTEREST_RECEIVED,
+        actor_id=viewer.id,
+        data={"requestId": request_id},
+    )
     await session.commit()
     await matcher.cache.remove(viewer.id, receiver_id)
     await matcher.cache.remove(receiver_id, viewer.id)
@@ -98,6 +112,13 @@ async def respond(
             session, request.sender_id, request.receiver_id, MatchOrigin.INTEREST_REQUEST
         )
         request.status = InterestRequestStatus.ACCEPTED
+        await notify(
+            session,
+            request.sender_id,
+            NotificationKind.INTEREST_ACCEPTED,
+            actor_id=viewer.id,
+            data={"requestId": request.id, **await match_refs(session, match)},
+        )
     else:
         request.status = InterestRequestStatus.REJECTED
     request.responded_at = utcnow()

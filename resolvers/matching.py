@@ -19,9 +19,11 @@ from matching.ranking import rank
 from matching.scoring import Scored
 from models import (
     Block,
+    Conversation,
     Match,
     MatchOrigin,
     MatchStatus,
+    NotificationKind,
     Profile,
     Swipe,
     SwipeKind,
@@ -32,6 +34,7 @@ from models.base import utcnow
 from models.matching import MAX_NOTE
 from resolvers import validation
 from resolvers.accounts import Viewer
+from resolvers.chat import open_conversation
 from resolvers.errors import (
     AlreadyExists,
     ErrorCode,
@@ -41,6 +44,7 @@ from resolvers.errors import (
     NotFoundError,
     Problems,
 )
+from resolvers.notifications import notify
 from resolvers.pagination import (
     Page,
     PageRequest,
@@ -200,7 +204,7 @@ async def create_match(
     session: AsyncSession, a: uuid.UUID, b: uuid.UUID, origin: MatchOrigin
 ) -> Match:
     """Exactly one active match per pair (callers hold the pair lock; the partial unique index
-    backs it up)."""
+    backs it up), with its conversation."""
     existing = await active_match(session, a, b)
     if existing is not None:
         return existing
@@ -208,7 +212,16 @@ async def create_match(
     match = Match(user_low=low, user_high=high, origin=origin)
     session.add(match)
     await session.flush()
+    await open_conversation(session, match)
     return match
+
+
+async def match_refs(session: AsyncSession, match: Match) -> dict[str, int]:
+    """What a notification about a new match points to: the match and its conversation."""
+    conversation_id = await session.scalar(
+        select(col(Conversation.id)).where(col(Conversation.match_id) == match.id)
+    )
+    return {"matchId": int(match.id or 0), "conversationId": int(conversation_id or 0)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +270,14 @@ async def swipe(
         ).first()
         if liked_back is not None:
             match = await create_match(session, viewer.id, target_id, MatchOrigin.MUTUAL_LIKE)
+            # The person liked back learns of it; the viewer sees it in the answer.
+            await notify(
+                session,
+                target_id,
+                NotificationKind.NEW_MATCH,
+                actor_id=viewer.id,
+                data=await match_refs(session, match),
+            )
     row = await session.get_one(Swipe, inserted)
     await session.commit()
     await matcher.cache.remove(viewer.id, target_id)

@@ -49,6 +49,16 @@ def is_text_key(value: Any) -> bool:
     return type(value) is str and len(value) <= MAX_CURSOR_TEXT and "\x00" not in value
 
 
+def row_id(problems: Problems, field: str, value: str | None, what: str) -> int | None:
+    """A row id as clients send it (ids that are also cursors: messages, notifications)."""
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        problems.add(field, ErrorCode.INVALID_CURSOR, f"{field} must be a {what} id.")
+        return None
+    return int(value)
+
+
 def encode_cursor(key: Sequence[Any]) -> str:
     raw = json.dumps(list(key), separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

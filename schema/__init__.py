@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from schema.accounts import AccountMutations, AccountQueries
+from schema.chat import ChatMutations, ChatQueries, ChatSubscriptions
 from schema.errors import (
     AlreadyExists,
     AuthenticationRequired,
@@ -25,10 +26,14 @@ from schema.limits import limit_extensions
 from schema.matching import MatchingMutations, MatchingQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
-Query = merge_types("Query", (AccountQueries, ProfileQueries, InterestQueries, MatchingQueries))
-Mutation = merge_types(
-    "Mutation", (AccountMutations, ProfileMutations, InterestMutations, MatchingMutations)
+Query = merge_types(
+    "Query", (AccountQueries, ProfileQueries, InterestQueries, MatchingQueries, ChatQueries)
 )
+Mutation = merge_types(
+    "Mutation",
+    (AccountMutations, ProfileMutations, InterestMutations, MatchingMutations, ChatMutations),
+)
+Subscription = merge_types("Subscription", (ChatSubscriptions,))
 
 
 class RapportSchema(strawberry.Schema):
@@ -46,6 +51,7 @@ def build_schema(**options: Any) -> strawberry.Schema:
     return RapportSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[
             ValidationError,
             NotFound,

@@ -113,6 +113,11 @@ class Context:
             raise AuthenticationRequiredError()
         return viewer
 
+    @property
+    def opened_session(self) -> AsyncSession | None:
+        """The operation's session if it was opened (without opening one)."""
+        return self._session
+
     def for_operation(self) -> Context:
         """A context of its own for one operation: same connection and token, fresh session,
         viewer and loaders. Websockets share one Context across concurrent operations; this

@@ -11,6 +11,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.graphql import OperationType
 
+from resolvers import events, notifications
 from schema.context import Context
 
 log = logging.getLogger("rapport.errors")
@@ -19,8 +20,8 @@ log = logging.getLogger("rapport.errors")
 class OperationScope(SchemaExtension):
     """Each operation runs on a context of its own (fresh session and viewer, see
     Context.for_operation). When it ends, a mutation evicts the acting viewer's cached state
-    (it may have changed, or been revoked) and the session is closed (rolling back anything
-    uncommitted)."""
+    (it may have changed, or been revoked) and announces the notifications it stored, and the
+    session is closed (rolling back anything uncommitted)."""
 
     async def on_operation(self) -> AsyncIterator[None]:
         parent = self.execution_context.context
@@ -33,7 +34,16 @@ class OperationScope(SchemaExtension):
             if scoped is not None:
                 if self._is_mutation():
                     scoped.forget_viewer()
+                    await self._announce(scoped)
                 await scoped.close()
+
+    @staticmethod
+    async def _announce(scoped: Context) -> None:
+        """Tell the people this mutation notified (their rows are committed by now)."""
+        session = scoped.opened_session
+        if session is not None:
+            for user_id in notifications.to_announce(session):
+                await events.notified(scoped.resources.hub, user_id)
 
     def _is_mutation(self) -> bool:
         try:

@@ -20,7 +20,6 @@ from models import (
     SwipeKind,
 )
 from resolvers import blocks, interest_requests, matching
-from resolvers.errors import ErrorCode, FieldProblem, Invalid
 from resolvers.interest_requests import Direction, Response
 from schema.errors import (
     AlreadyExists,
@@ -30,7 +29,7 @@ from schema.errors import (
     ValidationError,
     expected_errors,
 )
-from schema.types import Connection, User, connection, parse_id, today
+from schema.types import Connection, User, connection, parse_number, parse_user_id, person, today
 
 SwipeKindEnum = strawberry.enum(SwipeKind, name="SwipeKind")
 MatchOriginEnum = strawberry.enum(
@@ -40,11 +39,6 @@ MatchStatusEnum = strawberry.enum(MatchStatus, name="MatchStatus")
 InterestRequestStatusEnum = strawberry.enum(InterestRequestStatus, name="InterestRequestStatus")
 ResponseEnum = strawberry.enum(Response, name="InterestResponse")
 DirectionEnum = strawberry.enum(Direction, name="InterestDirection")
-
-
-async def _person(info: Info, user_id: uuid.UUID) -> User | None:
-    profile = await info.context.loaders.profile.load(user_id)
-    return User(profile=profile) if profile else None
 
 
 @strawberry.type(description="One of your goals and the one of theirs closest in meaning.")
@@ -83,7 +77,7 @@ class SwipeType:
 
     @strawberry.field
     async def user(self, info: Info) -> User | None:
-        return await _person(info, self.row.target_id)
+        return await person(info, self.row.target_id)
 
     @strawberry.field
     def kind(self) -> SwipeKindEnum:  # type: ignore[valid-type]
@@ -113,7 +107,7 @@ class MatchType:
 
     @strawberry.field(description="The other person; null if their account is no longer active.")
     async def user(self, info: Info) -> User | None:
-        return await _person(info, matching.other(self.row, self.viewer_id))
+        return await person(info, matching.other(self.row, self.viewer_id))
 
     @strawberry.field
     def origin(self) -> MatchOriginEnum:  # type: ignore[valid-type]
@@ -146,11 +140,11 @@ class InterestRequestType:
 
     @strawberry.field
     async def sender(self, info: Info) -> User | None:
-        return await _person(info, self.row.sender_id)
+        return await person(info, self.row.sender_id)
 
     @strawberry.field
     async def receiver(self, info: Info) -> User | None:
-        return await _person(info, self.row.receiver_id)
+        return await person(info, self.row.receiver_id)
 
     @strawberry.field
     def message(self) -> str:
@@ -225,19 +219,6 @@ InterestRequestsResult = Annotated[
     Connection[InterestRequestType] | ValidationError | AuthenticationRequired,
     strawberry.union("InterestRequestsResult"),
 ]
-
-
-def _user_id(value: strawberry.ID) -> uuid.UUID:
-    parsed = parse_id(value)
-    if parsed is None:
-        raise Invalid([FieldProblem("userId", ErrorCode.INVALID_FORMAT, "Not a user id.")])
-    return parsed
-
-
-def _number(value: strawberry.ID, field: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise Invalid([FieldProblem(field, ErrorCode.INVALID_FORMAT, f"Not a valid {field}.")])
-    return int(value)
 
 
 def _match(match: Match | None, viewer_id: uuid.UUID) -> MatchType | None:
@@ -344,7 +325,7 @@ class MatchingMutations:
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            _user_id(user_id),
+            parse_user_id(user_id),
             SwipeKind.LIKE,
             note,
         )
@@ -362,7 +343,7 @@ class MatchingMutations:
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            _user_id(user_id),
+            parse_user_id(user_id),
             SwipeKind.PASS,
         )
         return SwipePayload(swipe=SwipeType(row=outcome.swipe), match=None)
@@ -386,7 +367,7 @@ class MatchingMutations:
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            _number(match_id, "matchId"),
+            parse_number(match_id, "matchId"),
         )
         return MatchType(row=match, viewer_id=viewer.id)
 
@@ -399,7 +380,11 @@ class MatchingMutations:
     ) -> SendInterestResult:
         viewer = await info.context.require_viewer()
         request = await interest_requests.send(
-            info.context.session, info.context.resources.matcher, viewer, _user_id(user_id), message
+            info.context.session,
+            info.context.resources.matcher,
+            viewer,
+            parse_user_id(user_id),
+            message,
         )
         return InterestRequestType(row=request)
 
@@ -416,7 +401,7 @@ class MatchingMutations:
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            _number(id, "id"),
+            parse_number(id, "id"),
             Response(response),
         )
         return RespondPayload(
@@ -427,7 +412,9 @@ class MatchingMutations:
     @expected_errors
     async def cancel_interest(self, info: Info, id: strawberry.ID) -> CancelInterestResult:
         viewer = await info.context.require_viewer()
-        request = await interest_requests.cancel(info.context.session, viewer, _number(id, "id"))
+        request = await interest_requests.cancel(
+            info.context.session, viewer, parse_number(id, "id")
+        )
         return InterestRequestType(row=request)
 
     @strawberry.mutation(description="Block someone: neither of you sees the other in matching.")
@@ -435,7 +422,7 @@ class MatchingMutations:
     async def block(self, info: Info, user_id: strawberry.ID) -> BlockResult:
         viewer = await info.context.require_viewer()
         await blocks.block(
-            info.context.session, info.context.resources.matcher, viewer, _user_id(user_id)
+            info.context.session, info.context.resources.matcher, viewer, parse_user_id(user_id)
         )
         return BlockPayload(blocked=True)
 
@@ -444,6 +431,6 @@ class MatchingMutations:
     async def unblock(self, info: Info, user_id: strawberry.ID) -> BlockResult:
         viewer = await info.context.require_viewer()
         await blocks.unblock(
-            info.context.session, info.context.resources.matcher, viewer, _user_id(user_id)
+            info.context.session, info.context.resources.matcher, viewer, parse_user_id(user_id)
         )
         return BlockPayload(blocked=False)

@@ -14,6 +14,7 @@ from strawberry.types import Info
 from models import Gender, Intent, MentorshipRole, Preferences, Profile, UserStatus
 from models import User as UserRow
 from resolvers import profiles
+from resolvers.errors import ErrorCode, FieldProblem, Invalid
 from resolvers.pagination import Page
 from resolvers.validation import age_on
 
@@ -233,8 +234,28 @@ def connection(page: Page[R], node: Callable[[R], T]) -> Connection[T]:
     )
 
 
+async def person(info: Info, user_id: uuid.UUID) -> User | None:
+    """Someone else, through the operation's profile loader (None: gone or not active)."""
+    profile = await info.context.loaders.profile.load(user_id)
+    return User(profile=profile) if profile else None
+
+
 def parse_id(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+def parse_user_id(value: strawberry.ID, field: str = "userId") -> uuid.UUID:
+    parsed = parse_id(value)
+    if parsed is None:
+        raise Invalid([FieldProblem(field, ErrorCode.INVALID_FORMAT, "Not a user id.")])
+    return parsed
+
+
+def parse_number(value: strawberry.ID, field: str) -> int:
+    """An integer id (matches, requests, conversations, messages)."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise Invalid([FieldProblem(field, ErrorCode.INVALID_FORMAT, f"Not a valid {field}.")])
+    return int(value)

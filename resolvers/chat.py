@@ -1,0 +1,449 @@
+"""Chat rules: conversations between matched people, idempotent ordered sending, history,
+read state. PostgreSQL is the source of truth; after each commit an event on the pub/sub
+hub only says that something new exists (see resolvers/events.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import Exists
+from sqlmodel import col
+
+from models import (
+    Block,
+    Conversation,
+    ConversationMember,
+    Match,
+    MatchStatus,
+    Message,
+    NotificationKind,
+    User,
+    UserStatus,
+)
+from models.base import utcnow
+from models.chat import MAX_BODY, MAX_CLIENT_ID
+from resolvers import validation
+from resolvers.accounts import Viewer
+from resolvers.errors import (
+    ErrorCode,
+    FieldProblem,
+    Invalid,
+    NotAllowedError,
+    NotFoundError,
+    Problems,
+)
+from resolvers.notifications import notify
+from resolvers.pagination import Page, is_int_key, make_page, page_request, row_id
+
+REPLAY_BATCH = 200  # messages read per query when a subscription catches up
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    """A timestamp as whole microseconds since the epoch: exact, for cursors."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+async def open_conversation(session: AsyncSession, match: Match) -> Conversation:
+    """The conversation of a new match, with its two members. Does not commit."""
+    conversation = Conversation(match_id=match.id)  # type: ignore[arg-type]
+    session.add(conversation)
+    await session.flush()
+    assert conversation.id is not None
+    session.add_all(
+        ConversationMember(conversation_id=conversation.id, user_id=user_id)
+        for user_id in (match.user_low, match.user_high)
+    )
+    await session.flush()
+    return conversation
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    conversation: Conversation
+    match: Match
+    member: ConversationMember
+
+    @property
+    def other_id(self) -> uuid.UUID:
+        return _other(self.match, self.member.user_id)
+
+
+async def membership(
+    session: AsyncSession, viewer_id: uuid.UUID, conversation_id: int, *, lock: bool = False
+) -> Membership:
+    """The viewer's conversation, or NotFound (other people's conversations do not exist for
+    them). `lock` holds the conversation row until commit: sends are serialised per
+    conversation, which keeps message ids in commit order."""
+    query = (
+        select(Conversation, Match, ConversationMember)
+        .join(Match, col(Match.id) == col(Conversation.match_id))
+        .join(
+            ConversationMember,
+            and_(
+                col(ConversationMember.conversation_id) == col(Conversation.id),
+                col(ConversationMember.user_id) == viewer_id,
+            ),
+        )
+        .where(col(Conversation.id) == conversation_id)
+    )
+    if lock:
+        query = query.with_for_update(of=Conversation)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFoundError(
+            "No such conversation.", field="conversationId", id=str(conversation_id)
+        )
+    return Membership(*row)
+
+
+def blocked_between(a: Any, b: Any) -> Exists:
+    """Whether either of two people (ids or columns) blocks the other."""
+    return exists().where(
+        or_(
+            and_(col(Block.blocker_id) == a, col(Block.blocked_id) == b),
+            and_(col(Block.blocker_id) == b, col(Block.blocked_id) == a),
+        )
+    )
+
+
+async def is_open(session: AsyncSession, m: Membership) -> bool:
+    """Writable: the match is active and neither member blocks the other."""
+    if m.match.status is not MatchStatus.ACTIVE:
+        return False
+    between = blocked_between(m.match.user_low, m.match.user_high)
+    return not await session.scalar(select(between))
+
+
+def _client_message_id(problems: Problems, value: str) -> str:
+    cleaned = value.strip()
+    if not 1 <= len(cleaned) <= MAX_CLIENT_ID or not cleaned.isprintable():
+        problems.add(
+            "clientMessageId",
+            ErrorCode.INVALID_FORMAT,
+            f"clientMessageId must be 1 to {MAX_CLIENT_ID} printable characters.",
+        )
+    return cleaned
+
+
+async def check_writable(session: AsyncSession, viewer: Viewer, conversation_id: int) -> None:
+    """NotFound unless a member; NotAllowed unless open (for typing signals)."""
+    m = await membership(session, viewer.id, conversation_id)
+    if not await is_open(session, m):
+        raise NotAllowedError(ErrorCode.CONVERSATION_CLOSED, "This conversation is closed.")
+
+
+async def last_seen_of_match(
+    session: AsyncSession, viewer: Viewer, other_id: uuid.UUID
+) -> datetime | None:
+    """When someone the viewer is matched with was last active; NotFound for anyone else
+    (presence is for matches only) or across a block."""
+    low, high = (viewer.id, other_id) if str(viewer.id) < str(other_id) else (other_id, viewer.id)
+    row = (
+        await session.execute(
+            select(col(User.last_active_at))
+            .join(Match, and_(col(Match.user_low) == low, col(Match.user_high) == high))
+            .where(
+                col(User.id) == other_id,
+                col(User.status) == UserStatus.ACTIVE,
+                col(Match.status) == MatchStatus.ACTIVE,
+                ~blocked_between(low, high),
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError("No such match.", field="userId", id=str(other_id))
+    return row[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: Message
+    recipient_id: uuid.UUID
+    created: bool  # False: a retry answered with the message stored the first time
+
+
+def _key_used_elsewhere() -> Invalid:
+    return Invalid(
+        [
+            FieldProblem(
+                "clientMessageId",
+                ErrorCode.DUPLICATE,
+                "This clientMessageId was already used for another conversation.",
+            )
+        ]
+    )
+
+
+async def send_message(
+    session: AsyncSession,
+    viewer: Viewer,
+    conversation_id: int,
+    body: str,
+    client_message_id: str,
+    *,
+    watching: Callable[[uuid.UUID], Awaitable[bool]],
+) -> Sent:
+    """Store a message; commits. Idempotent per (sender, clientMessageId): a retry returns the
+    message stored the first time, even after the conversation closed. The recipient gets a
+    NEW_MESSAGE notification, in the same transaction, unless `watching(recipient)` says they
+    are watching this conversation."""
+    problems = Problems()
+    text = validation.text(
+        problems, "body", body, max_length=MAX_BODY, multiline=True, required=True
+    )
+    client_id = _client_message_id(problems, client_message_id)
+    problems.raise_if_any()
+    m = await membership(session, viewer.id, conversation_id, lock=True)
+    earlier = (
+        await session.execute(
+            select(Message).where(
+                col(Message.sender_id) == viewer.id, col(Message.client_message_id) == client_id
+            )
+        )
+    ).scalar_one_or_none()
+    if earlier is not None:
+        other_id = m.other_id
+        session.expunge(earlier)  # keeps its loaded values through the rollback
+        await session.rollback()  # releases the conversation lock
+        if earlier.conversation_id != conversation_id:
+            raise _key_used_elsewhere()
+        return Sent(earlier, other_id, created=False)
+    if not await is_open(session, m):
+        raise NotAllowedError(
+            ErrorCode.CONVERSATION_CLOSED, "This conversation is closed: you can no longer write."
+        )
+    now = utcnow()
+    message = Message(
+        conversation_id=conversation_id,
+        sender_id=viewer.id,
+        body=text or "",
+        client_message_id=client_id,
+        created_at=now,
+    )
+    session.add(message)
+    try:
+        await session.flush()
+    except IntegrityError:  # the same key, at this very moment, for another conversation
+        await session.rollback()
+        raise _key_used_elsewhere() from None
+    m.conversation.last_message_id = message.id
+    m.conversation.last_message_at = now
+    m.member.last_read_id = message.id  # type: ignore[assignment]  # one has read one's own
+    if not await watching(m.other_id):
+        await notify(
+            session,
+            m.other_id,
+            NotificationKind.NEW_MESSAGE,
+            actor_id=viewer.id,
+            data={"conversationId": conversation_id, "messageId": message.id},
+        )
+    await session.commit()
+    return Sent(message, m.other_id, created=True)
+
+
+def message_id(problems: Problems, field: str, value: str | None) -> int | None:
+    """A message id as clients send it (the ID of a Message, which is also its cursor)."""
+    return row_id(problems, field, value, "message")
+
+
+async def history(
+    session: AsyncSession,
+    viewer: Viewer,
+    conversation_id: int,
+    *,
+    first: int | None,
+    before: str | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[Message]:
+    """Messages newest first (`before` a message id pages back in time), or, with `after` a
+    message id, oldest first from just after it (catching up). Cursors are message ids."""
+    problems = Problems()
+    if before is not None and after is not None:
+        problems.add("after", ErrorCode.NOT_ALLOWED, "Give before or after, not both.")
+    request = page_request(
+        problems, first, None, default_size=default_size, max_size=max_size, key_shape=bool
+    )
+    after_id = message_id(problems, "after", after)
+    before_id = message_id(problems, "before", before)
+    problems.raise_if_any()
+    await membership(session, viewer.id, conversation_id)
+    query = select(Message).where(col(Message.conversation_id) == conversation_id)
+    if after_id is not None:
+        query = query.where(col(Message.id) > after_id).order_by(col(Message.id))
+    else:
+        if before_id is not None:
+            query = query.where(col(Message.id) < before_id)
+        query = query.order_by(col(Message.id).desc())
+    rows = list((await session.execute(query.limit(request.first + 1))).scalars())
+    items = rows[: request.first]
+    return Page(
+        items=items,
+        cursors=[str(m.id) for m in items],
+        has_next_page=len(rows) > request.first,
+        has_previous_page=after_id is not None or before_id is not None,
+    )
+
+
+async def messages_after(
+    session: AsyncSession, conversation_id: int, after_id: int, limit: int = REPLAY_BATCH
+) -> list[Message]:
+    """For subscriptions (membership already checked): the next messages after a cursor."""
+    return list(
+        (
+            await session.execute(
+                select(Message)
+                .where(col(Message.conversation_id) == conversation_id, col(Message.id) > after_id)
+                .order_by(col(Message.id))
+                .limit(limit)
+            )
+        ).scalars()
+    )
+
+
+def _other(match: Match, user_id: uuid.UUID) -> uuid.UUID:
+    return match.user_high if match.user_low == user_id else match.user_low
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    conversation: Conversation
+    other_id: uuid.UUID
+    open: bool
+    last_message: Message | None
+    unread: int
+    last_read_id: int
+    other_last_seen_at: datetime | None
+
+
+async def conversations(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[ConversationView]:
+    """The viewer's conversations by last activity, each with its last message, the other
+    member, whether it is open, and the viewer's unread count (messages from the other member
+    after the viewer's read mark)."""
+    problems = Problems()
+    request = page_request(
+        problems,
+        first,
+        after,
+        default_size=default_size,
+        max_size=max_size,
+        key_shape=lambda k: len(k) == 2 and is_int_key(k[0]) and is_int_key(k[1]),
+    )
+    problems.raise_if_any()
+    unread = (
+        select(func.count())
+        .where(
+            col(Message.conversation_id) == col(Conversation.id),
+            col(Message.id) > col(ConversationMember.last_read_id),
+            col(Message.sender_id).is_distinct_from(viewer.id),
+        )
+        .correlate(Conversation, ConversationMember)
+        .scalar_subquery()
+    )
+    blocked = blocked_between(col(Match.user_low), col(Match.user_high))
+    query = (
+        select(Conversation, Match, ConversationMember, Message, unread, blocked)
+        .join(Match, col(Match.id) == col(Conversation.match_id))
+        .join(
+            ConversationMember,
+            and_(
+                col(ConversationMember.conversation_id) == col(Conversation.id),
+                col(ConversationMember.user_id) == viewer.id,
+            ),
+        )
+        .outerjoin(Message, col(Message.id) == col(Conversation.last_message_id))
+        .order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
+        .limit(request.first + 1)
+    )
+    if request.after is not None:
+        at, last_id = EPOCH + timedelta(microseconds=request.after[0]), request.after[1]
+        query = query.where(
+            or_(
+                col(Conversation.last_message_at) < at,
+                and_(col(Conversation.last_message_at) == at, col(Conversation.id) < last_id),
+            )
+        )
+    rows = (await session.execute(query)).all()
+    others = {_other(match, viewer.id) for _, match, *_ in rows}
+    seen: dict[uuid.UUID, datetime] = {}
+    if others:
+        found = await session.execute(
+            select(col(User.id), col(User.last_active_at)).where(col(User.id).in_(others))
+        )
+        seen = {user_id: at for user_id, at in found}
+    views = [
+        ConversationView(
+            conversation=c,
+            other_id=_other(match, viewer.id),
+            open=match.status is MatchStatus.ACTIVE and not is_blocked,
+            last_message=last,
+            unread=count,
+            last_read_id=member.last_read_id,
+            other_last_seen_at=seen.get(_other(match, viewer.id)),
+        )
+        for c, match, member, last, count, is_blocked in rows
+    ]
+    return make_page(
+        views,
+        request,
+        lambda v: [_micros(v.conversation.last_message_at), v.conversation.id],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMark:
+    conversation_id: int
+    reader_id: uuid.UUID
+    other_id: uuid.UUID
+    last_read_id: int
+    unread: int
+
+
+async def mark_read(
+    session: AsyncSession, viewer: Viewer, conversation_id: int, up_to: str
+) -> ReadMark:
+    """Move the viewer's read mark forward to `up_to` (a message id; past the conversation's
+    last message it stops there); never backwards. Commits."""
+    problems = Problems()
+    mark_id = message_id(problems, "upTo", up_to)
+    problems.raise_if_any()
+    assert mark_id is not None
+    m = await membership(session, viewer.id, conversation_id)
+    last = m.conversation.last_message_id or 0
+    mark = min(mark_id, last)
+    await session.execute(
+        update(ConversationMember)
+        .where(
+            col(ConversationMember.conversation_id) == conversation_id,
+            col(ConversationMember.user_id) == viewer.id,
+            col(ConversationMember.last_read_id) < mark,
+        )
+        .values(last_read_id=mark)
+    )
+    await session.commit()
+    stored = max(mark, m.member.last_read_id)
+    unread = await session.scalar(
+        select(func.count()).where(
+            col(Message.conversation_id) == conversation_id,
+            col(Message.id) > stored,
+            col(Message.sender_id).is_distinct_from(viewer.id),
+        )
+    )
+    return ReadMark(conversation_id, viewer.id, m.other_id, stored, int(unread or 0))

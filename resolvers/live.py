@@ -1,0 +1,136 @@
+"""Subscriptions' loops. Those that deliver stored rows (messages, notifications) subscribe to
+their channel FIRST, then read PostgreSQL from the client's cursor, then, on every event or gap
+on the channel, read again from the last row they delivered: nothing committed after the
+cursor is skipped, nothing is delivered twice, and the order is the database's. A short
+session per read; none is held while waiting. Typing and read receipts are ephemeral: they
+pass straight from the channel."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Message, Notification
+from resolvers import notifications
+from resolvers.chat import REPLAY_BATCH, membership, messages_after
+from resolvers.events import conversation_channel, user_channel
+
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+Row = TypeVar("Row", Message, Notification)
+
+
+class Subscriber(Protocol):
+    def subscribe(self, channel: str) -> AbstractAsyncContextManager[AsyncIterator[Any]]: ...
+
+
+def _event_type(event: Any) -> str | None:
+    return event.get("type") if isinstance(event, dict) else None  # None: a gap
+
+
+async def _rows_then_live(
+    events: AsyncIterator[Any],
+    read_after: Callable[[int], Awaitable[list[Row]]],
+    last: int,
+    batch: int,
+    relevant: Callable[[Any], bool],
+) -> AsyncIterator[Row]:
+    async def catch_up() -> AsyncIterator[Row]:
+        nonlocal last
+        while True:
+            rows = await read_after(last)
+            for row in rows:
+                assert row.id is not None
+                last = row.id
+                yield row
+            if len(rows) < batch:
+                return
+
+    async for row in catch_up():
+        yield row
+    async for event in events:
+        if not relevant(event):
+            continue
+        if isinstance(event, dict) and isinstance(event.get("id"), int) and event["id"] <= last:
+            continue  # already delivered by an earlier read
+        async for row in catch_up():  # something new, or a gap: read what is there
+            yield row
+
+
+async def message_stream(
+    sessions: Sessions,
+    hub: Subscriber,
+    viewer_id: uuid.UUID,
+    conversation_id: int,
+    after: int | None,
+) -> AsyncIterator[Message]:
+    """Every message of the conversation after `after` (a message id; None: from now on), in
+    order, exactly once, then each new one as it is committed. Raises NotFoundError at once if
+    the viewer is not a member."""
+    async with hub.subscribe(conversation_channel(conversation_id)) as events:
+        async with sessions() as session:
+            m = await membership(session, viewer_id, conversation_id)
+        start = after if after is not None else (m.conversation.last_message_id or 0)
+
+        async def read_after(last: int) -> list[Message]:
+            async with sessions() as session:
+                return await messages_after(session, conversation_id, last)
+
+        stream = _rows_then_live(
+            events, read_after, start, REPLAY_BATCH, lambda e: _event_type(e) in (None, "message")
+        )
+        async for message in stream:
+            yield message
+
+
+async def notification_stream(
+    sessions: Sessions, hub: Subscriber, viewer_id: uuid.UUID, after: int | None
+) -> AsyncIterator[Notification]:
+    """The viewer's notifications after `after` (None: from now on), then each new one."""
+    async with hub.subscribe(user_channel(viewer_id)) as events:
+        if after is None:
+            async with sessions() as session:
+                after = await notifications.latest_id(session, viewer_id)
+
+        async def read_after(last: int) -> list[Notification]:
+            async with sessions() as session:
+                return await notifications.notifications_after(session, viewer_id, last)
+
+        stream = _rows_then_live(
+            events,
+            read_after,
+            after,
+            notifications.REPLAY_BATCH,
+            lambda e: _event_type(e) in (None, "notification"),
+        )
+        async for notification in stream:
+            yield notification
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Typing or a read receipt from the other member."""
+
+    kind: str  # "typing" | "read"
+    user_id: uuid.UUID
+    up_to: int | None = None
+
+
+async def signal_stream(
+    sessions: Sessions, hub: Subscriber, viewer_id: uuid.UUID, conversation_id: int, kind: str
+) -> AsyncIterator[Signal]:
+    """The other member's typing (kind "typing") or read receipts (kind "read") as they come;
+    nothing is stored and nothing replayed. Raises NotFoundError if the viewer is not a
+    member."""
+    async with hub.subscribe(conversation_channel(conversation_id)) as events:
+        async with sessions() as session:
+            await membership(session, viewer_id, conversation_id)
+        async for event in events:
+            if _event_type(event) != kind or event.get("user") == str(viewer_id):
+                continue
+            up_to = event.get("upTo")
+            yield Signal(kind, uuid.UUID(event["user"]), up_to if isinstance(up_to, int) else None)

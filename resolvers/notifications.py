@@ -1,0 +1,123 @@
+"""Notifications: stored in the same transaction as what caused them, listed newest first,
+marked read, and announced after commit on the person's channel (see OperationScope)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models import Notification, NotificationKind
+from models.base import utcnow
+from resolvers.accounts import Viewer
+from resolvers.errors import Problems
+from resolvers.pagination import Page, newest_first, row_id
+
+ANNOUNCE = "rapport.announce"  # session.info key: people to tell, once the operation ends
+REPLAY_BATCH = 100
+
+
+async def notify(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    kind: NotificationKind,
+    *,
+    actor_id: uuid.UUID | None = None,
+    data: dict[str, Any] | None = None,
+) -> Notification:
+    """Store a notification in the caller's transaction (does not commit) and remember to
+    announce it when the operation ends. An announcement whose transaction rolled back only
+    makes a subscriber look and find nothing new."""
+    notification = Notification(user_id=user_id, kind=kind, actor_id=actor_id, data=data or {})
+    session.add(notification)
+    await session.flush()
+    session.info.setdefault(ANNOUNCE, set()).add(user_id)
+    return notification
+
+
+def to_announce(session: AsyncSession) -> set[uuid.UUID]:
+    """The people notified through this session since the last call (and forget them)."""
+    return session.info.pop(ANNOUNCE, set())
+
+
+async def listing(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    unread_only: bool,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[Notification]:
+    query = select(Notification).where(col(Notification.user_id) == viewer.id)
+    if unread_only:
+        query = query.where(col(Notification.read_at).is_(None))
+    return await newest_first(
+        session,
+        query,
+        col(Notification.id),
+        first,
+        after,
+        default_size=default_size,
+        max_size=max_size,
+    )
+
+
+async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(
+                col(Notification.user_id) == user_id, col(Notification.read_at).is_(None)
+            )
+        )
+        or 0
+    )
+
+
+async def mark_read(session: AsyncSession, viewer: Viewer, up_to: str | None) -> tuple[int, int]:
+    """Mark the viewer's notifications read, all or up to a notification id; returns how many
+    were marked and how many stay unread. Commits."""
+    problems = Problems()
+    limit = row_id(problems, "upTo", up_to, "notification")
+    problems.raise_if_any()
+    statement = (
+        update(Notification)
+        .where(col(Notification.user_id) == viewer.id, col(Notification.read_at).is_(None))
+        .values(read_at=utcnow())
+    )
+    if limit is not None:
+        statement = statement.where(col(Notification.id) <= limit)
+    result = await session.execute(statement)
+    await session.commit()
+    return int(result.rowcount), await unread_count(session, viewer.id)  # type: ignore[attr-defined]
+
+
+async def notifications_after(
+    session: AsyncSession, user_id: uuid.UUID, after_id: int, limit: int = REPLAY_BATCH
+) -> list[Notification]:
+    """For the subscription: the person's notifications after a cursor, oldest first."""
+    return list(
+        (
+            await session.execute(
+                select(Notification)
+                .where(col(Notification.user_id) == user_id, col(Notification.id) > after_id)
+                .order_by(col(Notification.id))
+                .limit(limit)
+            )
+        ).scalars()
+    )
+
+
+async def latest_id(session: AsyncSession, user_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            select(func.coalesce(func.max(col(Notification.id)), 0)).where(
+                col(Notification.user_id) == user_id
+            )
+        )
+        or 0
+    )

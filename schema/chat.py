@@ -1,0 +1,503 @@
+"""Chat: conversations, messages, read state, and the messageAdded subscription."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.types import Info
+
+from models import Message, Notification, NotificationKind
+from rapport.presence import online_key, watching_key
+from resolvers import accounts, chat, events, live, notifications
+from resolvers.chat import ConversationView, ReadMark
+from resolvers.errors import DomainError, Problems
+from resolvers.pagination import row_id
+from schema.errors import (
+    AuthenticationRequired,
+    NotAllowed,
+    NotFound,
+    ValidationError,
+    expected_errors,
+    to_graphql,
+)
+from schema.types import Connection, User, connection, parse_number, parse_user_id, person
+
+
+@strawberry.type(name="Message")
+class MessageType:
+    row: strawberry.Private[Message]
+    viewer_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Also its cursor: ids grow in each conversation's order.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def conversation_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.conversation_id))
+
+    @strawberry.field(description="None once the sender deleted their account.")
+    def sender_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.row.sender_id)) if self.row.sender_id else None
+
+    @strawberry.field(description="Whether you sent it.")
+    def mine(self) -> bool:
+        return self.row.sender_id == self.viewer_id
+
+    @strawberry.field
+    def body(self) -> str:
+        return self.row.body
+
+    @strawberry.field(description="The id your client gave it (your own messages only).")
+    def client_message_id(self) -> str | None:
+        return self.row.client_message_id if self.mine() else None
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+@strawberry.type(name="Conversation")
+class ConversationType:
+    view: strawberry.Private[ConversationView]
+    viewer_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.view.conversation.id))
+
+    @strawberry.field(description="The other member (None if their account is gone).")
+    async def user(self, info: Info) -> User | None:
+        return await person(info, self.view.other_id)
+
+    @strawberry.field(description="False after an unmatch or a block: it can be read, not written.")
+    def open(self) -> bool:
+        return self.view.open
+
+    @strawberry.field
+    def last_message(self) -> MessageType | None:
+        last = self.view.last_message
+        return MessageType(row=last, viewer_id=self.viewer_id) if last else None
+
+    @strawberry.field(description="When it opened or last had a message.")
+    def last_activity_at(self) -> datetime:
+        return self.view.conversation.last_message_at
+
+    @strawberry.field(description="Messages from the other member after your read mark.")
+    def unread_count(self) -> int:
+        return self.view.unread
+
+    @strawberry.field(description="The last message you have read (your read mark).")
+    def last_read_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.view.last_read_id)) if self.view.last_read_id else None
+
+    @strawberry.field(description="Whether the other member is online now.")
+    async def online(self, info: Info) -> bool:
+        return await info.context.resources.presence.held(online_key(self.view.other_id))
+
+    @strawberry.field(description="When the other member was last active.")
+    def last_seen_at(self) -> datetime | None:
+        return self.view.other_last_seen_at
+
+
+@strawberry.type
+class ReadState:
+    mark: strawberry.Private[ReadMark]
+
+    @strawberry.field
+    def conversation_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.mark.conversation_id))
+
+    @strawberry.field(description="Your read mark after this call (it never moves back).")
+    def last_read_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.mark.last_read_id)) if self.mark.last_read_id else None
+
+    @strawberry.field
+    def unread_count(self) -> int:
+        return self.mark.unread
+
+
+NotificationKindEnum = strawberry.enum(NotificationKind, name="NotificationKind")
+
+
+@strawberry.type(name="Notification")
+class NotificationType:
+    row: strawberry.Private[Notification]
+
+    @strawberry.field(description="Also its cursor.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def kind(self) -> NotificationKindEnum:  # type: ignore[valid-type]
+        return self.row.kind
+
+    @strawberry.field(description="Who caused it (None once their account is gone).")
+    def actor_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.row.actor_id)) if self.row.actor_id else None
+
+    @strawberry.field(description="The interest request it is about, if any.")
+    def request_id(self) -> strawberry.ID | None:
+        return _ref(self.row, "requestId")
+
+    @strawberry.field(description="The match it is about, if any.")
+    def match_id(self) -> strawberry.ID | None:
+        return _ref(self.row, "matchId")
+
+    @strawberry.field(description="The conversation it is about, if any.")
+    def conversation_id(self) -> strawberry.ID | None:
+        return _ref(self.row, "conversationId")
+
+    @strawberry.field(description="The message it is about, if any.")
+    def message_id(self) -> strawberry.ID | None:
+        return _ref(self.row, "messageId")
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def read_at(self) -> datetime | None:
+        return self.row.read_at
+
+
+def _ref(row: Notification, name: str) -> strawberry.ID | None:
+    value = row.data.get(name)
+    return strawberry.ID(str(value)) if value else None
+
+
+@strawberry.type
+class NotificationsRead:
+    marked: int = strawberry.field(description="How many were marked read now.")
+    unread_count: int
+
+
+@strawberry.type(description="The other member is typing (sent by their client every few seconds).")
+class Typing:
+    conversation_id: strawberry.ID
+    user_id: strawberry.ID
+
+
+@strawberry.type(description="The other member read the conversation up to a message.")
+class ReadReceipt:
+    conversation_id: strawberry.ID
+    user_id: strawberry.ID
+    last_read_id: strawberry.ID | None
+
+
+@strawberry.type(description="Whether a match is online now, and when they were last active.")
+class Presence:
+    user_id: strawberry.ID
+    online: bool
+    last_seen_at: datetime | None
+
+
+@strawberry.type
+class Sent:
+    ok: bool
+
+
+ConversationsResult = Annotated[
+    Connection[ConversationType] | ValidationError | AuthenticationRequired,
+    strawberry.union("ConversationsResult"),
+]
+MessagesResult = Annotated[
+    Connection[MessageType] | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("MessagesResult"),
+]
+SendMessageResult = Annotated[
+    MessageType | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
+    strawberry.union("SendMessageResult"),
+]
+MarkReadResult = Annotated[
+    ReadState | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("MarkReadResult"),
+]
+NotificationsResult = Annotated[
+    Connection[NotificationType] | ValidationError | AuthenticationRequired,
+    strawberry.union("NotificationsResult"),
+]
+NotificationsReadResult = Annotated[
+    NotificationsRead | ValidationError | AuthenticationRequired,
+    strawberry.union("MarkNotificationsReadResult"),
+]
+NotificationAddedResult = Annotated[
+    NotificationType | ValidationError | AuthenticationRequired,
+    strawberry.union("NotificationAddedResult"),
+]
+TypingResult = Annotated[
+    Typing | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("TypingResult"),
+]
+SendTypingResult = Annotated[
+    Sent | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
+    strawberry.union("SendTypingResult"),
+]
+ReadReceiptResult = Annotated[
+    ReadReceipt | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("ReadReceiptResult"),
+]
+PresenceResult = Annotated[
+    Presence | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("PresenceResult"),
+]
+MessageAddedResult = Annotated[
+    MessageType | ValidationError | NotFound | AuthenticationRequired,
+    strawberry.union("MessageAddedResult"),
+]
+
+
+@strawberry.type
+class ChatQueries:
+    @strawberry.field(description="Your conversations, most recent activity first.")
+    @expected_errors
+    async def conversations(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> ConversationsResult:
+        viewer = await info.context.require_viewer()
+        settings = info.context.resources.settings
+        page = await chat.conversations(
+            info.context.session,
+            viewer,
+            first=first,
+            after=after,
+            default_size=settings.default_page_size,
+            max_size=settings.max_page_size,
+        )
+        return connection(page, lambda v: ConversationType(view=v, viewer_id=viewer.id))
+
+    @strawberry.field(
+        description="A conversation's messages: newest first, or with `after` (a message id) "
+        "oldest first from just after it. `before` pages back in time."
+    )
+    @expected_errors
+    async def messages(
+        self,
+        info: Info,
+        conversation_id: strawberry.ID,
+        first: int | None = None,
+        before: strawberry.ID | None = None,
+        after: strawberry.ID | None = None,
+    ) -> MessagesResult:
+        viewer = await info.context.require_viewer()
+        settings = info.context.resources.settings
+        page = await chat.history(
+            info.context.session,
+            viewer,
+            parse_number(conversation_id, "conversationId"),
+            first=first,
+            before=before,
+            after=after,
+            default_size=settings.default_page_size,
+            max_size=settings.max_page_size,
+        )
+        return connection(page, lambda m: MessageType(row=m, viewer_id=viewer.id))
+
+    @strawberry.field(description="Your notifications, newest first.")
+    @expected_errors
+    async def notifications(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        unread_only: bool = False,
+    ) -> NotificationsResult:
+        viewer = await info.context.require_viewer()
+        settings = info.context.resources.settings
+        page = await notifications.listing(
+            info.context.session,
+            viewer,
+            unread_only=unread_only,
+            first=first,
+            after=after,
+            default_size=settings.default_page_size,
+            max_size=settings.max_page_size,
+        )
+        return connection(page, lambda n: NotificationType(row=n))
+
+    @strawberry.field(description="Whether someone you are matched with is online now.")
+    @expected_errors
+    async def presence(self, info: Info, user_id: strawberry.ID) -> PresenceResult:
+        viewer = await info.context.require_viewer()
+        other = parse_user_id(user_id)
+        last_seen = await chat.last_seen_of_match(info.context.session, viewer, other)
+        online = await info.context.resources.presence.held(online_key(other))
+        return Presence(user_id=user_id, online=online, last_seen_at=last_seen)
+
+
+@strawberry.type
+class ChatMutations:
+    @strawberry.mutation(
+        description="Send a message. Idempotent per clientMessageId: a retry returns the same "
+        "message. Stored before anyone is told."
+    )
+    @expected_errors
+    async def send_message(
+        self, info: Info, conversation_id: strawberry.ID, body: str, client_message_id: str
+    ) -> SendMessageResult:
+        viewer = await info.context.require_viewer()
+        cid = parse_number(conversation_id, "conversationId")
+        presence = info.context.resources.presence
+        sent = await chat.send_message(
+            info.context.session,
+            viewer,
+            cid,
+            body,
+            client_message_id,
+            watching=lambda user_id: presence.held(watching_key(user_id, cid)),
+        )
+        if sent.created:
+            assert sent.message.id is not None
+            await events.message_added(info.context.resources.hub, cid, sent.message.id)
+        return MessageType(row=sent.message, viewer_id=viewer.id)
+
+    @strawberry.mutation(
+        description="Mark the conversation read up to a message; the other member is told."
+    )
+    @expected_errors
+    async def mark_read(
+        self, info: Info, conversation_id: strawberry.ID, up_to: strawberry.ID
+    ) -> MarkReadResult:
+        viewer = await info.context.require_viewer()
+        cid = parse_number(conversation_id, "conversationId")
+        mark = await chat.mark_read(info.context.session, viewer, cid, up_to)
+        await events.read(info.context.resources.hub, cid, viewer.id, mark.last_read_id)
+        return ReadState(mark=mark)
+
+    @strawberry.mutation(
+        description="Tell the other member you are typing (send every few seconds while you "
+        "type; never stored)."
+    )
+    @expected_errors
+    async def send_typing(self, info: Info, conversation_id: strawberry.ID) -> SendTypingResult:
+        viewer = await info.context.require_viewer()
+        cid = parse_number(conversation_id, "conversationId")
+        await chat.check_writable(info.context.session, viewer, cid)
+        return Sent(ok=await events.typing(info.context.resources.hub, cid, viewer.id))
+
+    @strawberry.mutation(description="Mark your notifications read: all, or up to one.")
+    @expected_errors
+    async def mark_notifications_read(
+        self, info: Info, up_to: strawberry.ID | None = None
+    ) -> NotificationsReadResult:
+        viewer = await info.context.require_viewer()
+        marked, unread = await notifications.mark_read(info.context.session, viewer, up_to)
+        return NotificationsRead(marked=marked, unread_count=unread)
+
+
+@strawberry.type
+class ChatSubscriptions:
+    @strawberry.subscription(
+        description="Every message after `after` (a message id; omitted: from now on) from the "
+        "database, then each new one as it is sent: in order, none missed, none twice."
+    )
+    async def message_added(
+        self, info: Info, conversation_id: strawberry.ID, after: strawberry.ID | None = None
+    ) -> AsyncGenerator[MessageAddedResult, None]:
+        try:
+            viewer = await info.context.require_viewer()
+            cid = parse_number(conversation_id, "conversationId")
+            problems = Problems()
+            after_id = chat.message_id(problems, "after", after)
+            problems.raise_if_any()
+            resources = info.context.resources
+            stream = live.message_stream(
+                resources.sessionmaker, resources.hub, viewer.id, cid, after_id
+            )
+            async with (
+                online(info, viewer.id),
+                resources.presence.hold(watching_key(viewer.id, cid)),
+            ):
+                async for message in stream:
+                    yield MessageType(row=message, viewer_id=viewer.id)
+        except DomainError as error:
+            yield refusal(error)
+
+    @strawberry.subscription(
+        name="notifications",
+        description="Your notifications after `after` (a notification id; omitted: from now "
+        "on), then each new one. Holding it marks you online.",
+    )
+    async def notifications_live(
+        self, info: Info, after: strawberry.ID | None = None
+    ) -> AsyncGenerator[NotificationAddedResult, None]:
+        try:
+            viewer = await info.context.require_viewer()
+            problems = Problems()
+            after_id = row_id(problems, "after", after, "notification")
+            problems.raise_if_any()
+            resources = info.context.resources
+            async with online(info, viewer.id):
+                stream = live.notification_stream(
+                    resources.sessionmaker, resources.hub, viewer.id, after_id
+                )
+                async for notification in stream:
+                    yield NotificationType(row=notification)
+        except DomainError as error:
+            yield refusal(error)
+
+    @strawberry.subscription(description="The other member typing in this conversation.")
+    async def typing(
+        self, info: Info, conversation_id: strawberry.ID
+    ) -> AsyncGenerator[TypingResult, None]:
+        try:
+            async for signal in _signals(info, conversation_id, "typing"):
+                yield Typing(
+                    conversation_id=conversation_id, user_id=strawberry.ID(str(signal.user_id))
+                )
+        except DomainError as error:
+            yield refusal(error)
+
+    @strawberry.subscription(description="The other member's read receipts in this conversation.")
+    async def read_receipts(
+        self, info: Info, conversation_id: strawberry.ID
+    ) -> AsyncGenerator[ReadReceiptResult, None]:
+        try:
+            async for signal in _signals(info, conversation_id, "read"):
+                yield ReadReceipt(
+                    conversation_id=conversation_id,
+                    user_id=strawberry.ID(str(signal.user_id)),
+                    last_read_id=strawberry.ID(str(signal.up_to)) if signal.up_to else None,
+                )
+        except DomainError as error:
+            yield refusal(error)
+
+
+async def _signals(
+    info: Info, conversation_id: strawberry.ID, kind: str
+) -> AsyncIterator[live.Signal]:
+    viewer = await info.context.require_viewer()
+    cid = parse_number(conversation_id, "conversationId")
+    resources = info.context.resources
+    async for signal in live.signal_stream(
+        resources.sessionmaker, resources.hub, viewer.id, cid, kind
+    ):
+        yield signal
+
+
+def refusal(error: DomainError) -> Any:
+    """A subscription's typed error (the union member for an expected failure)."""
+    return to_graphql(error)
+
+
+@asynccontextmanager
+async def online(info: Info, user_id: uuid.UUID) -> AsyncIterator[None]:
+    """Online while a subscription lives; when it ends, remember when they were last seen."""
+    resources = info.context.resources
+    try:
+        async with resources.presence.hold(online_key(user_id)):
+            yield
+    finally:
+        # Deferred: the subscription is usually ending because its task was cancelled.
+        resources.defer(_seen(resources.sessionmaker, user_id))
+
+
+async def _seen(sessions: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> None:
+    async with sessions() as session:
+        await accounts.seen(session, user_id)

@@ -1,0 +1,290 @@
+"""Chat over graphql-transport-ws (one app, in-process hub): messageAdded replays from a cursor
+then streams with no gap or duplicate at the seam; notifications, typing, read receipts and
+presence reach the right person only."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient, WebSocketTestSession
+
+from tests.conftest import PASSWORD
+
+PROTOCOL = ["graphql-transport-ws"]
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def http(settings, encoder_model) -> Iterator[TestClient]:
+    from app import create_app
+    from matching.batching import BatchingEncoder
+
+    with TestClient(create_app(settings, BatchingEncoder(encoder_model))) as client:
+        yield client
+
+
+class Client:
+    def __init__(self, http: TestClient) -> None:
+        self.http = http
+        email = f"live-{uuid.uuid4().hex[:10]}@example.com"
+        data = self.gql(
+            "mutation($i: RegisterInput!) { register(input: $i) { ... on AuthPayload { token "
+            "me { id } } } }",
+            {"i": {"email": email, "password": PASSWORD}},
+            token=None,
+        )
+        self.token = data["register"]["token"]
+        self.id = data["register"]["me"]["id"]
+        created = self.gql(
+            "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",
+            {"i": profile()},
+        )
+        assert created["createProfile"]["__typename"] == "OwnProfile", created
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+        token = kw.get("token", getattr(self, "token", None))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        body = self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        ).json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    @contextmanager
+    def socket(self) -> Iterator[WebSocketTestSession]:
+        with self.http.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws:
+            ws.send_json({"type": "connection_init", "payload": {"token": self.token}})
+            assert ws.receive_json()["type"] == "connection_ack"
+            yield ws
+
+
+def profile() -> dict[str, Any]:
+    from tests.test_profiles import profile_input
+
+    return profile_input()
+
+
+def subscribe(ws: WebSocketTestSession, query: str, variables: dict[str, Any] | None = None) -> str:
+    sid = str(next(_ids))
+    ws.send_json(
+        {"id": sid, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
+    )
+    return sid
+
+
+def next_data(ws: WebSocketTestSession, sid: str) -> Any:
+    message = ws.receive_json()
+    assert message["type"] == "next" and message["id"] == sid, message
+    assert "errors" not in message["payload"], message
+    return next(iter(message["payload"]["data"].values()))
+
+
+def matched(http: TestClient) -> tuple[Client, Client, str]:
+    a, b = Client(http), Client(http)
+    like = "mutation($id: ID!) { like(userId: $id) { __typename } }"
+    a.gql(like, {"id": b.id})
+    b.gql(like, {"id": a.id})
+    convs = a.gql("{ conversations { ... on ConversationConnection { nodes { id } } } }")
+    return a, b, convs["conversations"]["nodes"][0]["id"]
+
+
+SEND = """mutation($c: ID!, $b: String!, $k: String!) {
+  sendMessage(conversationId: $c, body: $b, clientMessageId: $k) { ... on Message { id } } }"""
+ADDED = """subscription($c: ID!, $after: ID) { messageAdded(conversationId: $c, after: $after) {
+  __typename ... on Message { id body mine } ... on NotFound { code } } }"""
+NOTIFICATIONS = """subscription($after: ID) { notifications(after: $after) {
+  __typename ... on Notification { id kind actorId conversationId messageId requestId } } }"""
+LISTED = """{ notifications { ... on NotificationConnection { nodes { id kind readAt } } } }"""
+
+
+def send(who: Client, conversation: str, body: str) -> str:
+    return who.gql(SEND, {"c": conversation, "b": body, "k": uuid.uuid4().hex})["sendMessage"]["id"]
+
+
+def test_message_added_replays_from_the_cursor_then_streams(http) -> None:
+    a, b, conversation = matched(http)
+    sent = [send(a, conversation, f"m{i}") for i in range(3)]
+    with b.socket() as ws:
+        sid = subscribe(ws, ADDED, {"c": conversation, "after": sent[0]})
+        assert [next_data(ws, sid)["body"] for _ in range(2)] == ["m1", "m2"]  # replayed
+        later = [send(a, conversation, f"n{i}") for i in range(3)]
+        got = [next_data(ws, sid) for _ in range(3)]
+        assert [g["id"] for g in got] == later and [g["body"] for g in got] == ["n0", "n1", "n2"]
+        assert not any(g["mine"] for g in got)
+        # Without a cursor: only what comes next.
+        sid2 = subscribe(ws, ADDED, {"c": conversation})
+        last = send(b, conversation, "from b")
+        seen = {}
+        for _ in range(2):
+            message = ws.receive_json()
+            seen[message["id"]] = message["payload"]["data"]["messageAdded"]
+        assert seen[sid]["id"] == last and seen[sid2]["id"] == last and seen[sid2]["mine"]
+
+
+def test_strangers_cannot_subscribe_to_a_conversation(http) -> None:
+    _, _, conversation = matched(http)
+    stranger = Client(http)
+    with stranger.socket() as ws:
+        sid = subscribe(ws, ADDED, {"c": conversation})
+        assert next_data(ws, sid) == {"__typename": "NotFound", "code": "NOT_FOUND"}
+        assert ws.receive_json() == {"id": sid, "type": "complete"}
+
+
+def test_notifications_arrive_live_and_are_stored(http) -> None:
+    a, b = Client(http), Client(http)
+    with b.socket() as ws:
+        sid = subscribe(ws, NOTIFICATIONS)
+        request = a.gql(
+            'mutation($id: ID!) { sendInterest(userId: $id, message: "hi") { '
+            "... on InterestRequest { id } } }",
+            {"id": b.id},
+        )["sendInterest"]["id"]
+        got = next_data(ws, sid)
+        assert got["kind"] == "INTEREST_RECEIVED" and got["actorId"] == a.id
+        assert got["requestId"] == request
+    with a.socket() as ws:
+        sid = subscribe(ws, NOTIFICATIONS)
+        b.gql(
+            "mutation($id: ID!) { respondToInterest(id: $id, response: ACCEPT) { __typename } }",
+            {"id": request},
+        )
+        accepted = next_data(ws, sid)
+        assert accepted["kind"] == "INTEREST_ACCEPTED" and accepted["actorId"] == b.id
+        conversation = accepted["conversationId"]
+        assert conversation is not None
+        # A message while A is not watching the conversation: a notification.
+        message = send(b, conversation, "hello")
+        note = next_data(ws, sid)
+        assert note["kind"] == "NEW_MESSAGE" and note["messageId"] == message
+        # While A watches it: the message arrives there, and no notification is stored.
+        watch = subscribe(ws, ADDED, {"c": conversation})
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+        watched = send(b, conversation, "seen live")
+        assert next_data(ws, watch)["id"] == watched
+    kinds = [n["kind"] for n in a.gql(LISTED)["notifications"]["nodes"]]
+    assert kinds == ["NEW_MESSAGE", "INTEREST_ACCEPTED"]
+    # Catching up from a cursor replays what was stored after it.
+    with a.socket() as ws:
+        first = a.gql(LISTED)["notifications"]["nodes"][-1]["id"]
+        sid = subscribe(ws, NOTIFICATIONS, {"after": first})
+        assert next_data(ws, sid)["kind"] == "NEW_MESSAGE"
+    marked = a.gql(
+        "mutation { markNotificationsRead { ... on NotificationsRead { marked unreadCount } } }"
+    )
+    assert marked["markNotificationsRead"] == {"marked": 2, "unreadCount": 0}
+
+
+def test_typing_and_read_receipts_reach_the_other_member(http) -> None:
+    a, b, conversation = matched(http)
+    message = send(a, conversation, "are you there?")
+    with a.socket() as ws:
+        typing = subscribe(
+            ws,
+            "subscription($c: ID!) { typing(conversationId: $c) { ... on Typing { userId } } }",
+            {"c": conversation},
+        )
+        receipts = subscribe(
+            ws,
+            "subscription($c: ID!) { readReceipts(conversationId: $c) { "
+            "... on ReadReceipt { userId lastReadId } } }",
+            {"c": conversation},
+        )
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+        a.gql(
+            "mutation($c: ID!) { sendTyping(conversationId: $c) { __typename } }",
+            {"c": conversation},
+        )
+        b.gql(
+            "mutation($c: ID!) { sendTyping(conversationId: $c) { __typename } }",
+            {"c": conversation},
+        )
+        assert next_data(ws, typing) == {"userId": b.id}  # not one's own typing
+        b.gql(
+            "mutation($c: ID!, $u: ID!) { markRead(conversationId: $c, upTo: $u) { __typename } }",
+            {"c": conversation, "u": message},
+        )
+        assert next_data(ws, receipts) == {"userId": b.id, "lastReadId": message}
+
+
+PRESENCE = """query($id: ID!) { presence(userId: $id) { __typename
+  ... on Presence { online lastSeenAt } ... on NotFound { code } } }"""
+
+
+def test_presence_is_for_matches_and_follows_live_subscriptions(http) -> None:
+    a, b, _ = matched(http)
+    stranger = Client(http)
+    before = b.gql(PRESENCE, {"id": a.id})["presence"]
+    assert before["online"] is False
+    with a.socket() as ws:
+        subscribe(ws, NOTIFICATIONS)
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+        assert b.gql(PRESENCE, {"id": a.id})["presence"]["online"] is True
+        assert stranger.gql(PRESENCE, {"id": a.id})["presence"]["__typename"] == "NotFound"
+    # The server ends the subscription as the socket closes: poll briefly for it.
+    for _ in range(100):
+        after = b.gql(PRESENCE, {"id": a.id})["presence"]
+        if after["lastSeenAt"] > before["lastSeenAt"]:
+            break
+        time.sleep(0.05)
+    assert after["online"] is False and after["lastSeenAt"] > before["lastSeenAt"]
+
+
+def test_protocol_limits_and_errors(http, settings) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    a = Client(http)
+    cap = settings.max_subscriptions_per_connection
+    with a.socket() as ws:
+        ids = [subscribe(ws, NOTIFICATIONS) for _ in range(cap)]
+        extra = subscribe(ws, NOTIFICATIONS)
+        refused = ws.receive_json()
+        assert refused["id"] == extra and refused["type"] == "error"
+        assert refused["payload"][0]["message"] == "Subscription limit reached"
+        ws.send_json({"id": ids[0], "type": "complete"})  # one ends: room for one more
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}
+        subscribe(ws, NOTIFICATIONS)
+        ws.send_json({"type": "ping"})
+        assert ws.receive_json() == {"type": "pong"}  # no error this time
+    with a.socket() as ws:  # a duplicate subscription id closes the socket: 4409
+        sid = subscribe(ws, NOTIFICATIONS)
+        ws.send_json({"id": sid, "type": "subscribe", "payload": {"query": NOTIFICATIONS}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4409
+    with a.socket() as ws:  # a message that is not the protocol's: 4400
+        ws.send_json({"type": "nonsense"})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4400
+    with http.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws:  # subscribe before init
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": NOTIFICATIONS}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4401
+
+
+def test_a_socket_that_never_initialises_is_closed(database_url, encoder_model) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    from app import create_app
+    from matching.batching import BatchingEncoder
+    from tests.conftest import make_settings
+
+    settings = make_settings(database_url, connection_init_timeout_s=0.2)
+    with (
+        TestClient(create_app(settings, BatchingEncoder(encoder_model))) as http,
+        http.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_json()
+    assert closed.value.code == 4408
