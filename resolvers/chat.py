@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import Exists
 from sqlmodel import col
@@ -23,11 +23,10 @@ from models import (
     Match,
     MatchStatus,
     Message,
-    NotificationKind,
     User,
     UserStatus,
 )
-from models.base import utcnow
+from models.base import from_row, utcnow
 from models.chat import MAX_BODY, MAX_CLIENT_ID
 from resolvers import validation
 from resolvers.accounts import Viewer
@@ -39,7 +38,6 @@ from resolvers.errors import (
     NotFoundError,
     Problems,
 )
-from resolvers.notifications import notify
 from resolvers.pagination import Page, is_int_key, make_page, page_request, row_id
 
 REPLAY_BATCH = 200  # messages read per query when a subscription catches up
@@ -70,10 +68,16 @@ class Membership:
     conversation: Conversation
     match: Match
     member: ConversationMember
+    blocked: bool  # either member blocks the other
 
     @property
     def other_id(self) -> uuid.UUID:
         return _other(self.match, self.member.user_id)
+
+    @property
+    def open(self) -> bool:
+        """Writable: the match is active and neither member blocks the other."""
+        return self.match.status is MatchStatus.ACTIVE and not self.blocked
 
 
 async def membership(
@@ -83,7 +87,12 @@ async def membership(
     them). `lock` holds the conversation row until commit: sends are serialised per
     conversation, which keeps message ids in commit order."""
     query = (
-        select(Conversation, Match, ConversationMember)
+        select(
+            Conversation,
+            Match,
+            ConversationMember,
+            blocked_between(col(Match.user_low), col(Match.user_high)),
+        )
         .join(Match, col(Match.id) == col(Conversation.match_id))
         .join(
             ConversationMember,
@@ -98,10 +107,12 @@ async def membership(
         query = query.with_for_update(of=Conversation)
     row = (await session.execute(query)).first()
     if row is None:
-        raise NotFoundError(
-            "No such conversation.", field="conversationId", id=str(conversation_id)
-        )
+        raise _no_such_conversation(conversation_id)
     return Membership(*row)
+
+
+def _no_such_conversation(conversation_id: int) -> NotFoundError:
+    return NotFoundError("No such conversation.", field="conversationId", id=str(conversation_id))
 
 
 def blocked_between(a: Any, b: Any) -> Exists:
@@ -112,14 +123,6 @@ def blocked_between(a: Any, b: Any) -> Exists:
             and_(col(Block.blocker_id) == b, col(Block.blocked_id) == a),
         )
     )
-
-
-async def is_open(session: AsyncSession, m: Membership) -> bool:
-    """Writable: the match is active and neither member blocks the other."""
-    if m.match.status is not MatchStatus.ACTIVE:
-        return False
-    between = blocked_between(m.match.user_low, m.match.user_high)
-    return not await session.scalar(select(between))
 
 
 def _client_message_id(problems: Problems, value: str) -> str:
@@ -136,7 +139,7 @@ def _client_message_id(problems: Problems, value: str) -> str:
 async def check_writable(session: AsyncSession, viewer: Viewer, conversation_id: int) -> None:
     """NotFound unless a member; NotAllowed unless open (for typing signals)."""
     m = await membership(session, viewer.id, conversation_id)
-    if not await is_open(session, m):
+    if not m.open:
         raise NotAllowedError(ErrorCode.CONVERSATION_CLOSED, "This conversation is closed.")
 
 
@@ -168,6 +171,8 @@ class Sent:
     message: Message
     recipient_id: uuid.UUID
     created: bool  # False: a retry answered with the message stored the first time
+    previous_id: int | None = None  # created: the conversation's message just before it
+    notified: bool = False  # created: the recipient got a NEW_MESSAGE notification
 
 
 def _key_used_elsewhere() -> Invalid:
@@ -182,8 +187,75 @@ def _key_used_elsewhere() -> Invalid:
     )
 
 
+_MESSAGE_COLUMNS = tuple(Message.model_fields)
+
+# Sending is the chat's hot path, so its write is one statement on the plain asyncpg pool (as
+# authentication is; see resolvers/accounts.py): it locks the conversation row (sends are
+# serialised per conversation, so ids grow in commit order and `last_message_id` read under
+# the lock is exactly the message before), checks membership and that the conversation is
+# open, stores the message (nothing if this sender already used the key), and moves the
+# conversation's last message and the sender's read mark (one has read one's own). Its row
+# says which of these happened. Measured with bench/chat.py: this instead of six ORM round
+# trips cut the server's CPU per message by about half.
+_SEND_SQL = """
+WITH target AS (
+    SELECT conv.last_message_id,
+           mt.status = 'active' AND NOT EXISTS (
+               SELECT 1 FROM blocks b
+               WHERE (b.blocker_id = mt.user_low AND b.blocked_id = mt.user_high)
+                  OR (b.blocker_id = mt.user_high AND b.blocked_id = mt.user_low)
+           ) AS open,
+           CASE WHEN mt.user_low = $2 THEN mt.user_high ELSE mt.user_low END AS other_id
+    FROM conversations conv
+    JOIN matches mt ON mt.id = conv.match_id
+    JOIN conversation_members me ON me.conversation_id = conv.id AND me.user_id = $2
+    WHERE conv.id = $1
+    FOR UPDATE OF conv
+), stored AS (
+    INSERT INTO messages (conversation_id, sender_id, body, client_message_id, created_at)
+    SELECT $1, $2, $3, $4, $5 FROM target WHERE target.open
+    ON CONFLICT (sender_id, client_message_id) DO NOTHING
+    RETURNING id
+), last_message AS (
+    UPDATE conversations SET last_message_id = stored.id, last_message_at = $5
+    FROM stored WHERE conversations.id = $1
+), read_mark AS (
+    UPDATE conversation_members SET last_read_id = stored.id
+    FROM stored
+    WHERE conversation_members.conversation_id = $1 AND conversation_members.user_id = $2
+)
+SELECT target.last_message_id, target.open, target.other_id, stored.id
+FROM target LEFT JOIN stored ON true
+"""
+
+_NOTIFY_SQL = """
+INSERT INTO notifications (user_id, kind, actor_id, data, created_at)
+VALUES ($1, 'new_message', $2,
+        jsonb_build_object('conversationId', $3::bigint, 'messageId', $4::bigint), $5)
+"""
+
+_EARLIER_SQL = f"""
+SELECT {", ".join(_MESSAGE_COLUMNS)} FROM messages
+WHERE sender_id = $1 AND client_message_id = $2
+"""  # noqa: S608 (column names come from the model)
+
+
+async def _earlier(
+    conn: asyncpg.Connection, conversation_id: int, sender_id: uuid.UUID, client_id: str
+) -> Message | None:
+    """A retry: the message this sender stored with this key (in this conversation; a key
+    used for another conversation is refused)."""
+    record = await conn.fetchrow(_EARLIER_SQL, sender_id, client_id)
+    if record is None:
+        return None
+    earlier = from_row(Message, dict(record))
+    if earlier.conversation_id != conversation_id:
+        raise _key_used_elsewhere()
+    return earlier
+
+
 async def send_message(
-    session: AsyncSession,
+    pool: asyncpg.Pool,
     viewer: Viewer,
     conversation_id: int,
     body: str,
@@ -191,62 +263,47 @@ async def send_message(
     *,
     watching: Callable[[uuid.UUID], Awaitable[bool]],
 ) -> Sent:
-    """Store a message; commits. Idempotent per (sender, clientMessageId): a retry returns the
-    message stored the first time, even after the conversation closed. The recipient gets a
-    NEW_MESSAGE notification, in the same transaction, unless `watching(recipient)` says they
-    are watching this conversation."""
+    """Store a message (committed on return). Idempotent per (sender, clientMessageId): a
+    retry returns the message stored the first time, even after the conversation closed. The
+    recipient gets a NEW_MESSAGE notification, in the same transaction, unless
+    `watching(recipient)` says they are watching this conversation."""
     problems = Problems()
-    text = validation.text(
+    cleaned = validation.text(
         problems, "body", body, max_length=MAX_BODY, multiline=True, required=True
     )
     client_id = _client_message_id(problems, client_message_id)
     problems.raise_if_any()
-    m = await membership(session, viewer.id, conversation_id, lock=True)
-    earlier = (
-        await session.execute(
-            select(Message).where(
-                col(Message.sender_id) == viewer.id, col(Message.client_message_id) == client_id
-            )
-        )
-    ).scalar_one_or_none()
-    if earlier is not None:
-        other_id = m.other_id
-        session.expunge(earlier)  # keeps its loaded values through the rollback
-        await session.rollback()  # releases the conversation lock
-        if earlier.conversation_id != conversation_id:
-            raise _key_used_elsewhere()
-        return Sent(earlier, other_id, created=False)
-    if not await is_open(session, m):
-        raise NotAllowedError(
-            ErrorCode.CONVERSATION_CLOSED, "This conversation is closed: you can no longer write."
-        )
     now = utcnow()
-    message = Message(
-        conversation_id=conversation_id,
-        sender_id=viewer.id,
-        body=text or "",
-        client_message_id=client_id,
-        created_at=now,
+    async with pool.acquire() as conn, conn.transaction():
+        record = await conn.fetchrow(_SEND_SQL, conversation_id, viewer.id, cleaned, client_id, now)
+        if record is None:
+            raise _no_such_conversation(conversation_id)
+        previous_id, is_open, other_id, new_id = record
+        if new_id is None:  # closed, or the key was used before (or, just now, elsewhere)
+            earlier = await _earlier(conn, conversation_id, viewer.id, client_id)
+            if earlier is not None:
+                return Sent(earlier, other_id, created=False)
+            if not is_open:
+                raise NotAllowedError(
+                    ErrorCode.CONVERSATION_CLOSED,
+                    "This conversation is closed: you can no longer write.",
+                )
+            raise _key_used_elsewhere()
+        notify_other = not await watching(other_id)
+        if notify_other:
+            await conn.execute(_NOTIFY_SQL, other_id, viewer.id, conversation_id, new_id, now)
+    message = from_row(
+        Message,
+        {
+            "id": new_id,
+            "conversation_id": conversation_id,
+            "sender_id": viewer.id,
+            "body": cleaned,
+            "client_message_id": client_id,
+            "created_at": now,
+        },
     )
-    session.add(message)
-    try:
-        await session.flush()
-    except IntegrityError:  # the same key, at this very moment, for another conversation
-        await session.rollback()
-        raise _key_used_elsewhere() from None
-    m.conversation.last_message_id = message.id
-    m.conversation.last_message_at = now
-    m.member.last_read_id = message.id  # type: ignore[assignment]  # one has read one's own
-    if not await watching(m.other_id):
-        await notify(
-            session,
-            m.other_id,
-            NotificationKind.NEW_MESSAGE,
-            actor_id=viewer.id,
-            data={"conversationId": conversation_id, "messageId": message.id},
-        )
-    await session.commit()
-    return Sent(message, m.other_id, created=True)
+    return Sent(message, other_id, created=True, previous_id=previous_id, notified=notify_other)
 
 
 def message_id(problems: Problems, field: str, value: str | None) -> int | None:

@@ -5,7 +5,11 @@ lost or duplicated event costs a query, never a message."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Protocol
+
+from models import Message
+from models.base import from_row
 
 
 class Publisher(Protocol):
@@ -22,9 +26,34 @@ def user_channel(user_id: uuid.UUID) -> str:
     return f"user:{user_id}"
 
 
-async def message_added(hub: Publisher, conversation_id: int, message_id: int) -> bool:
+async def message_added(hub: Publisher, message: Message, previous_id: int | None) -> bool:
+    """A new message, with the id of the one before it in its conversation: a subscriber
+    whose last delivered message is that one delivers this straight from the event; any other
+    reads the database from its cursor (a lost or reordered event costs a query)."""
     return await hub.publish(
-        conversation_channel(conversation_id), {"type": "message", "id": message_id}
+        conversation_channel(message.conversation_id),
+        {
+            "type": "message",
+            "id": message.id,
+            "previous": previous_id or 0,
+            "message": message.model_dump(mode="json"),
+        },
+    )
+
+
+def carried_message(event: dict[str, Any], last: int) -> Message | None:
+    """The message an event carries, if it comes right after `last` (see message_added)."""
+    carried = event.get("message")
+    if event.get("previous") != last or not isinstance(carried, dict):
+        return None
+    sender = carried.get("sender_id")
+    return from_row(
+        Message,
+        carried
+        | {
+            "sender_id": uuid.UUID(sender) if sender else None,
+            "created_at": datetime.fromisoformat(carried["created_at"]),
+        },
     )
 
 

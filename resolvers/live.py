@@ -1,7 +1,9 @@
 """Subscriptions' loops. Those that deliver stored rows (messages, notifications) subscribe to
 their channel FIRST, then read PostgreSQL from the client's cursor, then, on every event or gap
 on the channel, read again from the last row they delivered: nothing committed after the
-cursor is skipped, nothing is delivered twice, and the order is the database's. A short
+cursor is skipped, nothing is delivered twice, and the order is the database's. A message
+event carries the message and the id of the one before it: when that is the last delivered,
+the message is delivered as it came, without a read (the common case in a live chat). A short
 session per read; none is held while waiting. Typing and read receipts are ephemeral: they
 pass straight from the channel."""
 
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import Message, Notification
 from resolvers import notifications
 from resolvers.chat import REPLAY_BATCH, membership, messages_after
-from resolvers.events import conversation_channel, user_channel
+from resolvers.events import carried_message, conversation_channel, user_channel
 
 Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 Row = TypeVar("Row", Message, Notification)
@@ -38,6 +40,7 @@ async def _rows_then_live(
     last: int,
     batch: int,
     relevant: Callable[[Any], bool],
+    carried: Callable[[dict[str, Any], int], Row | None] = lambda event, last: None,
 ) -> AsyncIterator[Row]:
     async def catch_up() -> AsyncIterator[Row]:
         nonlocal last
@@ -55,8 +58,14 @@ async def _rows_then_live(
     async for event in events:
         if not relevant(event):
             continue
-        if isinstance(event, dict) and isinstance(event.get("id"), int) and event["id"] <= last:
-            continue  # already delivered by an earlier read
+        if isinstance(event, dict):
+            if isinstance(event.get("id"), int) and event["id"] <= last:
+                continue  # already delivered by an earlier read
+            if (next_row := carried(event, last)) is not None:  # the very next row: no read
+                assert next_row.id is not None
+                last = next_row.id
+                yield next_row
+                continue
         async for row in catch_up():  # something new, or a gap: read what is there
             yield row
 
@@ -81,7 +90,12 @@ async def message_stream(
                 return await messages_after(session, conversation_id, last)
 
         stream = _rows_then_live(
-            events, read_after, start, REPLAY_BATCH, lambda e: _event_type(e) in (None, "message")
+            events,
+            read_after,
+            start,
+            REPLAY_BATCH,
+            lambda e: _event_type(e) in (None, "message"),
+            carried_message,
         )
         async for message in stream:
             yield message

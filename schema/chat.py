@@ -345,7 +345,7 @@ class ChatMutations:
         cid = parse_number(conversation_id, "conversationId")
         presence = info.context.resources.presence
         sent = await chat.send_message(
-            info.context.session,
+            info.context.resources.raw_pool,
             viewer,
             cid,
             body,
@@ -353,8 +353,10 @@ class ChatMutations:
             watching=lambda user_id: presence.held(watching_key(user_id, cid)),
         )
         if sent.created:
-            assert sent.message.id is not None
-            await events.message_added(info.context.resources.hub, cid, sent.message.id)
+            hub = info.context.resources.hub
+            await events.message_added(hub, sent.message, sent.previous_id)
+            if sent.notified:
+                await events.notified(hub, sent.recipient_id)
         return MessageType(row=sent.message, viewer_id=viewer.id)
 
     @strawberry.mutation(

@@ -111,6 +111,7 @@ async def test_sending_is_idempotent_per_client_message_id(gql) -> None:
     results = await asyncio.gather(
         *(send(gql, a, conversation, "race", "race-key") for _ in range(6))
     )
+    assert all("id" in r for r in results), results
     assert len({r["id"] for r in results}) == 1
     # The same key from the other member is theirs: a different message.
     theirs = await send(gql, b, conversation, "mine too", "same-key")

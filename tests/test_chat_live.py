@@ -127,6 +127,45 @@ def test_message_added_replays_from_the_cursor_then_streams(http) -> None:
         assert seen[sid]["id"] == last and seen[sid2]["id"] == last and seen[sid2]["mine"]
 
 
+def test_a_message_whose_event_was_lost_is_read_from_the_database(http) -> None:
+    """Events carry the message and the id before it; a subscriber whose last message is not
+    that id (here: an event never published) reads the database instead, so nothing is
+    skipped and nothing repeated."""
+    from models import User
+    from resolvers import chat
+    from resolvers.accounts import Viewer
+
+    a, b, conversation = matched(http)
+    resources = http.app.state.resources
+
+    async def store_silently(body: str) -> str:
+        """Stored as sendMessage stores it, but no event is ever published."""
+
+        async def watching(_: uuid.UUID) -> bool:
+            return True
+
+        async with resources.sessionmaker() as session:
+            user = await session.get_one(User, uuid.UUID(a.id))
+        viewer = Viewer(user=user, token_id=uuid.uuid4())
+        sent = await chat.send_message(
+            resources.raw_pool, viewer, int(conversation), body, uuid.uuid4().hex, watching=watching
+        )
+        return str(sent.message.id)
+
+    with b.socket() as ws:
+        sid = subscribe(ws, ADDED, {"c": conversation, "after": "0"})
+        first = send(a, conversation, "first")
+        assert next_data(ws, sid)["id"] == first  # carried by its event
+        assert http.portal is not None
+        lost = http.portal.call(store_silently, "lost")
+        after = send(a, conversation, "after")  # its event names `lost` as the one before
+        got = [next_data(ws, sid) for _ in range(2)]
+        assert [g["id"] for g in got] == [lost, after]
+        assert [g["body"] for g in got] == ["lost", "after"]
+        again = send(a, conversation, "again")  # back on the carried path
+        assert next_data(ws, sid)["id"] == again
+
+
 def test_strangers_cannot_subscribe_to_a_conversation(http) -> None:
     _, _, conversation = matched(http)
     stranger = Client(http)
