@@ -166,6 +166,30 @@ def test_a_message_whose_event_was_lost_is_read_from_the_database(http) -> None:
         assert next_data(ws, sid)["id"] == again
 
 
+def test_a_long_subscription_does_not_grow_per_message(http) -> None:
+    """Each delivered message is executed on its own; nothing of it stays with the
+    subscription (graphql-core 3.3 kept one memo entry per event: see schema/__init__.py)."""
+    import gc
+
+    from graphql.execution.collect_fields import CollectedFields
+
+    def collected() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, CollectedFields))
+
+    a, b, conversation = matched(http)
+    with b.socket() as ws:
+        sid = subscribe(ws, ADDED, {"c": conversation})
+        for i in range(5):  # warm up
+            send(a, conversation, f"w{i}")
+            next_data(ws, sid)
+        before = collected()
+        for i in range(40):
+            send(a, conversation, f"m{i}")
+            assert next_data(ws, sid)["body"] == f"m{i}"
+        assert collected() - before < 10
+
+
 def test_strangers_cannot_subscribe_to_a_conversation(http) -> None:
     _, _, conversation = matched(http)
     stranger = Client(http)
