@@ -7,6 +7,7 @@ Usage (from the repository root):
     .venv/bin/python bench/chat.py                         # 200 msg/s, 5 s warm-up, 30 s
     .venv/bin/python bench/chat.py --rate 200,400,600      # steps: the highest sustained rate
     .venv/bin/python bench/chat.py --duration 10 --warmup 3 --conversations 50
+    .venv/bin/python bench/chat.py --send-over websocket  # sendMessage on the sender's socket
 
 What it does, self-contained and cleaned up at exit:
 
@@ -23,7 +24,8 @@ What it does, self-contained and cleaned up at exit:
 5. per --rate step: the baseline first — a redis-py publisher and subscriber in this process
    against the same redis-server, one subscriber connection on all the conversations'
    channels (as the server has), publishing at the same rate; then the chat: sendMessage over
-   HTTP (aiohttp, at most --connections connections) on a fixed open-loop schedule, round robin
+   HTTP (aiohttp, at most --connections connections; or, with --send-over websocket, as an
+   operation on the sender's own socket) on a fixed open-loop schedule, round robin
    over the conversations, the two members taking turns. Each body carries its index; a
    message's latency is the time a subscriber received it minus the time its mutation was
    scheduled to be sent (open loop: a late send counts against the server or the client, it
@@ -74,7 +76,7 @@ from http_api import (  # bench/ is here
     wait_ready,
 )
 from redis.asyncio import Redis
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
@@ -123,6 +125,13 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--conversations", type=int, default=250, help="conversations (250)")
     p.add_argument("--connections", type=int, default=32, help="HTTP connections (32)")
+    p.add_argument(
+        "--send-over",
+        choices=("http", "websocket"),
+        default="http",
+        help="sendMessage as an HTTP POST (default), or as an operation on the sender's own "
+        "graphql-transport-ws socket",
+    )
     p.add_argument("--drain", type=float, default=15, help="max wait for deliveries, s (15)")
     p.add_argument("--body-size", type=int, default=80, help="message body characters (80)")
     p.add_argument(
@@ -405,6 +414,8 @@ class Subscriber:
     member: int
     received: list[tuple[int, int]] = field(default_factory=list)  # (message id, index)
     errors: list[str] = field(default_factory=list)
+    ws: ClientConnection | None = None  # for --send-over websocket
+    answers: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -518,11 +529,18 @@ async def subscribe(
             await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
             opening.release()
             opened = True
+            sub.ws = ws
             async for raw in ws:
                 now = time.perf_counter()
                 message = json.loads(raw)
                 kind = message.get("type")
-                if kind == "next":
+                answer = sub.answers.pop(message.get("id", "1"), None)
+                if answer is not None:  # a sendMessage sent over this socket
+                    if not answer.done():
+                        answer.set_result(message)
+                elif kind == "complete" and message.get("id") != "1":
+                    pass  # the end of a sendMessage already answered
+                elif kind == "next":
                     ledger.delivered(sub, message.get("payload"), now)
                 elif kind == "ping":
                     await ws.send('{"type":"pong"}')
@@ -576,8 +594,10 @@ class Sender:
         conversations: list[Conversation],
         ledger: Ledger,
         size: int,
+        over_websocket: bool,
     ) -> None:
         self.client = client
+        self.over_websocket = over_websocket
         # Sends beyond `connections` wait here, in order (a pool's own queue may cost CPU per
         # waiting request). aiohttp, not httpx, for the measured sends: httpx's pool spent
         # 90% of this client's CPU (py-spy) and made the client the bottleneck.
@@ -588,10 +608,23 @@ class Sender:
         self.next_index = 0  # global: conversation = index % N; members alternate per round
         self.tag = secrets.token_hex(4)
 
+    async def send_over_websocket(self, sub: Subscriber, index: int, request: Any) -> Any:
+        """sendMessage as an operation on the sender's own graphql-transport-ws socket
+        (authenticated once, at connection_init): the answer's payload."""
+        assert sub.ws is not None
+        op = f"send-{index}"
+        answer = sub.answers[op] = asyncio.get_running_loop().create_future()
+        await sub.ws.send(json.dumps({"id": op, "type": "subscribe", "payload": request}))
+        message = await asyncio.wait_for(answer, 60)
+        if message.get("type") != "next":
+            raise ValueError(f"server answered {message}")
+        return message.get("payload") or {}
+
     async def send(self, index: int, sent: Sent) -> None:
         n = len(self.conversations)
         conversation = self.conversations[sent.conversation]
-        person = conversation.members[(index // n) % 2]
+        member = (index // n) % 2
+        person = conversation.members[member]
         head = f"bench {index} t={sent.scheduled:.6f} "
         body = head + "x" * (self.size - len(head))
         sent.started = time.perf_counter()
@@ -601,33 +634,43 @@ class Sender:
         }
         headers = {"Authorization": f"Bearer {person.token}"}
         try:
-            async with self.slots:
+            if self.over_websocket:
                 sent.dispatched = time.perf_counter()
-                for attempt in range(RETRIES + 1):
-                    try:
-                        async with self.client.post(
-                            "/graphql", json=request, headers=headers
-                        ) as response:
-                            status, data = response.status, await response.json()
-                        break
-                    except aiohttp.ClientConnectionError:
-                        # As a real client would: send again with the same clientMessageId
-                        # (e.g. a keep-alive connection the server closed as it was reused).
-                        if attempt == RETRIES:
-                            raise
-                        sent.retries += 1
+                sub = self.ledger.subscribers[2 * sent.conversation + member]
+                status, data = 200, await self.send_over_websocket(sub, index, request)
+            else:
+                status, data = await self.send_over_http(sent, request, headers)
             result = (data.get("data") or {}).get("sendMessage") or {}
             if status != 200 or data.get("errors") or "id" not in result:
                 sent.error = f"{status} {data}"
             else:
                 sent.message_id = int(result["id"])
                 self.ledger.confirmed[sent.conversation] += 1
-        except (aiohttp.ClientError, ValueError) as exc:
+        except (aiohttp.ClientError, ValueError, TimeoutError, ConnectionClosed) as exc:
             sent.error = f"{type(exc).__name__}: {exc}"
         except asyncio.CancelledError:
             sent.abandoned = True
             raise
         sent.answered = time.perf_counter()
+
+    async def send_over_http(
+        self, sent: Sent, request: Any, headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        async with self.slots:
+            sent.dispatched = time.perf_counter()
+            for attempt in range(RETRIES + 1):
+                try:
+                    async with self.client.post(
+                        "/graphql", json=request, headers=headers
+                    ) as response:
+                        return response.status, await response.json()
+                except aiohttp.ClientConnectionError:
+                    # As a real client would: send again with the same clientMessageId
+                    # (e.g. a keep-alive connection the server closed as it was reused).
+                    if attempt == RETRIES:
+                        raise
+                    sent.retries += 1
+        raise AssertionError("unreachable")
 
     async def run(
         self, start: float, rate: float, plan: list[tuple[str, float]], max_in_flight: int
@@ -873,12 +916,17 @@ def print_header(args: argparse.Namespace) -> None:
         f"uvicorn {ver('uvicorn')} (uvloop {ver('uvloop')}), websockets {ver('websockets')}, "
         f"redis-py {ver('redis')}, aiohttp {ver('aiohttp')}; {redis_version}"
     )
+    over = (
+        f"HTTP with at most {args.connections} connections"
+        if args.send_over == "http"
+        else "each sender's own websocket"
+    )
     print(
         f"CPUs: {os.cpu_count()}; one uvicorn worker (RAPPORT_ENV=production, REDIS_URL = a "
         f"private redis-server), embedded PostgreSQL; this client is one asyncio process "
         f"(uvloop) sharing the cores. {args.conversations} conversations, "
-        f"{2 * args.conversations} websocket subscribers, sendMessage over HTTP with at most "
-        f"{args.connections} connections; {args.warmup:g} s warm-up + {args.duration:g} s per "
+        f"{2 * args.conversations} websocket subscribers, sendMessage over {over}; "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s per "
         f"rate; baseline {args.baseline_duration:g} s",
         flush=True,
     )
@@ -951,7 +999,20 @@ async def run_async(
         aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as client,
         subscribers_running(ws_url, conversations, ledger, closing),
     ):
-        sender = Sender(client, args.connections, conversations, ledger, args.body_size)
+        sender = Sender(
+            client,
+            args.connections,
+            conversations,
+            ledger,
+            args.body_size,
+            over_websocket=args.send_over == "websocket",
+        )
+        if sender.over_websocket:  # every sender's socket must be open before it sends
+            deadline = time.perf_counter() + 90
+            while not all(sub.ws for sub in subscribers) and time.perf_counter() < deadline:
+                if errors := [e for sub in subscribers for e in sub.errors]:
+                    raise BenchError(f"opening sockets: {errors[:5]}")
+                await asyncio.sleep(0.05)
         primed = await prime(sender, ledger, 90)
         print(
             f"  {len(subscribers)} subscriptions live (priming round delivered) in {primed:.1f} s"

@@ -190,6 +190,23 @@ def test_a_long_subscription_does_not_grow_per_message(http) -> None:
         assert collected() - before < 10
 
 
+def test_send_message_over_the_websocket(http) -> None:
+    """A client may send on the socket it already holds (authenticated by connection_init):
+    the answer comes as `next` then `complete` for that id, and the other member's
+    subscription gets the message."""
+    a, b, conversation = matched(http)
+    with b.socket() as listening, a.socket() as ws:
+        sid = subscribe(listening, ADDED, {"c": conversation})
+        variables = {"c": conversation, "b": "over the socket", "k": "ws-1"}
+        op = subscribe(ws, SEND, variables)
+        sent = next_data(ws, op)
+        assert ws.receive_json() == {"id": op, "type": "complete"}
+        got = next_data(listening, sid)
+        assert got["id"] == sent["id"] and got["body"] == "over the socket"
+        again = subscribe(ws, SEND, variables)  # a retry on the socket: the same message
+        assert next_data(ws, again) == sent
+
+
 def test_strangers_cannot_subscribe_to_a_conversation(http) -> None:
     _, _, conversation = matched(http)
     stranger = Client(http)
