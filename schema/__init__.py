@@ -8,7 +8,6 @@ import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor
 from graphql.pyutils.ref_map import RefMap
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -25,7 +24,7 @@ from schema.errors import (
 )
 from schema.extensions import MaskUnexpectedErrors, OperationScope, is_unexpected
 from schema.interests import InterestMutations, InterestQueries
-from schema.limits import limit_extensions
+from schema.limits import LimitedDocuments
 from schema.matching import MatchingMutations, MatchingQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
@@ -83,9 +82,7 @@ def build_schema(**options: Any) -> strawberry.Schema:
             # (the caches themselves are module-level and shared).
             OperationScope,
             MaskUnexpectedErrors,
-            lambda: ParserCache(maxsize=1024),
-            lambda: ValidationCache(maxsize=1024),
-            *limit_extensions(),
+            LimitedDocuments,
         ],
         execution_context_class=RapportExecutionContext,
         **options,

@@ -62,6 +62,13 @@ class MaskUnexpectedErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected, error_message="Internal server error.")
 
+    def _process_result(self, result: object) -> None:
+        # MaskErrors asks isinstance() of a runtime-checkable Protocol for every result,
+        # operation and subscription event alike: 2% of a busy chat server's CPU (py-spy).
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None) or uuid.uuid4().hex
