@@ -107,6 +107,11 @@ class Swipe(SQLModel, table=True):
     undone_at: datetime | None = timestamp_field(nullable=True)
 
 
+def ordered_pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """Two people as a Match stores them: (user_low, user_high)."""
+    return (a, b) if str(a) < str(b) else (b, a)
+
+
 class Match(SQLModel, table=True):
     """Two people who matched. The pair is stored ordered (user_low < user_high) and a partial
     unique index allows one active match per pair, whatever the race."""

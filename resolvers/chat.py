@@ -28,6 +28,7 @@ from models import (
 )
 from models.base import from_row, utcnow
 from models.chat import MAX_BODY, MAX_CLIENT_ID
+from models.matching import ordered_pair
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.errors import (
@@ -38,7 +39,7 @@ from resolvers.errors import (
     NotFoundError,
     Problems,
 )
-from resolvers.pagination import Page, is_int_key, make_page, page_request, row_id
+from resolvers.pagination import Page, is_int_key, make_page, page_request, row_id, rows_after
 
 REPLAY_BATCH = 200  # messages read per query when a subscription catches up
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -81,11 +82,10 @@ class Membership:
 
 
 async def membership(
-    session: AsyncSession, viewer_id: uuid.UUID, conversation_id: int, *, lock: bool = False
+    session: AsyncSession, viewer_id: uuid.UUID, conversation_id: int
 ) -> Membership:
     """The viewer's conversation, or NotFound (other people's conversations do not exist for
-    them). `lock` holds the conversation row until commit: sends are serialised per
-    conversation, which keeps message ids in commit order."""
+    them)."""
     query = (
         select(
             Conversation,
@@ -103,8 +103,6 @@ async def membership(
         )
         .where(col(Conversation.id) == conversation_id)
     )
-    if lock:
-        query = query.with_for_update(of=Conversation)
     row = (await session.execute(query)).first()
     if row is None:
         raise _no_such_conversation(conversation_id)
@@ -148,7 +146,7 @@ async def last_seen_of_match(
 ) -> datetime | None:
     """When someone the viewer is matched with was last active; NotFound for anyone else
     (presence is for matches only) or across a block."""
-    low, high = (viewer.id, other_id) if str(viewer.id) < str(other_id) else (other_id, viewer.id)
+    low, high = ordered_pair(viewer.id, other_id)
     row = (
         await session.execute(
             select(col(User.last_active_at))
@@ -355,16 +353,8 @@ async def messages_after(
     session: AsyncSession, conversation_id: int, after_id: int, limit: int = REPLAY_BATCH
 ) -> list[Message]:
     """For subscriptions (membership already checked): the next messages after a cursor."""
-    return list(
-        (
-            await session.execute(
-                select(Message)
-                .where(col(Message.conversation_id) == conversation_id, col(Message.id) > after_id)
-                .order_by(col(Message.id))
-                .limit(limit)
-            )
-        ).scalars()
-    )
+    query = select(Message).where(col(Message.conversation_id) == conversation_id)
+    return await rows_after(session, query, col(Message.id), after_id, limit)
 
 
 def _other(match: Match, user_id: uuid.UUID) -> uuid.UUID:
@@ -437,25 +427,29 @@ async def conversations(
                 and_(col(Conversation.last_message_at) == at, col(Conversation.id) < last_id),
             )
         )
-    rows = (await session.execute(query)).all()
-    others = {_other(match, viewer.id) for _, match, *_ in rows}
+    rows = [
+        (Membership(c, match, member, is_blocked), last, count)
+        for c, match, member, last, count, is_blocked in (await session.execute(query)).all()
+    ]
     seen: dict[uuid.UUID, datetime] = {}
-    if others:
+    if rows:
         found = await session.execute(
-            select(col(User.id), col(User.last_active_at)).where(col(User.id).in_(others))
+            select(col(User.id), col(User.last_active_at)).where(
+                col(User.id).in_({m.other_id for m, _, _ in rows})
+            )
         )
         seen = {user_id: at for user_id, at in found}
     views = [
         ConversationView(
-            conversation=c,
-            other_id=_other(match, viewer.id),
-            open=match.status is MatchStatus.ACTIVE and not is_blocked,
+            conversation=m.conversation,
+            other_id=m.other_id,
+            open=m.open,
             last_message=last,
             unread=count,
-            last_read_id=member.last_read_id,
-            other_last_seen_at=seen.get(_other(match, viewer.id)),
+            last_read_id=m.member.last_read_id,
+            other_last_seen_at=seen.get(m.other_id),
         )
-        for c, match, member, last, count, is_blocked in rows
+        for m, last, count in rows
     ]
     return make_page(
         views,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -18,7 +18,6 @@ from matching.goals import AlignedGoal, aligned_goals
 from matching.ranking import rank
 from matching.scoring import Scored
 from models import (
-    Block,
     Conversation,
     Match,
     MatchOrigin,
@@ -31,10 +30,10 @@ from models import (
     UserStatus,
 )
 from models.base import utcnow
-from models.matching import MAX_NOTE
+from models.matching import MAX_NOTE, ordered_pair
 from resolvers import validation
 from resolvers.accounts import Viewer
-from resolvers.chat import open_conversation
+from resolvers.chat import blocked_between, open_conversation
 from resolvers.errors import (
     AlreadyExists,
     ErrorCode,
@@ -135,13 +134,9 @@ async def _page(
     return make_page(items, request, lambda r: [r.scored.score, str(r.scored.user_id)])
 
 
-def _pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
-    return (a, b) if str(a) < str(b) else (b, a)
-
-
 async def lock_pair(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
     """Serialise everything two people do to each other (likes, requests) until commit."""
-    low, high = _pair(a, b)
+    low, high = ordered_pair(a, b)
     await session.execute(
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": f"{low}:{high}"}
     )
@@ -161,22 +156,13 @@ async def check_target(
             .where(col(User.id) == target_id, col(User.status) == UserStatus.ACTIVE)
         )
     ).first()
-    blocked = (
-        await session.execute(
-            select(col(Block.blocker_id)).where(
-                or_(
-                    and_(col(Block.blocker_id) == viewer.id, col(Block.blocked_id) == target_id),
-                    and_(col(Block.blocker_id) == target_id, col(Block.blocked_id) == viewer.id),
-                )
-            )
-        )
-    ).first()
-    if found is None or blocked is not None:
+    blocked = await session.scalar(select(blocked_between(viewer.id, target_id)))
+    if found is None or blocked:
         raise NotFoundError("No such user.", field=field, id=str(target_id))
 
 
 async def active_match(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> Match | None:
-    low, high = _pair(a, b)
+    low, high = ordered_pair(a, b)
     return (
         await session.execute(
             select(Match).where(
@@ -208,7 +194,7 @@ async def create_match(
     existing = await active_match(session, a, b)
     if existing is not None:
         return existing
-    low, high = _pair(a, b)
+    low, high = ordered_pair(a, b)
     match = Match(user_low=low, user_high=high, origin=origin)
     session.add(match)
     await session.flush()

@@ -14,7 +14,7 @@ from models import Notification, NotificationKind
 from models.base import utcnow
 from resolvers.accounts import Viewer
 from resolvers.errors import Problems
-from resolvers.pagination import Page, newest_first, row_id
+from resolvers.pagination import Page, newest_first, row_id, rows_after
 
 ANNOUNCE = "rapport.announce"  # session.info key: people to tell, once the operation ends
 REPLAY_BATCH = 100
@@ -100,16 +100,8 @@ async def notifications_after(
     session: AsyncSession, user_id: uuid.UUID, after_id: int, limit: int = REPLAY_BATCH
 ) -> list[Notification]:
     """For the subscription: the person's notifications after a cursor, oldest first."""
-    return list(
-        (
-            await session.execute(
-                select(Notification)
-                .where(col(Notification.user_id) == user_id, col(Notification.id) > after_id)
-                .order_by(col(Notification.id))
-                .limit(limit)
-            )
-        ).scalars()
-    )
+    query = select(Notification).where(col(Notification.user_id) == user_id)
+    return await rows_after(session, query, col(Notification.id), after_id, limit)
 
 
 async def latest_id(session: AsyncSession, user_id: uuid.UUID) -> int:

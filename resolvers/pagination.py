@@ -135,3 +135,12 @@ async def newest_first(
         query = query.where(id_column < request.after[0])
     rows = list((await session.execute(query)).scalars())
     return make_page(rows, request, lambda row: [row.id])
+
+
+async def rows_after(
+    session: AsyncSession, query: Select[Any], id_column: Any, after_id: int, limit: int
+) -> list[Any]:
+    """The next `limit` rows of `query` after an id, oldest first (subscriptions catching up
+    from a cursor)."""
+    statement = query.where(id_column > after_id).order_by(id_column).limit(limit)
+    return list((await session.execute(statement)).scalars())
