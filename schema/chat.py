@@ -261,14 +261,12 @@ class ChatQueries:
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> ConversationsResult:
         viewer = await info.context.require_viewer()
-        settings = info.context.resources.settings
         page = await chat.conversations(
             info.context.session,
             viewer,
             first=first,
             after=after,
-            default_size=settings.default_page_size,
-            max_size=settings.max_page_size,
+            **info.context.page_sizes,
         )
         return connection(page, lambda v: ConversationType(view=v, viewer_id=viewer.id))
 
@@ -286,7 +284,6 @@ class ChatQueries:
         after: strawberry.ID | None = None,
     ) -> MessagesResult:
         viewer = await info.context.require_viewer()
-        settings = info.context.resources.settings
         page = await chat.history(
             info.context.session,
             viewer,
@@ -294,8 +291,7 @@ class ChatQueries:
             first=first,
             before=before,
             after=after,
-            default_size=settings.default_page_size,
-            max_size=settings.max_page_size,
+            **info.context.page_sizes,
         )
         return connection(page, lambda m: MessageType(row=m, viewer_id=viewer.id))
 
@@ -309,15 +305,13 @@ class ChatQueries:
         unread_only: bool = False,
     ) -> NotificationsResult:
         viewer = await info.context.require_viewer()
-        settings = info.context.resources.settings
         page = await notifications.listing(
             info.context.session,
             viewer,
             unread_only=unread_only,
             first=first,
             after=after,
-            default_size=settings.default_page_size,
-            max_size=settings.max_page_size,
+            **info.context.page_sizes,
         )
         return connection(page, lambda n: NotificationType(row=n))
 
@@ -484,7 +478,8 @@ async def _signals(
 
 
 def refusal(error: DomainError) -> Any:
-    """A subscription's typed error (the union member for an expected failure)."""
+    """A subscription's typed error (the union member for an expected failure; typed Any
+    because each subscription's union differs)."""
     return to_graphql(error)
 
 

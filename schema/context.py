@@ -60,6 +60,12 @@ class Context:
         return Loaders(self)
 
     @property
+    def page_sizes(self) -> dict[str, int]:
+        """The list sizes clients may ask for, as resolvers' listing functions take them."""
+        settings = self.resources.settings
+        return {"default_size": settings.default_page_size, "max_size": settings.max_page_size}
+
+    @property
     def session(self) -> AsyncSession:
         """The operation's one session, opened on first use and closed when it ends."""
         if self._session is None:

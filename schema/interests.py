@@ -47,15 +47,13 @@ class InterestQueries:
         first: int | None = None,
         after: str | None = None,
     ) -> InterestsResult:
-        settings = info.context.resources.settings
         page = await interests.catalogue(
             info.context.session,
             prefix=prefix,
             order=InterestOrder(order_by),
             first=first,
             after=after,
-            default_size=settings.default_page_size,
-            max_size=settings.max_page_size,
+            **info.context.page_sizes,
         )
         return connection(page, lambda i: InterestCountType(name=i.name, user_count=i.user_count))
 

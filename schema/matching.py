@@ -251,7 +251,6 @@ class MatchingQueries:
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> RecommendationsResult:
         viewer = await info.context.require_viewer()
-        settings = info.context.resources.settings
         page = await matching.recommendations(
             info.context.session,
             info.context.resources.matcher,
@@ -259,8 +258,7 @@ class MatchingQueries:
             first=first,
             after=after,
             today=today(),
-            default_size=settings.default_page_size,
-            max_size=settings.max_page_size,
+            **info.context.page_sizes,
         )
         return connection(page, _recommendation)
 
@@ -274,15 +272,13 @@ class MatchingQueries:
         after: str | None = None,
     ) -> MatchesResult:
         viewer = await info.context.require_viewer()
-        settings = info.context.resources.settings
         page = await matching.matches(
             info.context.session,
             viewer,
             status=MatchStatus(status) if status else None,
             first=first,
             after=after,
-            default_size=settings.default_page_size,
-            max_size=settings.max_page_size,
+            **info.context.page_sizes,
         )
         return connection(page, lambda m: MatchType(row=m, viewer_id=viewer.id))
 
@@ -297,7 +293,6 @@ class MatchingQueries:
         after: str | None = None,
     ) -> InterestRequestsResult:
         viewer = await info.context.require_viewer()
-        settings = info.context.resources.settings
         page = await interest_requests.listing(
             info.context.session,
             viewer,
@@ -305,8 +300,7 @@ class MatchingQueries:
             status=InterestRequestStatus(status) if status else None,
             first=first,
             after=after,
-            default_size=settings.default_page_size,
-            max_size=settings.max_page_size,
+            **info.context.page_sizes,
         )
         return connection(page, lambda r: InterestRequestType(row=r))
 
