@@ -75,10 +75,13 @@ class RedisPresence:
         return f"{self._prefix}:{key}"
 
     async def _touch(self, holders: dict[str, str]) -> None:
-        expiry = time.time() + self._ttl
+        now = time.time()
         async with self._redis.pipeline(transaction=False) as pipe:
             for holder, key in holders.items():
-                pipe.zadd(self._key(key), {holder: expiry})
+                # Entries of crashed instances lapse by score; drop them so that a key kept
+                # alive by other holders does not collect them for ever.
+                pipe.zremrangebyscore(self._key(key), "-inf", now)
+                pipe.zadd(self._key(key), {holder: now + self._ttl})
                 pipe.expire(self._key(key), int(self._ttl) + 1)
             await pipe.execute()
 
