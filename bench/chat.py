@@ -58,8 +58,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -69,11 +69,9 @@ import aiohttp
 import httpx
 from http_api import (  # bench/ is here
     BenchError,
-    free_port,
     server_env,
+    server_process,
     start_database,
-    stop,
-    wait_ready,
 )
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
@@ -154,21 +152,16 @@ def parse_args() -> argparse.Namespace:
 # --- processes ----------------------------------------------------------------------------
 
 
-@contextmanager
-def uvicorn_server(database_url: str, redis_url: str, log_path: Path) -> Iterator[tuple[str, int]]:
+def uvicorn_server(
+    database_url: str, redis_url: str, log_path: Path
+) -> AbstractContextManager[tuple[str, int]]:
     """The server as `rapport serve` runs it (one uvicorn worker, its websocket settings), with
     REDIS_URL set; yields (base URL, pid) once /readyz answers."""
-    port = free_port()
-    command = [str(Path(sys.executable).parent / "rapport"), "serve", "--port", str(port)]
-    env = {**server_env(database_url, None), "REDIS_URL": redis_url}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(proc, base_url, log_path)
-        yield base_url, proc.pid
-    finally:
-        stop(proc)
+    return server_process(
+        lambda port: [str(Path(sys.executable).parent / "rapport"), "serve", "--port", str(port)],
+        {**server_env(database_url, None), "REDIS_URL": redis_url},
+        log_path,
+    )
 
 
 def cpu_seconds(pid: int) -> float:

@@ -38,8 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -173,31 +173,38 @@ def server_env(database_url: str, viewer_cache_ttl: float | None) -> dict[str, s
     }
 
 
-@contextmanager
 def uvicorn_server(
     database_url: str, log_path: Path, viewer_cache_ttl: float | None
-) -> Iterator[tuple[str, int]]:
+) -> AbstractContextManager[tuple[str, int]]:
     """One uvicorn worker; yields (base URL, pid) once /readyz answers 200."""
+    return server_process(
+        lambda port: [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        server_env(database_url, viewer_cache_ttl),
+        log_path,
+    )
+
+
+@contextmanager
+def server_process(
+    command: Callable[[int], list[str]], env: dict[str, str], log_path: Path
+) -> Iterator[tuple[str, int]]:
+    """Run `command(port)` on a free port, logging to `log_path`; yields (base URL, pid) once
+    /readyz answers 200, and stops the process after."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-    ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=server_env(database_url, viewer_cache_ttl),
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
