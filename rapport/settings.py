@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     argon2_parallelism: int = Field(default=1, ge=1, le=16)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    # Nodes one request's connections may return, counted as GitHub does (schema/limits.py).
+    max_query_nodes: int = Field(default=1_000, ge=1)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     viewer_cache_ttl_s: float = Field(default=30.0, ge=0, le=300)
     # Events a live subscription may have waiting; past that it is told to re-read instead.
@@ -81,6 +83,8 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
     connection_init_timeout_s: float = Field(default=10.0, gt=0, le=300)
     graphiql: bool = True
+    # GraphQL introspection (GraphiQL needs it); unset: on, except when RAPPORT_ENV=production.
+    introspection: bool | None = None
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"
     log_requests: bool = True
