@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from graphql.execution import Executor
 from graphql.pyutils.ref_map import RefMap
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -24,7 +25,7 @@ from schema.errors import (
 )
 from schema.extensions import MaskUnexpectedErrors, OperationScope, is_unexpected
 from schema.interests import InterestMutations, InterestQueries
-from schema.limits import LimitedDocuments
+from schema.limits import BATCHING, LimitedDocuments, hides_suggestions
 from schema.matching import MatchingMutations, MatchingQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
@@ -57,6 +58,15 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
     every full garbage collection slower for it). Each event gets memos of its own here, as in
     GraphQL.js; tests/test_chat_live.py checks that a long subscription does not grow."""
 
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> list[GraphQLError] | Executor:
+        """Errors in variable values leave out "Did you mean ...?" when the request's settings
+        say so (production; see schema/limits.py). graphql-core passes the context fourth."""
+        context_value = args[3] if len(args) > 3 else kwargs.get("context_value")
+        if hides_suggestions(context_value):
+            kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
+
     def build_per_event_executor(self, payload: Any) -> Executor:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
@@ -85,6 +95,7 @@ def build_schema(**options: Any) -> strawberry.Schema:
             LimitedDocuments,
         ],
         execution_context_class=RapportExecutionContext,
+        config=StrawberryConfig(batching_config=BATCHING),
         **options,
     )
 
