@@ -35,6 +35,7 @@ from rapport.settings import Settings
 from resolvers import accounts
 from schema import schema
 from schema.context import Context, bearer_token, connection_token
+from schema.limits import introspection_allowed
 
 log = logging.getLogger("rapport.app")
 # Allocations between young collections (CPython's default: 700). bench/chat.py, 500 subscribers,
@@ -83,6 +84,12 @@ class RapportGraphQL(GraphQL[Context, None]):
 
 def _load_graphiql(settings: Settings) -> OfflineGraphiQL | None:
     if not settings.graphiql:
+        return None
+    if not introspection_allowed(settings):
+        log.warning(
+            "GraphiQL is off: it needs introspection, which is off (RAPPORT_INTROSPECTION=true "
+            "turns it on; RAPPORT_GRAPHIQL=false silences this)"
+        )
         return None
     try:
         return OfflineGraphiQL.load()
