@@ -69,6 +69,12 @@ def empty(world: World, actor: Client, result: Any) -> None:
     assert result["nodes"] == []
 
 
+def not_to_a_suitor_either(world: World, actor: Client, result: Any) -> None:
+    """Carol asked Alice and waits for an answer: not a match, so no presence either."""
+    query = "query($id: ID!) { presence(userId: $id) { __typename } }"
+    assert world.carol.gql(query, {"id": world.alice.id})["presence"]["__typename"] == "NotFound"
+
+
 def fresh_account(world: World) -> Variables:
     return {"input": {"email": f"authz-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD}}
 
@@ -107,7 +113,9 @@ MATRIX: dict[str, Row] = {
         ],
     ),
     "Query.notifications": Row("NotificationConnection", check=caused_by_trent_only),
-    "Query.presence": Row("NotFound", lambda w: [{"userId": v.id} for v in w.victims]),
+    "Query.presence": Row(
+        "NotFound", lambda w: [{"userId": v.id} for v in w.victims], check=not_to_a_suitor_either
+    ),
     # Mutations (each stranger is a new account: their own changes do not pile up)
     "Mutation.register": Row("AuthPayload", fresh_account, anonymous="AuthPayload"),
     "Mutation.login": Row(
