@@ -321,7 +321,7 @@ def test_each_kind_of_unsound_response_is_caught(
 @pytest.mark.xfail(
     strict=True,
     reason="bug: a lone surrogate (JSON '\\ud800') in a text variable reaches the database "
-    "driver and answers INTERNAL_SERVER_ERROR instead of a ValidationError",
+    "driver and answers INTERNAL_SERVER_ERROR instead of a refusal",
 )
 def test_lone_surrogate_in_variables_gets_a_typed_error(target: Target) -> None:
     """GraphQL literals cannot carry a lone surrogate, but JSON variables can."""
@@ -340,4 +340,3 @@ def test_lone_surrogate_in_variables_gets_a_typed_error(target: Target) -> None:
         timeout=60,
     )
     assert not problems_in(response, target.log_since(offset)), response.text
-    assert response.json()["data"]["updateProfile"]["__typename"] == "ValidationError"
