@@ -32,6 +32,7 @@ from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.logging import RequestLog, configure_logging
 from rapport.resources import Resources, open_resources
 from rapport.settings import Settings
+from rapport.transport import LimitedTransportWSHandler
 from resolvers import accounts
 from schema import schema
 from schema.context import Context, bearer_token, connection_token
@@ -45,7 +46,10 @@ GC_YOUNG_THRESHOLD = 10_000
 
 
 class RapportGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our typed context and the offline GraphiQL page."""
+    """Strawberry's ASGI view with our typed context, rate-limited websockets and the offline
+    GraphiQL page."""
+
+    graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
     def __init__(self, graphiql: OfflineGraphiQL | None, **kwargs: Any) -> None:
         super().__init__(

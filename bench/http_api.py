@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rapport import embedded, migrations  # noqa: E402
+from rapport.rate_limits import Limit  # noqa: E402
 
 WRK = "/usr/bin/wrk"
 TARGET_RATIO = 0.50
@@ -157,6 +158,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# A load generator's clients all share one address and act far faster than people: every
+# limit is still checked (its cost is part of the figures) but set out of reach.
+LOAD_TEST_RATE_LIMITS = json.dumps({limit.value: "10000000/minute" for limit in Limit})
+
+
 def server_env(database_url: str, viewer_cache_ttl: float | None) -> dict[str, str]:
     extra = (
         {} if viewer_cache_ttl is None else {"RAPPORT_VIEWER_CACHE_TTL_S": str(viewer_cache_ttl)}
@@ -170,6 +176,7 @@ def server_env(database_url: str, viewer_cache_ttl: float | None) -> dict[str, s
         "RAPPORT_LOG_REQUESTS": "false",
         "RAPPORT_GRAPHIQL": "false",
         "RAPPORT_LOG_LEVEL": "WARNING",
+        "RAPPORT_RATE_LIMITS": LOAD_TEST_RATE_LIMITS,
     }
 
 

@@ -20,6 +20,7 @@ from matching.encoder import load_encoder
 from rapport.db import check_usable, create_engine, create_raw_pool, create_sessionmaker
 from rapport.presence import LocalPresence, Presence, RedisPresence
 from rapport.pubsub import Hub, create_hub
+from rapport.rate_limits import RateLimits
 from rapport.settings import Settings
 from resolvers.credentials import Credentials
 from resolvers.matching import Matcher
@@ -40,6 +41,7 @@ class Resources:
     # Pub/sub: Redis with REDIS_URL (every instance hears every event), else in-process.
     hub: Hub
     presence: Presence
+    rate_limits: RateLimits
     # Work that must finish even if the request or subscription that started it is cancelled
     # (e.g. recording when someone was last seen as their socket closes). Awaited at shutdown.
     deferred: set[asyncio.Task[None]] = field(default_factory=set)
@@ -70,6 +72,7 @@ async def open_resources(
             stack.push_async_callback(batching.aclose)
             encoder = batching
         presence: Presence
+        redis: Redis | None = None
         if settings.redis_url:
             redis = Redis.from_url(settings.redis_url, decode_responses=True)
             stack.push_async_callback(redis.aclose)
@@ -95,6 +98,7 @@ async def open_resources(
             matcher=Matcher(encoder=encoder, cache=cache),
             hub=hub,
             presence=presence,
+            rate_limits=RateLimits(settings.rate_limits, redis),
         )
         stack.push_async_callback(_finish_deferred, resources)
         yield resources

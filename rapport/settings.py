@@ -12,6 +12,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from rapport.rate_limits import DEFAULT_RATES, Limit, parse_rates
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Values that look like secrets but are not: refused outside development.
@@ -89,6 +91,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_requests: bool = True
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
+    # JSON object; names not given keep their defaults (rapport/rate_limits.py DEFAULT_RATES).
+    rate_limits: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("database_url")
     @classmethod
@@ -103,6 +107,22 @@ class Settings(BaseSettings):
         elif url.drivername != "postgresql+asyncpg":
             raise ValueError("DATABASE_URL must use the asyncpg driver (postgresql+asyncpg://...)")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_rates(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - {limit.value for limit in Limit})
+        if unknown:
+            raise ValueError(
+                f"unknown rate limit(s) {', '.join(unknown)}; known: "
+                + ", ".join(limit.value for limit in Limit)
+            )
+        for name, rates in value.items():
+            try:
+                parse_rates(rates)
+            except ValueError as exc:
+                raise ValueError(f"rate limit {name}: {rates!r} is not like '10/minute'") from exc
+        return {**{k.value: v for k, v in DEFAULT_RATES.items()}, **value}
 
     @model_validator(mode="after")
     def _no_placeholders_outside_development(self) -> Settings:

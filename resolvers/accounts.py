@@ -14,6 +14,7 @@ from sqlmodel import SQLModel, col
 
 from models import AuthToken, Profile, User, UserStatus
 from models.base import from_row, utcnow
+from rapport.rate_limits import Limit, RateLimits
 from resolvers import validation
 from resolvers.credentials import TOKEN_PREFIX, Credentials
 from resolvers.errors import ErrorCode, InvalidCredentialsError, Problems
@@ -97,19 +98,29 @@ async def register(
 
 
 async def login(
-    session: AsyncSession, credentials: Credentials, ttl: timedelta, email: str, password: str
+    session: AsyncSession,
+    credentials: Credentials,
+    ttl: timedelta,
+    email: str,
+    password: str,
+    limits: RateLimits,
 ) -> Session:
+    """Failed attempts against one email address are limited (known or not, so the limit
+    says nothing about which addresses have accounts); a correct password past the limit is
+    refused too, or guessing would just go on slowly."""
     problems = Problems()
     address = validation.email(problems, "email", email)
     if not password:
         problems.add("password", ErrorCode.REQUIRED, "Enter your password.")
     problems.raise_if_any()
+    await limits.check(Limit.LOGIN_PER_ACCOUNT, address)
     user = (
         await session.execute(select(User).where(col(User.email) == address))
     ).scalar_one_or_none()
     # Verify even for an unknown email (against a dummy hash): same answer, same time.
     ok = await credentials.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or user.status is not UserStatus.ACTIVE:
+        await limits.count(Limit.LOGIN_PER_ACCOUNT, address)
         raise InvalidCredentialsError()
     if credentials.needs_rehash(user.password_hash):
         user.password_hash = await credentials.hash_password(password)

@@ -8,16 +8,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.selectable import Exists
 from sqlmodel import col
 
 from models import (
-    Block,
     Conversation,
     ConversationMember,
     Match,
@@ -40,6 +37,7 @@ from resolvers.errors import (
     Problems,
 )
 from resolvers.pagination import Page, is_int_key, make_page, page_request, row_id, rows_after
+from resolvers.visibility import blocked_between
 
 REPLAY_BATCH = 200  # messages read per query when a subscription catches up
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -66,10 +64,12 @@ async def open_conversation(session: AsyncSession, match: Match) -> Conversation
 
 @dataclass(frozen=True, slots=True)
 class Membership:
+    """The viewer's place in a conversation they can see: a block between its members hides
+    it from both (it is not found) until the block is lifted."""
+
     conversation: Conversation
     match: Match
     member: ConversationMember
-    blocked: bool  # either member blocks the other
 
     @property
     def other_id(self) -> uuid.UUID:
@@ -77,8 +77,8 @@ class Membership:
 
     @property
     def open(self) -> bool:
-        """Writable: the match is active and neither member blocks the other."""
-        return self.match.status is MatchStatus.ACTIVE and not self.blocked
+        """Writable: the match is still active (an unmatch closes it for good)."""
+        return self.match.status is MatchStatus.ACTIVE
 
 
 async def membership(
@@ -87,12 +87,7 @@ async def membership(
     """The viewer's conversation, or NotFound (other people's conversations do not exist for
     them)."""
     query = (
-        select(
-            Conversation,
-            Match,
-            ConversationMember,
-            blocked_between(col(Match.user_low), col(Match.user_high)),
-        )
+        select(Conversation, Match, ConversationMember)
         .join(Match, col(Match.id) == col(Conversation.match_id))
         .join(
             ConversationMember,
@@ -101,7 +96,10 @@ async def membership(
                 col(ConversationMember.user_id) == viewer_id,
             ),
         )
-        .where(col(Conversation.id) == conversation_id)
+        .where(
+            col(Conversation.id) == conversation_id,
+            ~blocked_between(col(Match.user_low), col(Match.user_high)),
+        )
     )
     row = (await session.execute(query)).first()
     if row is None:
@@ -111,16 +109,6 @@ async def membership(
 
 def _no_such_conversation(conversation_id: int) -> NotFoundError:
     return NotFoundError("No such conversation.", field="conversationId", id=str(conversation_id))
-
-
-def blocked_between(a: Any, b: Any) -> Exists:
-    """Whether either of two people (ids or columns) blocks the other."""
-    return exists().where(
-        or_(
-            and_(col(Block.blocker_id) == a, col(Block.blocked_id) == b),
-            and_(col(Block.blocker_id) == b, col(Block.blocked_id) == a),
-        )
-    )
 
 
 def _client_message_id(problems: Problems, value: str) -> str:
@@ -198,16 +186,16 @@ _MESSAGE_COLUMNS = tuple(Message.model_fields)
 _SEND_SQL = """
 WITH target AS (
     SELECT conv.last_message_id,
-           mt.status = 'active' AND NOT EXISTS (
-               SELECT 1 FROM blocks b
-               WHERE (b.blocker_id = mt.user_low AND b.blocked_id = mt.user_high)
-                  OR (b.blocker_id = mt.user_high AND b.blocked_id = mt.user_low)
-           ) AS open,
+           mt.status = 'active' AS open,
            CASE WHEN mt.user_low = $2 THEN mt.user_high ELSE mt.user_low END AS other_id
     FROM conversations conv
     JOIN matches mt ON mt.id = conv.match_id
     JOIN conversation_members me ON me.conversation_id = conv.id AND me.user_id = $2
-    WHERE conv.id = $1
+    WHERE conv.id = $1 AND NOT EXISTS (
+        SELECT 1 FROM blocks b
+        WHERE (b.blocker_id = mt.user_low AND b.blocked_id = mt.user_high)
+           OR (b.blocker_id = mt.user_high AND b.blocked_id = mt.user_low)
+    )
     FOR UPDATE OF conv
 ), stored AS (
     INSERT INTO messages (conversation_id, sender_id, body, client_message_id, created_at)
@@ -404,9 +392,8 @@ async def conversations(
         .correlate(Conversation, ConversationMember)
         .scalar_subquery()
     )
-    blocked = blocked_between(col(Match.user_low), col(Match.user_high))
     query = (
-        select(Conversation, Match, ConversationMember, Message, unread, blocked)
+        select(Conversation, Match, ConversationMember, Message, unread)
         .join(Match, col(Match.id) == col(Conversation.match_id))
         .join(
             ConversationMember,
@@ -416,6 +403,7 @@ async def conversations(
             ),
         )
         .outerjoin(Message, col(Message.id) == col(Conversation.last_message_id))
+        .where(~blocked_between(col(Match.user_low), col(Match.user_high)))
         .order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
         .limit(request.first + 1)
     )
@@ -428,8 +416,8 @@ async def conversations(
             )
         )
     rows = [
-        (Membership(c, match, member, is_blocked), last, count)
-        for c, match, member, last, count, is_blocked in (await session.execute(query)).all()
+        (Membership(c, match, member), last, count)
+        for c, match, member, last, count in (await session.execute(query)).all()
     ]
     seen: dict[uuid.UUID, datetime] = {}
     if rows:

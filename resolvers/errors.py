@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     ALREADY_EXISTS = "already_exists"
     AUTHENTICATION_REQUIRED = "authentication_required"
     INVALID_CREDENTIALS = "invalid_credentials"
+    RATE_LIMITED = "rate_limited"
     # refusals by business rule (NotAllowed)
     NOT_PENDING = "not_pending"
     NOT_YOURS = "not_yours"
@@ -105,6 +106,25 @@ class InvalidCredentialsError(DomainError):
 
     def __init__(self, message: str = "Email or password is incorrect.") -> None:
         super().__init__(message)
+
+
+class RateLimitedError(DomainError):
+    """Too many of one action: try again after `retry_after` seconds. Nothing changed."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        super().__init__(f"Too many for now; try again in {_duration(retry_after)}.")
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} seconds"
+    if seconds < 7200:
+        return f"{-(-seconds // 60)} minutes"
+    return f"{-(-seconds // 3600)} hours"
 
 
 class Problems:

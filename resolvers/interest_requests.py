@@ -26,6 +26,7 @@ from resolvers.matching import (
 )
 from resolvers.notifications import notify
 from resolvers.pagination import Page, newest_first
+from resolvers.visibility import blocked_between
 
 
 class Response(StrEnum):
@@ -149,7 +150,10 @@ async def listing(
         if direction is Direction.RECEIVED
         else InterestRequest.sender_id
     )
-    query = select(InterestRequest).where(mine == viewer.id)
+    query = select(InterestRequest).where(
+        mine == viewer.id,
+        ~blocked_between(col(InterestRequest.sender_id), col(InterestRequest.receiver_id)),
+    )
     if status is not None:
         query = query.where(col(InterestRequest.status) == status)
     return await newest_first(

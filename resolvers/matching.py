@@ -33,7 +33,7 @@ from models.base import utcnow
 from models.matching import MAX_NOTE, ordered_pair
 from resolvers import validation
 from resolvers.accounts import Viewer
-from resolvers.chat import blocked_between, open_conversation
+from resolvers.chat import open_conversation
 from resolvers.errors import (
     AlreadyExists,
     ErrorCode,
@@ -53,6 +53,7 @@ from resolvers.pagination import (
     newest_first,
     page_request,
 )
+from resolvers.visibility import blocked_between
 
 
 @dataclass(frozen=True)
@@ -322,9 +323,11 @@ async def matches(
     default_size: int,
     max_size: int,
 ) -> Page[Match]:
-    """The viewer's matches, newest first, with how and when they formed and ended."""
+    """The viewer's matches, newest first, with how and when they formed and ended (none
+    across a block)."""
     query = select(Match).where(
-        or_(col(Match.user_low) == viewer.id, col(Match.user_high) == viewer.id)
+        or_(col(Match.user_low) == viewer.id, col(Match.user_high) == viewer.id),
+        ~blocked_between(col(Match.user_low), col(Match.user_high)),
     )
     if status is not None:
         query = query.where(col(Match.status) == status)

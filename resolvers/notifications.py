@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -15,6 +15,7 @@ from models.base import utcnow
 from resolvers.accounts import Viewer
 from resolvers.errors import Problems
 from resolvers.pagination import Page, newest_first, row_id, rows_after
+from resolvers.visibility import blocked_between
 
 ANNOUNCE = "rapport.announce"  # session.info key: people to tell, once the operation ends
 REPLAY_BATCH = 100
@@ -43,6 +44,15 @@ def to_announce(session: AsyncSession) -> set[uuid.UUID]:
     return session.info.pop(ANNOUNCE, set())
 
 
+def _visible() -> ColumnElement[bool]:
+    """Notifications caused by someone a block now stands between are hidden (kept, and
+    shown again if the block is lifted)."""
+    return or_(
+        col(Notification.actor_id).is_(None),
+        ~blocked_between(col(Notification.user_id), col(Notification.actor_id)),
+    )
+
+
 async def listing(
     session: AsyncSession,
     viewer: Viewer,
@@ -53,7 +63,7 @@ async def listing(
     default_size: int,
     max_size: int,
 ) -> Page[Notification]:
-    query = select(Notification).where(col(Notification.user_id) == viewer.id)
+    query = select(Notification).where(col(Notification.user_id) == viewer.id, _visible())
     if unread_only:
         query = query.where(col(Notification.read_at).is_(None))
     return await newest_first(
@@ -71,7 +81,9 @@ async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
     return int(
         await session.scalar(
             select(func.count()).where(
-                col(Notification.user_id) == user_id, col(Notification.read_at).is_(None)
+                col(Notification.user_id) == user_id,
+                col(Notification.read_at).is_(None),
+                _visible(),
             )
         )
         or 0
@@ -100,7 +112,7 @@ async def notifications_after(
     session: AsyncSession, user_id: uuid.UUID, after_id: int, limit: int = REPLAY_BATCH
 ) -> list[Notification]:
     """For the subscription: the person's notifications after a cursor, oldest first."""
-    query = select(Notification).where(col(Notification.user_id) == user_id)
+    query = select(Notification).where(col(Notification.user_id) == user_id, _visible())
     return await rows_after(session, query, col(Notification.id), after_id, limit)
 
 

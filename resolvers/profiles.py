@@ -24,6 +24,7 @@ from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
 from resolvers.matching import Matcher
+from resolvers.visibility import blocked_between
 
 MIN_AGE, MAX_AGE = 18, 120
 MIN_HEIGHT, MAX_HEIGHT = 90, 250
@@ -266,12 +267,17 @@ async def preferences_of(session: AsyncSession, user_id: uuid.UUID) -> Preferenc
 
 
 async def public_profile(session: AsyncSession, viewer: Viewer, user_id: uuid.UUID) -> Profile:
-    """Another person's profile, as anyone signed in may see it: active accounts only."""
+    """Another person's profile, as anyone signed in may see it: active accounts only, and
+    not across a block (either way: a block is not revealed, it reads as NotFound)."""
     profile = (
         await session.execute(
             select(Profile)
             .join(User, col(User.id) == col(Profile.user_id))
-            .where(col(Profile.user_id) == user_id, col(User.status) == UserStatus.ACTIVE)
+            .where(
+                col(Profile.user_id) == user_id,
+                col(User.status) == UserStatus.ACTIVE,
+                ~blocked_between(viewer.id, user_id),
+            )
         )
     ).scalar_one_or_none()
     if profile is None:

@@ -8,10 +8,12 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from rapport.rate_limits import Limit
 from resolvers import accounts
 from schema.errors import (
     AuthenticationRequired,
     InvalidCredentials,
+    RateLimited,
     ValidationError,
     expected_errors,
 )
@@ -54,9 +56,12 @@ class ChangePasswordPayload:
     me: Me
 
 
-RegisterResult = Annotated[AuthPayload | ValidationError, strawberry.union("RegisterResult")]
+RegisterResult = Annotated[
+    AuthPayload | ValidationError | RateLimited, strawberry.union("RegisterResult")
+]
 LoginResult = Annotated[
-    AuthPayload | InvalidCredentials | ValidationError, strawberry.union("LoginResult")
+    AuthPayload | InvalidCredentials | ValidationError | RateLimited,
+    strawberry.union("LoginResult"),
 ]
 LogoutResult = Annotated[LogoutPayload | AuthenticationRequired, strawberry.union("LogoutResult")]
 ChangePasswordResult = Annotated[
@@ -89,6 +94,8 @@ class AccountMutations:
     @expected_errors
     async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
         r = info.context.resources
+        if (address := info.context.client_address) is not None:
+            await r.rate_limits.hit(Limit.REGISTER_PER_ADDRESS, address)
         return _payload(
             await accounts.register(
                 info.context.session, r.credentials, r.token_ttl, input.email, input.password
@@ -99,9 +106,16 @@ class AccountMutations:
     @expected_errors
     async def login(self, info: Info, input: LoginInput) -> LoginResult:
         r = info.context.resources
+        if (address := info.context.client_address) is not None:
+            await r.rate_limits.hit(Limit.LOGIN_PER_ADDRESS, address)
         return _payload(
             await accounts.login(
-                info.context.session, r.credentials, r.token_ttl, input.email, input.password
+                info.context.session,
+                r.credentials,
+                r.token_ttl,
+                input.email,
+                input.password,
+                r.rate_limits,
             )
         )
 

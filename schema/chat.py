@@ -14,6 +14,7 @@ from strawberry.types import Info
 
 from models import Message, Notification, NotificationKind
 from rapport.presence import online_key, watching_key
+from rapport.rate_limits import Limit
 from resolvers import accounts, chat, events, live, notifications
 from resolvers.chat import ConversationView, ReadMark
 from resolvers.errors import DomainError, Problems
@@ -22,6 +23,7 @@ from schema.errors import (
     AuthenticationRequired,
     NotAllowed,
     NotFound,
+    RateLimited,
     ValidationError,
     expected_errors,
     to_graphql,
@@ -76,7 +78,7 @@ class ConversationType:
     async def user(self, info: Info) -> User | None:
         return await person(info, self.view.other_id)
 
-    @strawberry.field(description="False after an unmatch or a block: it can be read, not written.")
+    @strawberry.field(description="False after an unmatch: it can be read, not written.")
     def open(self) -> bool:
         return self.view.open
 
@@ -212,7 +214,7 @@ MessagesResult = Annotated[
     strawberry.union("MessagesResult"),
 ]
 SendMessageResult = Annotated[
-    MessageType | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
+    MessageType | ValidationError | NotFound | NotAllowed | RateLimited | AuthenticationRequired,
     strawberry.union("SendMessageResult"),
 ]
 MarkReadResult = Annotated[
@@ -337,7 +339,9 @@ class ChatMutations:
     ) -> SendMessageResult:
         viewer = await info.context.require_viewer()
         cid = parse_number(conversation_id, "conversationId")
-        presence = info.context.resources.presence
+        resources = info.context.resources
+        await resources.rate_limits.hit(Limit.MESSAGES_PER_MINUTE, str(viewer.id))
+        presence = resources.presence
         sent = await chat.send_message(
             info.context.resources.raw_pool,
             viewer,

@@ -66,6 +66,14 @@ class Context:
         return {"default_size": settings.default_page_size, "max_size": settings.max_page_size}
 
     @property
+    def client_address(self) -> str | None:
+        """The client's IP address (uvicorn puts a trusted proxy's X-Forwarded-For here when
+        started with --forwarded-allow-ips); None when the schema runs in process."""
+        if self.request is None or self.request.client is None:
+            return None
+        return self.request.client.host
+
+    @property
     def session(self) -> AsyncSession:
         """The operation's one session, opened on first use and closed when it ends."""
         if self._session is None:

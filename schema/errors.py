@@ -20,6 +20,7 @@ from resolvers.errors import (
     InvalidCredentialsError,
     NotAllowedError,
     NotFoundError,
+    RateLimitedError,
 )
 
 ErrorCodeEnum = strawberry.enum(
@@ -75,6 +76,15 @@ class InvalidCredentials(Error):
     pass
 
 
+@strawberry.type(
+    description="Too many of this action for now: retry after `retryAfter` seconds. "
+    "Nothing changed."
+)
+class RateLimited(Error):
+    limit: str = strawberry.field(description="Which limit, e.g. login_per_address.")
+    retry_after: int = strawberry.field(description="Seconds until it may succeed.")
+
+
 def to_graphql(error: DomainError) -> Error:
     match error:
         case Invalid():
@@ -99,6 +109,13 @@ def to_graphql(error: DomainError) -> Error:
             return AuthenticationRequired(code=error.code, message=error.message)
         case InvalidCredentialsError():
             return InvalidCredentials(code=error.code, message=error.message)
+        case RateLimitedError():
+            return RateLimited(
+                code=error.code,
+                message=error.message,
+                limit=error.limit,
+                retry_after=error.retry_after,
+            )
         case NotAllowedError():
             return NotAllowed(code=error.code, message=error.message)
     raise TypeError(f"no GraphQL type for {type(error).__name__}")  # a bug: masked upstream

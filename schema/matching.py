@@ -19,6 +19,7 @@ from models import (
     Swipe,
     SwipeKind,
 )
+from rapport.rate_limits import Limit
 from resolvers import blocks, interest_requests, matching
 from resolvers.interest_requests import Direction, Response
 from schema.errors import (
@@ -26,6 +27,7 @@ from schema.errors import (
     AuthenticationRequired,
     NotAllowed,
     NotFound,
+    RateLimited,
     ValidationError,
     expected_errors,
 )
@@ -185,7 +187,12 @@ RecommendationsResult = Annotated[
     strawberry.union("RecommendationsResult"),
 ]
 SwipeResult = Annotated[
-    SwipePayload | ValidationError | NotFound | AlreadyExists | AuthenticationRequired,
+    SwipePayload
+    | ValidationError
+    | NotFound
+    | AlreadyExists
+    | RateLimited
+    | AuthenticationRequired,
     strawberry.union("SwipeResult"),
 ]
 UndoSwipeResult = Annotated[
@@ -200,7 +207,12 @@ UnmatchResult = Annotated[
     strawberry.union("UnmatchResult"),
 ]
 SendInterestResult = Annotated[
-    InterestRequestType | ValidationError | NotFound | AlreadyExists | AuthenticationRequired,
+    InterestRequestType
+    | ValidationError
+    | NotFound
+    | AlreadyExists
+    | RateLimited
+    | AuthenticationRequired,
     strawberry.union("SendInterestResult"),
 ]
 RespondResult = Annotated[
@@ -315,6 +327,8 @@ class MatchingMutations:
         self, info: Info, user_id: strawberry.ID, note: str | None = None
     ) -> SwipeResult:
         viewer = await info.context.require_viewer()
+        limits = info.context.resources.rate_limits
+        await limits.check(Limit.LIKES_PER_DAY, str(viewer.id))
         outcome = await matching.swipe(
             info.context.session,
             info.context.resources.matcher,
@@ -323,6 +337,7 @@ class MatchingMutations:
             SwipeKind.LIKE,
             note,
         )
+        await limits.count(Limit.LIKES_PER_DAY, str(viewer.id))
         return SwipePayload(
             swipe=SwipeType(row=outcome.swipe), match=_match(outcome.match, viewer.id)
         )
@@ -373,6 +388,8 @@ class MatchingMutations:
         self, info: Info, user_id: strawberry.ID, message: str = ""
     ) -> SendInterestResult:
         viewer = await info.context.require_viewer()
+        limits = info.context.resources.rate_limits
+        await limits.check(Limit.INTEREST_REQUESTS_PER_DAY, str(viewer.id))
         request = await interest_requests.send(
             info.context.session,
             info.context.resources.matcher,
@@ -380,6 +397,7 @@ class MatchingMutations:
             parse_user_id(user_id),
             message,
         )
+        await limits.count(Limit.INTEREST_REQUESTS_PER_DAY, str(viewer.id))
         return InterestRequestType(row=request)
 
     @strawberry.mutation(description="Accept (making a match) or reject a request you received.")
@@ -411,7 +429,11 @@ class MatchingMutations:
         )
         return InterestRequestType(row=request)
 
-    @strawberry.mutation(description="Block someone: neither of you sees the other in matching.")
+    @strawberry.mutation(
+        description="Block someone: you vanish from each other everywhere (recommendations, "
+        "profiles, matches, conversations, typing, receipts, presence, requests, "
+        "notifications) until you unblock. They are not told."
+    )
     @expected_errors
     async def block(self, info: Info, user_id: strawberry.ID) -> BlockResult:
         viewer = await info.context.require_viewer()

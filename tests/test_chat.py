@@ -200,31 +200,24 @@ async def test_refusals_are_typed_and_change_nothing(gql) -> None:
     assert anonymous.data["conversations"]["__typename"] == "AuthenticationRequired"
 
 
-async def test_unmatch_or_block_closes_the_conversation_but_keeps_history(gql) -> None:
-    for end in ("unmatch", "block"):
-        a, b, conversation = await matched(gql)
-        kept = await send(gql, a, conversation, "before", "k-before")
-        if end == "unmatch":
-            matches = await gql(
-                "{ matches { ... on MatchConnection { nodes { id } } } }", token=a.token
-            )
-            match_id = matches["matches"]["nodes"][0]["id"]
-            assert (await gql(UNMATCH, {"id": match_id}, token=b.token))["unmatch"][
-                "__typename"
-            ] == "Match"
-        else:
-            assert (await gql(BLOCK, {"id": a.id}, token=b.token))["block"][
-                "__typename"
-            ] == "BlockPayload"
-        refused = await send(gql, a, conversation, "after", "k-after")
-        assert refused == {"__typename": "NotAllowed", "code": "CONVERSATION_CLOSED"}
-        assert (await send(gql, b, conversation, "after", "k-b"))["__typename"] == "NotAllowed"
-        # A retry of a message sent before the end still gets its answer.
-        assert await send(gql, a, conversation, "before", "k-before") == kept
-        (edge,) = (await gql(CONVERSATIONS, token=a.token))["conversations"]["edges"]
-        assert edge["node"]["open"] is False
-        nodes = (await gql(MESSAGES, {"c": conversation}, token=b.token))["messages"]["nodes"]
-        assert [n["body"] for n in nodes] == ["before"]
+async def test_unmatch_closes_the_conversation_but_keeps_history(gql) -> None:
+    """(A block hides the conversation from both instead: tests/test_blocking.py.)"""
+    a, b, conversation = await matched(gql)
+    kept = await send(gql, a, conversation, "before", "k-before")
+    matches = await gql("{ matches { ... on MatchConnection { nodes { id } } } }", token=a.token)
+    match_id = matches["matches"]["nodes"][0]["id"]
+    assert (await gql(UNMATCH, {"id": match_id}, token=b.token))["unmatch"]["__typename"] == (
+        "Match"
+    )
+    refused = await send(gql, a, conversation, "after", "k-after")
+    assert refused == {"__typename": "NotAllowed", "code": "CONVERSATION_CLOSED"}
+    assert (await send(gql, b, conversation, "after", "k-b"))["__typename"] == "NotAllowed"
+    # A retry of a message sent before the end still gets its answer.
+    assert await send(gql, a, conversation, "before", "k-before") == kept
+    (edge,) = (await gql(CONVERSATIONS, token=a.token))["conversations"]["edges"]
+    assert edge["node"]["open"] is False
+    nodes = (await gql(MESSAGES, {"c": conversation}, token=b.token))["messages"]["nodes"]
+    assert [n["body"] for n in nodes] == ["before"]
 
 
 async def test_conversations_ordered_by_last_activity_and_paged(gql) -> None:

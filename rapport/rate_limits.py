@@ -1,0 +1,122 @@
+"""Rate limits against abuse (README: "Rate limits"), on the `limits` library: counters in
+Redis with REDIS_URL (shared by every instance), in process memory otherwise.
+
+Each limit has a name, its rates come from settings (`RAPPORT_RATE_LIMITS`), and callers say
+whose budget an action spends (`key`: a client address, an account id, a connection id).
+The strategy is the moving window: exact, so `retry_after` is when the oldest counted action
+leaves the window, not a guess.
+
+If Redis is unreachable the limiter lets actions through and logs it: refusing every login
+and message while Redis restarts would turn a blip into an outage (pub/sub already resyncs).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
+
+from resolvers.errors import RateLimitedError
+
+log = logging.getLogger("rapport.rate_limits")
+
+
+class Limit(StrEnum):
+    """Every limit Rapport applies; settings give each its rates."""
+
+    LOGIN_PER_ADDRESS = "login_per_address"  # every login attempt from one client address
+    LOGIN_PER_ACCOUNT = "login_per_account"  # failed logins against one email address
+    REGISTER_PER_ADDRESS = "register_per_address"
+    LIKES_PER_DAY = "likes_per_day"  # per account
+    INTEREST_REQUESTS_PER_DAY = "interest_requests_per_day"  # per account
+    MESSAGES_PER_MINUTE = "messages_per_minute"  # per account, however many sockets
+    REPORTS_PER_DAY = "reports_per_day"  # per account
+    WEBSOCKET_CONNECTIONS_PER_ADDRESS = "websocket_connections_per_address"
+    SUBSCRIBES_PER_MINUTE = "subscribes_per_minute"  # per websocket connection
+
+
+# Defaults: generous enough for people behind one carrier-grade NAT address, tight enough
+# that guessing a password or scraping by brute force is hopeless.
+DEFAULT_RATES: dict[Limit, str] = {
+    Limit.LOGIN_PER_ADDRESS: "30/minute;300/hour",
+    Limit.LOGIN_PER_ACCOUNT: "10 per 15 minutes",
+    Limit.REGISTER_PER_ADDRESS: "10/minute;50/hour",
+    Limit.LIKES_PER_DAY: "500/day",
+    Limit.INTEREST_REQUESTS_PER_DAY: "20/day",
+    Limit.MESSAGES_PER_MINUTE: "60/minute;1000/hour",
+    Limit.REPORTS_PER_DAY: "20/day",
+    Limit.WEBSOCKET_CONNECTIONS_PER_ADDRESS: "60/minute",
+    Limit.SUBSCRIBES_PER_MINUTE: "120/minute",
+}
+
+
+def parse_rates(value: str) -> list[RateLimitItem]:
+    """'30/minute;300/hour' -> its limits (ValueError if malformed)."""
+    items = parse_many(value)
+    if not items:
+        raise ValueError(f"no rate in {value!r}")
+    return items
+
+
+class RateLimits:
+    def __init__(self, rates: dict[str, str], redis: Redis | None = None) -> None:
+        """`redis`: the app's client; its connection pool is shared (and closed with it)."""
+        self._items = {limit: parse_rates(rates[limit]) for limit in Limit}
+        self._storage: Storage
+        if redis is not None:
+            self._storage = RedisStorage(
+                "async+redis://",
+                implementation="redispy",
+                key_prefix="rapport:limits",
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            )
+        else:
+            self._storage = MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(self._storage)
+
+    async def hit(self, limit: Limit, key: str) -> None:
+        """Count one action against `key`'s budget, or raise RateLimitedError if it is spent.
+        Each rate is one atomic test-and-count (a Lua script in Redis): concurrent actions
+        cannot overshoot. A refused action is not counted in the rate that refused it."""
+        await self._each(limit, key, self._limiter.hit, refuse=True)
+
+    async def check(self, limit: Limit, key: str) -> None:
+        """Raise RateLimitedError if `key`'s budget is spent, without counting anything: for
+        limits that count only failures (see `count`)."""
+        await self._each(limit, key, self._limiter.test, refuse=True)
+
+    async def count(self, limit: Limit, key: str) -> None:
+        """Count one action without refusing it (e.g. a failed login, after its answer)."""
+        await self._each(limit, key, self._limiter.hit, refuse=False)
+
+    async def _each(
+        self,
+        limit: Limit,
+        key: str,
+        step: Callable[..., Awaitable[bool]],
+        *,
+        refuse: bool,
+    ) -> None:
+        try:
+            for item in self._items[limit]:
+                if not await step(item, limit.value, key) and refuse:
+                    raise RateLimitedError(limit.value, await self._retry_after(item, key, limit))
+        except RateLimitedError:
+            raise
+        except Exception:  # Redis unreachable: see the module's docstring
+            log.exception("rate limit storage failed; letting %s through", limit.value)
+
+    async def _retry_after(self, item: RateLimitItem, key: str, limit: Limit) -> int:
+        stats = await self._limiter.get_window_stats(item, limit.value, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def reset(self) -> None:
+        """Forget every count (tests, and an operator's escape hatch)."""
+        await self._storage.reset()
