@@ -12,7 +12,10 @@ from models.enums import (
     MatchStatus,
     MentorshipRole,
     NotificationKind,
+    ReportReason,
+    ReportStatus,
     SwipeKind,
+    UserRole,
     UserStatus,
 )
 from models.interests import Interest, UserInterest
@@ -25,6 +28,7 @@ from models.matching import (
     ProfileEmbedding,
     Swipe,
 )
+from models.moderation import Report
 from models.profiles import Preferences, Profile
 from models.users import AuthToken, User
 
@@ -52,10 +56,14 @@ __all__ = [
     "Preferences",
     "Profile",
     "ProfileEmbedding",
+    "Report",
+    "ReportReason",
+    "ReportStatus",
     "Swipe",
     "SwipeKind",
     "User",
     "UserInterest",
+    "UserRole",
     "UserStatus",
     "metadata",
 ]

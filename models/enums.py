@@ -9,6 +9,27 @@ class UserStatus(StrEnum):
     DELETED = "deleted"
 
 
+class UserRole(StrEnum):
+    MEMBER = "member"
+    MODERATOR = "moderator"  # lists reports, suspends accounts (granted with `rapport moderator`)
+
+
+class ReportReason(StrEnum):
+    HARASSMENT = "harassment"
+    SPAM = "spam"
+    FAKE_PROFILE = "fake_profile"
+    INAPPROPRIATE_CONTENT = "inappropriate_content"
+    UNDERAGE = "underage"
+    SCAM = "scam"
+    OTHER = "other"
+
+
+class ReportStatus(StrEnum):
+    OPEN = "open"
+    ACTION_TAKEN = "action_taken"  # the account was suspended
+    DISMISSED = "dismissed"
+
+
 class Gender(StrEnum):
     WOMAN = "woman"
     MAN = "man"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import enum_type, timestamp_field
-from models.enums import UserStatus
+from models.enums import UserRole, UserStatus
 
 
 class User(SQLModel, table=True):
@@ -29,8 +29,17 @@ class User(SQLModel, table=True):
             enum_type(UserStatus, "user_status"), nullable=False, server_default="active"
         ),
     )
+    role: UserRole = Field(
+        default=UserRole.MEMBER,
+        sa_column=sa.Column(
+            enum_type(UserRole, "user_role"), nullable=False, server_default="member"
+        ),
+    )
     created_at: datetime = timestamp_field()
     last_active_at: datetime = timestamp_field()
+    # Set by a moderator's suspendUser (status 'suspended'), cleared by unsuspendUser.
+    suspended_at: datetime | None = timestamp_field(nullable=True)
+    suspension_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class AuthToken(SQLModel, table=True):

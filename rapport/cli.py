@@ -126,6 +126,31 @@ def db_stop() -> None:
         typer.echo("Embedded PostgreSQL is not running.")
 
 
+@cli.command("moderator")
+def moderator_command(
+    email: Annotated[str, typer.Argument(help="The account's email address.")],
+    revoke: Annotated[bool, typer.Option("--revoke", help="Make them a member again.")] = False,
+) -> None:
+    """Make an account a moderator (or, with --revoke, a member again)."""
+    from models import UserRole
+    from resolvers.moderation import set_role
+
+    settings = prepared_settings(load_settings())
+    role = UserRole.MEMBER if revoke else UserRole.MODERATOR
+
+    async def run() -> bool:
+        engine = db.create_engine(settings)
+        try:
+            async with db.create_sessionmaker(engine)() as session:
+                return await set_role(session, email, role)
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(run()):
+        raise fail(f"no account has the email {email!r}")
+    typer.echo(f"{email} is now a {role.value} (running servers see it within a minute).")
+
+
 @cli.command("schema")
 def export_schema(
     output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = PROJECT_ROOT

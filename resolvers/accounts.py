@@ -17,7 +17,7 @@ from models.base import from_row, utcnow
 from rapport.rate_limits import Limit, RateLimits
 from resolvers import validation
 from resolvers.credentials import TOKEN_PREFIX, Credentials
-from resolvers.errors import ErrorCode, InvalidCredentialsError, Problems
+from resolvers.errors import ErrorCode, InvalidCredentialsError, NotAllowedError, Problems
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
@@ -119,9 +119,14 @@ async def login(
     ).scalar_one_or_none()
     # Verify even for an unknown email (against a dummy hash): same answer, same time.
     ok = await credentials.verify_password(user.password_hash if user else None, password)
-    if not ok or user is None or user.status is not UserStatus.ACTIVE:
+    if not ok or user is None or user.status is UserStatus.DELETED:
         await limits.count(Limit.LOGIN_PER_ACCOUNT, address)
         raise InvalidCredentialsError()
+    if user.status is UserStatus.SUSPENDED:  # said only to whoever knows the password
+        raise NotAllowedError(
+            ErrorCode.ACCOUNT_SUSPENDED,
+            "This account is suspended by a moderator: " + (user.suspension_reason or ""),
+        )
     if credentials.needs_rehash(user.password_hash):
         user.password_hash = await credentials.hash_password(password)
     result = await _issue_token(session, credentials, user, ttl)

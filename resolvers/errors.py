@@ -39,6 +39,11 @@ class ErrorCode(StrEnum):
     NOTHING_TO_UNDO = "nothing_to_undo"
     PROFILE_REQUIRED = "profile_required"
     CONVERSATION_CLOSED = "conversation_closed"
+    MODERATORS_ONLY = "moderators_only"
+    NOT_ACTIVE = "not_active"
+    NOT_SUSPENDED = "not_suspended"
+    NOT_OPEN = "not_open"
+    ACCOUNT_SUSPENDED = "account_suspended"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,14 +27,30 @@ from schema.extensions import MaskUnexpectedErrors, OperationScope, is_unexpecte
 from schema.interests import InterestMutations, InterestQueries
 from schema.limits import BATCHING, LimitedDocuments, hides_suggestions
 from schema.matching import MatchingMutations, MatchingQueries
+from schema.moderation import ModerationMutations, ModerationQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
 Query = merge_types(
-    "Query", (AccountQueries, ProfileQueries, InterestQueries, MatchingQueries, ChatQueries)
+    "Query",
+    (
+        AccountQueries,
+        ProfileQueries,
+        InterestQueries,
+        MatchingQueries,
+        ChatQueries,
+        ModerationQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
-    (AccountMutations, ProfileMutations, InterestMutations, MatchingMutations, ChatMutations),
+    (
+        AccountMutations,
+        ProfileMutations,
+        InterestMutations,
+        MatchingMutations,
+        ChatMutations,
+        ModerationMutations,
+    ),
 )
 Subscription = merge_types("Subscription", (ChatSubscriptions,))
 

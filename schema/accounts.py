@@ -13,6 +13,7 @@ from resolvers import accounts
 from schema.errors import (
     AuthenticationRequired,
     InvalidCredentials,
+    NotAllowed,
     RateLimited,
     ValidationError,
     expected_errors,
@@ -60,7 +61,7 @@ RegisterResult = Annotated[
     AuthPayload | ValidationError | RateLimited, strawberry.union("RegisterResult")
 ]
 LoginResult = Annotated[
-    AuthPayload | InvalidCredentials | ValidationError | RateLimited,
+    AuthPayload | InvalidCredentials | NotAllowed | ValidationError | RateLimited,
     strawberry.union("LoginResult"),
 ]
 LogoutResult = Annotated[LogoutPayload | AuthenticationRequired, strawberry.union("LogoutResult")]

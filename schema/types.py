@@ -240,6 +240,11 @@ async def person(info: Info, user_id: uuid.UUID) -> User | None:
     return User(profile=profile) if profile else None
 
 
+def optional_id(value: object) -> strawberry.ID | None:
+    """An id field that may be absent (None stays None)."""
+    return strawberry.ID(str(value)) if value is not None else None
+
+
 def parse_id(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)

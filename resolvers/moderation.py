@@ -1,0 +1,185 @@
+"""Reports and moderation: anyone reports someone; moderators list reports, suspend and
+reinstate accounts, and dismiss reports (README: "Blocking and reporting")."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from models import AuthToken, Report, ReportReason, ReportStatus, User, UserRole, UserStatus
+from models.base import utcnow
+from models.moderation import MAX_DETAILS, MAX_RESOLUTION_NOTE
+from resolvers import validation
+from resolvers.accounts import Viewer
+from resolvers.errors import (
+    AlreadyExists,
+    ErrorCode,
+    FieldProblem,
+    Invalid,
+    NotAllowedError,
+    NotFoundError,
+    Problems,
+)
+from resolvers.matching import Matcher
+from resolvers.pagination import Page, newest_first
+from resolvers.viewer_cache import ViewerCache
+
+
+def _not_self(viewer: Viewer, target_id: uuid.UUID, field: str = "userId") -> None:
+    if target_id == viewer.id:
+        raise Invalid([FieldProblem(field, ErrorCode.CANNOT_TARGET_SELF, "That is you.")])
+
+
+async def report(
+    session: AsyncSession,
+    viewer: Viewer,
+    target_id: uuid.UUID,
+    reason: ReportReason,
+    details: str,
+) -> Report:
+    """Store a report for moderators (the reported person is not told). Works across a block
+    (block and report is the usual pair) and on suspended accounts; one open report per
+    reporter and person (AlreadyExists: moderators have it)."""
+    problems = Problems()
+    cleaned = validation.text(problems, "details", details, max_length=MAX_DETAILS, multiline=True)
+    problems.raise_if_any()
+    _not_self(viewer, target_id)
+    if await session.get(User, target_id) is None:
+        raise NotFoundError("No such user.", field="userId", id=str(target_id))
+    already = await session.scalar(
+        select(col(Report.id)).where(
+            col(Report.reporter_id) == viewer.id,
+            col(Report.reported_id) == target_id,
+            col(Report.status) == ReportStatus.OPEN,
+        )
+    )
+    if already is not None:
+        raise AlreadyExists("You have reported this person; moderators have it.", field="userId")
+    row = Report(reporter_id=viewer.id, reported_id=target_id, reason=reason, details=cleaned or "")
+    session.add(row)
+    await session.commit()
+    return row
+
+
+def require_moderator(viewer: Viewer) -> None:
+    if viewer.user.role is not UserRole.MODERATOR:
+        raise NotAllowedError(ErrorCode.MODERATORS_ONLY, "Only moderators can do this.")
+
+
+async def reports(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    status: ReportStatus | None,
+    reported_id: uuid.UUID | None,
+    first: int | None,
+    after: str | None,
+    default_size: int,
+    max_size: int,
+) -> Page[Report]:
+    """Moderators only: reports, newest first, by status and/or reported person."""
+    require_moderator(viewer)
+    query = select(Report)
+    if status is not None:
+        query = query.where(col(Report.status) == status)
+    if reported_id is not None:
+        query = query.where(col(Report.reported_id) == reported_id)
+    return await newest_first(
+        session, query, col(Report.id), first, after, default_size=default_size, max_size=max_size
+    )
+
+
+def _note(problems: Problems, field: str, value: str) -> str:
+    return (
+        validation.text(
+            problems, field, value, max_length=MAX_RESOLUTION_NOTE, multiline=True, required=True
+        )
+        or ""
+    )
+
+
+async def suspend(
+    session: AsyncSession,
+    matcher: Matcher,
+    viewer_cache: ViewerCache,
+    viewer: Viewer,
+    target_id: uuid.UUID,
+    reason: str,
+) -> tuple[User, int]:
+    """Suspend an active account: it cannot log in, every token it holds stops working at
+    once, it vanishes from recommendations, profiles and match lists, and every open report
+    about it is closed as ACTION_TAKEN. Returns the user and how many reports were closed."""
+    require_moderator(viewer)
+    problems = Problems()
+    cleaned = _note(problems, "reason", reason)
+    problems.raise_if_any()
+    _not_self(viewer, target_id)
+    user = await session.get(User, target_id, with_for_update=True)
+    if user is None:
+        raise NotFoundError("No such user.", field="userId", id=str(target_id))
+    if user.role is UserRole.MODERATOR:
+        raise NotAllowedError(ErrorCode.NOT_ALLOWED, "Moderators cannot suspend moderators.")
+    if user.status is not UserStatus.ACTIVE:
+        raise NotAllowedError(ErrorCode.NOT_ACTIVE, "This account is not active.")
+    now = utcnow()
+    user.status, user.suspended_at, user.suspension_reason = UserStatus.SUSPENDED, now, cleaned
+    await session.execute(delete(AuthToken).where(col(AuthToken.user_id) == target_id))
+    closed = await session.execute(
+        update(Report)
+        .where(col(Report.reported_id) == target_id, col(Report.status) == ReportStatus.OPEN)
+        .values(
+            status=ReportStatus.ACTION_TAKEN,
+            resolved_at=now,
+            resolved_by=viewer.id,
+            resolution_note=cleaned,
+        )
+    )
+    await session.commit()
+    viewer_cache.forget_user(target_id)  # a cached viewer would outlive its deleted tokens
+    await matcher.profile_changed(target_id)  # out of every cached recommendation list
+    return user, int(closed.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def reinstate(
+    session: AsyncSession, matcher: Matcher, viewer: Viewer, target_id: uuid.UUID
+) -> User:
+    """Lift a suspension: the person can log in again (their old tokens stay revoked)."""
+    require_moderator(viewer)
+    user = await session.get(User, target_id, with_for_update=True)
+    if user is None:
+        raise NotFoundError("No such user.", field="userId", id=str(target_id))
+    if user.status is not UserStatus.SUSPENDED:
+        raise NotAllowedError(ErrorCode.NOT_SUSPENDED, "This account is not suspended.")
+    user.status, user.suspended_at, user.suspension_reason = UserStatus.ACTIVE, None, None
+    await session.commit()
+    await matcher.profile_changed(target_id)
+    return user
+
+
+async def dismiss(session: AsyncSession, viewer: Viewer, report_id: int, note: str) -> Report:
+    """Close an open report without action."""
+    require_moderator(viewer)
+    problems = Problems()
+    cleaned = _note(problems, "note", note)
+    problems.raise_if_any()
+    row = await session.get(Report, report_id, with_for_update=True)
+    if row is None:
+        raise NotFoundError("No such report.", field="id", id=str(report_id))
+    if row.status is not ReportStatus.OPEN:
+        raise NotAllowedError(ErrorCode.NOT_OPEN, "This report is already closed.")
+    row.status, row.resolved_at, row.resolved_by = ReportStatus.DISMISSED, utcnow(), viewer.id
+    row.resolution_note = cleaned
+    await session.commit()
+    return row
+
+
+async def set_role(session: AsyncSession, email: str, role: UserRole) -> bool:
+    """For the `rapport moderator` command: False if no account has this email."""
+    result = await session.execute(
+        update(User).where(col(User.email) == email.strip().lower()).values(role=role)
+    )
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
