@@ -4,8 +4,8 @@ finds the victims' private data in any response, and the victims' own view of th
 (to show that nothing a stranger did changed it).
 
 The world, built once through the public API: Alice and Bob (matched, a conversation with
-messages and read marks, notifications), Carol (a pending interest request to Alice), each
-with distinctive private values; Mallory, an unrelated signed-in user with a profile and a
+messages and read marks, notifications), Carol (a pending interest request to Alice, and
+reported by Bob), each with distinctive private values; Mallory, an unrelated signed-in user with a profile and a
 match of her own with Trent (whose messages serve as a sentinel on her socket).
 """
 
@@ -179,11 +179,12 @@ class World:
     request: str  # Carol's pending request to Alice
     own_conversation: str  # Mallory and Trent's
     secrets: set[str] = field(default_factory=set)  # strings only the victims may see
+    unseen: set[str] = field(default_factory=set)  # secrets no view of their own data shows
     secret_numbers: set[tuple[str, float]] = field(default_factory=set)  # (field, value)
     private_ids: dict[str, set[str]] = field(default_factory=dict)  # type -> ids
     emails: dict[str, str] = field(default_factory=dict)  # the victims', by user id
     client_message_ids: list[str] = field(default_factory=list)  # the victims' messages'
-    note: str = ""  # Alice's note with her like (only a swipe shows it, to its author)
+    reports: set[str] = field(default_factory=set)  # ids of reports between victims
 
     @property
     def victims(self) -> list[Client]:
@@ -216,6 +217,7 @@ class World:
             ids["Notification"] |= {
                 n["id"] for n in nodes(view["notifications"]) if n["actorId"] in people
             }
+        ids["Report"] = ids["ReportReceipt"] = set(self.reports)  # only moderators list them
         self.private_ids = ids
 
     def victims_act(self, tag: str) -> None:
@@ -302,6 +304,7 @@ def _make_private(world: World, who: Client, name: str) -> None:
     )
     assert done["updatePreferences"]["__typename"] == "Preferences", done
     world.secrets |= {birth, who.token}
+    world.unseen.add(who.token)
     world.secret_numbers |= {("latitude", lat), ("longitude", lon)}
     world.secret_numbers |= set(preferences.items())
 
@@ -335,8 +338,18 @@ def build_world(http: TestClient) -> World:
         http, alice, bob, carol, mallory, trent, conversation, match_id, request["id"],
         own_conversation,
     )  # fmt: skip
-    world.note = note
     world.secrets |= {note, request_message}
+    world.unseen.add(note)  # only a swipe shows it, to its author
+    details = f"secret-report-{uuid.uuid4().hex[:8]}"
+    reported = bob.gql(
+        "mutation($id: ID!, $d: String!) { report(userId: $id, reason: HARASSMENT, details: $d) "
+        "{ __typename ... on ReportReceipt { id } } }",
+        {"id": carol.id, "d": details},
+    )["report"]
+    assert reported["__typename"] == "ReportReceipt", reported
+    world.reports.add(reported["id"])
+    world.secrets.add(details)
+    world.unseen.add(details)  # moderators only
     for who, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
         _make_private(world, who, name)
         world.emails[who.id] = who.gql("{ me { ... on Me { email } } }")["me"]["email"]
@@ -353,6 +366,6 @@ def build_world(http: TestClient) -> World:
         assert sent["sendMessage"]["id"]
     world.victims_act("world")
     send(trent, own_conversation, "Mallory's own message")
-    for kind in ("Conversation", "Message", "Match", "InterestRequest", "Notification"):
+    for kind in ("Conversation", "Message", "Match", "InterestRequest", "Notification", "Report"):
         assert world.private_ids[kind], f"the world has no private {kind}"
     return world

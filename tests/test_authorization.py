@@ -75,6 +75,10 @@ def not_to_a_suitor_either(world: World, actor: Client, result: Any) -> None:
     assert world.carol.gql(query, {"id": world.alice.id})["presence"]["__typename"] == "NotFound"
 
 
+def moderators_only(world: World, actor: Client, result: Any) -> None:
+    assert result["code"] == "MODERATORS_ONLY", result
+
+
 def fresh_account(world: World) -> Variables:
     return {"input": {"email": f"authz-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD}}
 
@@ -113,6 +117,11 @@ MATRIX: dict[str, Row] = {
         ],
     ),
     "Query.notifications": Row("NotificationConnection", check=caused_by_trent_only),
+    "Query.reports": Row(
+        "NotAllowed",
+        lambda w: [{}, {"reportedUserId": w.carol.id}, {"status": "ACTION_TAKEN"}],
+        check=moderators_only,
+    ),
     "Query.presence": Row(
         "NotFound", lambda w: [{"userId": v.id} for v in w.victims], check=not_to_a_suitor_either
     ),
@@ -161,6 +170,14 @@ MATRIX: dict[str, Row] = {
     "Mutation.sendTyping": Row("NotFound", in_their_conversation()),
     "Mutation.markNotificationsRead": Row(
         "NotificationsRead", lambda w: [{"upTo": newest(w, "Notification")}, {}]
+    ),
+    "Mutation.report": Row("ReportReceipt", at_alice(reason="SPAM", details="hello")),  # untold
+    "Mutation.suspendUser": Row("NotAllowed", at_alice(reason="because"), check=moderators_only),
+    "Mutation.reinstateUser": Row("NotAllowed", at_alice(), check=moderators_only),
+    "Mutation.dismissReport": Row(
+        "NotAllowed",
+        lambda w: [{"id": r, "note": "nothing"} for r in w.reports],
+        check=moderators_only,
     ),
     # Subscriptions (anonymous: connection refused; the stranger: NotFound, or only her own)
     "Subscription.messageAdded": Row("NotFound", in_their_conversation(after="0")),
@@ -230,15 +247,17 @@ def test_the_scanner_finds_what_the_victims_see(world: World) -> None:
     """The victims' own view of their data holds every kind of secret the scanner looks for,
     and the scanner finds each one there (so a leak of any of them would fail a row)."""
     found = set(world.leaks(world.victim_views()))
-    unseen = {world.note} | {v.token for v in world.victims}  # no view of their own shows these
-    assert {f"secret {s!r}" for s in world.secrets - unseen} <= found
-    assert {f"{kind} {i}" for kind, ids in world.private_ids.items() for i in ids} <= found
+    assert {f"secret {s!r}" for s in world.secrets - world.unseen} <= found
+    seen_kinds = {k: ids for k, ids in world.private_ids.items() if not k.startswith("Report")}
+    assert {f"{kind} {i}" for kind, ids in seen_kinds.items() for i in ids} <= found
     numbers = {f"{name} = {value}" for name, value in world.secret_numbers}
     assert numbers <= {leak.split(".", 1)[1] for leak in found if " = " in leak}
     for kind in ("Presence", "Typing", "ReadReceipt", "Me"):
         about = {"__typename": kind, "id": world.bob.id, "userId": world.bob.id}
         assert world.leaks({"data": about}), kind
-    assert world.leaks({"note": world.note}) and world.leaks([world.alice.token])
+    for report in world.reports:
+        assert world.leaks({"__typename": "Report", "id": report})
+    assert all(world.leaks([secret]) for secret in world.unseen)
 
 
 def attempt(world: World, key: str, variables: Variables, token: str | None) -> Any:
