@@ -22,7 +22,7 @@ import base64
 import json
 import operator
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -821,118 +821,86 @@ async def test_subscription_arguments(
 # left out of the strategies above (st.text never makes them) and tried here, field by field.
 
 SURROGATE = "a\ud800b"
-INTERESTS_AFTER = (
-    "query($a: String) { r: interests(orderBy: NAME, after: $a) { __typename ...Outcome } }"
-)
+OTHER, CONVERSATION = "<a fresh person's id>", "<the chat's conversation id>"  # filled in
 INTERESTS_PREFIX = "query($p: String) { r: interests(prefix: $p) { __typename ...Outcome } }"
-Case = tuple[str, dict[str, Any], str | None]  # query, variables, token
-
-
-def profile_case(**fields: Any) -> Callable[[Gql, Chat], Any]:
-    async def case(gql: Gql, chat: Chat) -> Case:
-        return UPDATE, {"i": fields}, chat.a.token
-
-    return case
-
-
-async def create_case(gql: Gql, chat: Chat) -> Case:
-    return CREATE, {"i": profile_input(displayName=SURROGATE)}, await gql.register()
-
-
-async def register_case(gql: Gql, chat: Chat) -> Case:
-    return REGISTER, {"i": {"email": "new@example.com", "password": PASSWORD + SURROGATE}}, None
-
-
-async def login_case(gql: Gql, chat: Chat) -> Case:
-    return LOGIN, {"i": {"email": "nobody@example.com", "password": PASSWORD + SURROGATE}}, None
-
-
-async def password_case(gql: Gql, chat: Chat) -> Case:
-    new = {"currentPassword": PASSWORD, "newPassword": PASSWORD + SURROGATE}
-    return CHANGE_PASSWORD, {"i": new}, chat.a.token
-
-
-async def interests_case(gql: Gql, chat: Chat) -> Case:
-    return SET_INTERESTS, {"n": ["chess", SURROGATE]}, chat.a.token
-
-
-async def note_case(gql: Gql, chat: Chat) -> Case:
-    return LIKE, {"id": (await person(gql)).id, "note": SURROGATE}, chat.a.token
-
-
-async def message_case(gql: Gql, chat: Chat) -> Case:
-    return SEND_INTEREST, {"id": (await person(gql)).id, "m": SURROGATE}, chat.a.token
-
-
-async def body_case(gql: Gql, chat: Chat) -> Case:
-    variables = {"c": chat.conversation_id, "b": SURROGATE, "k": uuid.uuid4().hex}
-    return SEND_MESSAGE, variables, chat.a.token
-
-
-async def client_id_case(gql: Gql, chat: Chat) -> Case:
-    return SEND_MESSAGE, {"c": chat.conversation_id, "b": "hi", "k": SURROGATE}, chat.a.token
-
-
-async def prefix_case(gql: Gql, chat: Chat) -> Case:
-    return INTERESTS_PREFIX, {"p": SURROGATE}, None
-
-
-async def cursor_case(gql: Gql, chat: Chat) -> Case:
-    cursor = base64.urlsafe_b64encode(json.dumps([SURROGATE]).encode()).decode()
-    return INTERESTS_AFTER, {"a": cursor}, None
-
-
-def bug(reason: str) -> Any:
-    return pytest.mark.xfail(strict=True, reason=f"bug: {reason}")
-
-
-SURROGATE_BUG = bug(
-    "a lone surrogate reaches the database driver or argon2, which cannot encode it to UTF-8: "
-    "INTERNAL_SERVER_ERROR instead of a refusal"
+INTERESTS_AFTER = """query($a: String) { r: interests(orderBy: NAME, after: $a) {
+  __typename ...Outcome } }"""
+# field: (query, variables, whose token: the chat's first person, a new account, or none)
+SURROGATE_CASES: dict[str, tuple[str, dict[str, Any], str | None]] = {
+    "register.password": (
+        REGISTER,
+        {"i": {"email": "new@example.com", "password": PASSWORD + SURROGATE}},
+        None,
+    ),
+    "login.password": (
+        LOGIN,
+        {"i": {"email": "nobody@example.com", "password": PASSWORD + SURROGATE}},
+        None,
+    ),
+    "changePassword.newPassword": (
+        CHANGE_PASSWORD,
+        {"i": {"currentPassword": PASSWORD, "newPassword": PASSWORD + SURROGATE}},
+        "a",
+    ),
+    "createProfile.displayName": (CREATE, {"i": profile_input(displayName=SURROGATE)}, "new"),
+    "updateProfile.bio": (UPDATE, {"i": {"bio": SURROGATE}}, "a"),
+    "updateProfile.goals": (UPDATE, {"i": {"goals": SURROGATE}}, "a"),
+    "updateProfile.location.city": (
+        UPDATE,
+        {"i": {"location": {"city": SURROGATE, "latitude": 1.0, "longitude": 2.0}}},
+        "a",
+    ),
+    "updateProfile.photoUrls": (
+        UPDATE,
+        {"i": {"photoUrls": [f"https://x.example/{SURROGATE}"]}},
+        "a",
+    ),
+    "updateProfile.socialLinks.platform": (
+        UPDATE,
+        {"i": {"socialLinks": [{"platform": SURROGATE, "url": "https://x.example"}]}},
+        "a",
+    ),
+    "updateProfile.expertise": (
+        UPDATE,
+        {"i": {"intent": "MENTORSHIP", "mentorshipRole": "MENTOR", "expertise": [SURROGATE]}},
+        "a",
+    ),
+    "setInterests.names": (SET_INTERESTS, {"n": ["chess", SURROGATE]}, "a"),
+    "like.note": (LIKE, {"id": OTHER, "note": SURROGATE}, "a"),
+    "sendInterest.message": (SEND_INTEREST, {"id": OTHER, "m": SURROGATE}, "a"),
+    "sendMessage.body": (SEND_MESSAGE, {"c": CONVERSATION, "b": SURROGATE, "k": "k1"}, "a"),
+    "sendMessage.clientMessageId": (
+        SEND_MESSAGE,
+        {"c": CONVERSATION, "b": "hi", "k": SURROGATE},
+        "a",
+    ),
+    "interests.prefix": (INTERESTS_PREFIX, {"p": SURROGATE}, None),
+    "interests.after": (
+        INTERESTS_AFTER,
+        {"a": base64.urlsafe_b64encode(json.dumps([SURROGATE]).encode()).decode()},
+        None,
+    ),
+}
+SURROGATE_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="bug: a lone surrogate reaches the database driver or argon2, which cannot encode it "
+    "to UTF-8: INTERNAL_SERVER_ERROR instead of a refusal",
 )
-SURROGATE_CASES = [
-    pytest.param(register_case, id="register.password", marks=SURROGATE_BUG),
-    pytest.param(login_case, id="login.password", marks=SURROGATE_BUG),
-    pytest.param(password_case, id="changePassword.newPassword", marks=SURROGATE_BUG),
-    pytest.param(create_case, id="createProfile.displayName", marks=SURROGATE_BUG),
-    pytest.param(profile_case(bio=SURROGATE), id="updateProfile.bio", marks=SURROGATE_BUG),
-    pytest.param(profile_case(goals=SURROGATE), id="updateProfile.goals", marks=SURROGATE_BUG),
-    pytest.param(
-        profile_case(location={"city": SURROGATE, "latitude": 1.0, "longitude": 2.0}),
-        id="updateProfile.location.city",
-        marks=SURROGATE_BUG,
-    ),
-    pytest.param(
-        profile_case(photoUrls=[f"https://example.com/{SURROGATE}"]),
-        id="updateProfile.photoUrls",
-        marks=SURROGATE_BUG,
-    ),
-    pytest.param(
-        profile_case(socialLinks=[{"platform": SURROGATE, "url": "https://example.com"}]),
-        id="updateProfile.socialLinks.platform",
-        marks=SURROGATE_BUG,
-    ),
-    pytest.param(
-        profile_case(intent="MENTORSHIP", mentorshipRole="MENTOR", expertise=[SURROGATE]),
-        id="updateProfile.expertise",
-        marks=SURROGATE_BUG,
-    ),
-    pytest.param(interests_case, id="setInterests.names", marks=SURROGATE_BUG),
-    pytest.param(note_case, id="like.note", marks=SURROGATE_BUG),
-    pytest.param(message_case, id="sendInterest.message", marks=SURROGATE_BUG),
-    pytest.param(body_case, id="sendMessage.body", marks=SURROGATE_BUG),
-    pytest.param(client_id_case, id="sendMessage.clientMessageId"),
-    pytest.param(prefix_case, id="interests.prefix", marks=SURROGATE_BUG),
-    pytest.param(cursor_case, id="interests.after", marks=SURROGATE_BUG),
-]
+REFUSED_ALREADY = {"sendMessage.clientMessageId"}
 
 
-@pytest.mark.parametrize("case", SURROGATE_CASES)
-async def test_lone_surrogates_are_refused(
-    gql: Gql, chat: Chat, case: Callable[[Gql, Chat], Any]
-) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=[] if n in REFUSED_ALREADY else SURROGATE_BUG) for n in SURROGATE_CASES],
+)
+async def test_lone_surrogates_are_refused(gql: Gql, chat: Chat, name: str) -> None:
     """Refused (by a typed error, or by GraphQL as a variable it cannot take), nothing changed."""
-    query, variables, token = await case(gql, chat)
+    query, variables, whose = SURROGATE_CASES[name]
+    if variables.get("id") == OTHER:
+        variables = {**variables, "id": (await person(gql)).id}
+    if variables.get("c") == CONVERSATION:
+        variables = {**variables, "c": chat.conversation_id}
+    token = await gql.register() if whose == "new" else chat.a.token if whose == "a" else None
     before = await snapshot(gql.resources)
     outcome = await attempt(gql, query, variables, token)
     assert outcome is None or outcome["__typename"] in TYPED_ERRORS, outcome
@@ -969,14 +937,15 @@ COVERED_ARGUMENTS = {
 
 
 def test_every_input_has_a_property() -> None:
-    """A new input type, input field or argument in schema.graphql needs a property here."""
+    """A new input type, input field or argument in schema.graphql needs a property here: an
+    Operation in OPERATIONS or SUBSCRIPTIONS for ids, cursors, page sizes, enums and short text
+    (a line or two), a test of its own for an input type, and its name in COVERED_*."""
     built = graphql.build_schema((PROJECT_ROOT / "schema.graphql").read_text())
     inputs = {
         name: set(type_.fields)
         for name, type_ in built.type_map.items()
         if isinstance(type_, graphql.GraphQLInputObjectType)
     }
-    assert inputs == COVERED_INPUT_FIELDS
     roots = [built.query_type, built.mutation_type, built.subscription_type]
     arguments = {
         f"{root.name}.{name}.{arg}"
@@ -985,4 +954,21 @@ def test_every_input_has_a_property() -> None:
         for name, root_field in root.fields.items()
         for arg in root_field.args
     }
-    assert arguments == COVERED_ARGUMENTS
+    uncovered = sorted(
+        {
+            f"{n}.{f}"
+            for n, fields in inputs.items()
+            for f in fields - COVERED_INPUT_FIELDS.get(n, set())
+        }
+        | (arguments - COVERED_ARGUMENTS)
+    )
+    stale = sorted(
+        {
+            f"{n}.{f}"
+            for n, fields in COVERED_INPUT_FIELDS.items()
+            for f in fields - inputs.get(n, set())
+        }
+        | (COVERED_ARGUMENTS - arguments)
+    )
+    assert not uncovered, f"without a property in tests/test_input_properties.py: {uncovered}"
+    assert not stale, f"covered here but no longer in schema.graphql: {stale}"
