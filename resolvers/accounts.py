@@ -201,12 +201,17 @@ async def change_password(
     viewer: Viewer,
     current_password: str,
     new_password: str,
+    limits: RateLimits,
 ) -> int:
-    """Set a new password and revoke every other token; returns how many were revoked."""
+    """Set a new password and revoke every other token; returns how many were revoked. Wrong
+    current passwords spend the failed-login budget (a stolen token must not become a way
+    to guess the password)."""
     problems = Problems()
     _check_password(problems, "newPassword", new_password)
     user = await session.get_one(User, viewer.id)
+    await limits.check(Limit.LOGIN_PER_ACCOUNT, user.email)
     if not await credentials.verify_password(user.password_hash, current_password):
+        await limits.count(Limit.LOGIN_PER_ACCOUNT, user.email)
         problems.add(
             "currentPassword", ErrorCode.WRONG_PASSWORD, "The current password is incorrect."
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from rapport.rate_limits import Limit
-from resolvers import accounts
+from resolvers import accounts, privacy
 from schema.errors import (
     AuthenticationRequired,
     InvalidCredentials,
@@ -66,10 +67,27 @@ LoginResult = Annotated[
 ]
 LogoutResult = Annotated[LogoutPayload | AuthenticationRequired, strawberry.union("LogoutResult")]
 ChangePasswordResult = Annotated[
-    ChangePasswordPayload | ValidationError | AuthenticationRequired,
+    ChangePasswordPayload | ValidationError | RateLimited | AuthenticationRequired,
     strawberry.union("ChangePasswordResult"),
 ]
 MeResult = Annotated[Me | AuthenticationRequired, strawberry.union("MeResult")]
+
+
+@strawberry.type
+class AccountDeleted:
+    deleted: bool
+
+
+@strawberry.type(description="Everything Rapport holds about you (format 1; README: Privacy).")
+class DataExport:
+    data: JSON
+
+
+DeleteAccountResult = Annotated[
+    AccountDeleted | ValidationError | RateLimited | AuthenticationRequired,
+    strawberry.union("DeleteAccountResult"),
+]
+ExportResult = Annotated[DataExport | AuthenticationRequired, strawberry.union("ExportResult")]
 
 
 def _payload(session: accounts.Session) -> AuthPayload:
@@ -87,6 +105,16 @@ class AccountQueries:
     async def me(self, info: Info) -> MeResult:
         viewer = await info.context.require_viewer()
         return Me(user=viewer.user, own_profile=viewer.profile)
+
+    @strawberry.field(
+        description="Everything Rapport holds about you, as one JSON document: account, "
+        "sessions, profile, preferences, interests, embeddings, swipes, matches, requests, "
+        "conversations with their messages, notifications, blocks and reports you made."
+    )
+    @expected_errors
+    async def export_my_data(self, info: Info) -> ExportResult:
+        viewer = await info.context.require_viewer()
+        return DataExport(data=cast(JSON, await privacy.export(info.context.session, viewer)))
 
 
 @strawberry.type
@@ -134,6 +162,25 @@ class AccountMutations:
             revoked_tokens=await accounts.logout_everywhere(info.context.session, viewer)
         )
 
+    @strawberry.mutation(
+        description="Delete your account and your personal data for good (your password "
+        "confirms it). Your matches and their conversations go too, for both people."
+    )
+    @expected_errors
+    async def delete_account(self, info: Info, password: str) -> DeleteAccountResult:
+        viewer = await info.context.require_viewer()
+        r = info.context.resources
+        await privacy.delete_account(
+            info.context.session,
+            r.credentials,
+            r.rate_limits,
+            r.matcher,
+            r.viewer_cache,
+            viewer,
+            password,
+        )
+        return AccountDeleted(deleted=True)
+
     @strawberry.mutation(description="Change password; every other session is signed out.")
     @expected_errors
     async def change_password(self, info: Info, input: ChangePasswordInput) -> ChangePasswordResult:
@@ -144,6 +191,7 @@ class AccountMutations:
             viewer,
             input.current_password,
             input.new_password,
+            info.context.resources.rate_limits,
         )
         return ChangePasswordPayload(
             revoked_tokens=revoked, me=Me(user=viewer.user, own_profile=viewer.profile)
