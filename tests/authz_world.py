@@ -276,6 +276,16 @@ def objects(value: Any) -> Iterator[dict[str, Any]]:
             yield from objects(v)
 
 
+def done(who: Client, mutation: str, variables: dict[str, Any]) -> Any:
+    """Run a mutation of one field as `who`; its result, which must not be an error."""
+    result = next(iter(who.gql(mutation, variables).values()))
+    assert result["__typename"] not in ERRORS, result
+    return result
+
+
+ERRORS = {t.name for t in SCHEMA.get_possible_types(SCHEMA.get_type("Error"))}  # type: ignore[arg-type]
+
+
 PRIVATE_PROFILES = {
     "alice": ("1987-03-14", 48.137131, 11.575492, 23, 67, 93, 247, 12345),
     "bob": ("1985-07-21", 52.524371, 13.410531, 24, 66, 94, 246, 12346),
@@ -286,11 +296,11 @@ PRIVATE_PROFILES = {
 def _make_private(world: World, who: Client, name: str) -> None:
     birth, lat, lon, age_min, age_max, h_min, h_max, distance = PRIVATE_PROFILES[name]
     location = {"city": "Somewhere", "latitude": lat, "longitude": lon}
-    done = who.gql(
+    done(
+        who,
         "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { __typename } }",
         {"i": {"birthDate": birth, "location": location}},
     )
-    assert done["updateProfile"]["__typename"] == "OwnProfile", done
     preferences = {
         "ageMin": age_min,
         "ageMax": age_max,
@@ -298,11 +308,11 @@ def _make_private(world: World, who: Client, name: str) -> None:
         "heightMaxCm": h_max,
         "maxDistanceKm": distance,
     }
-    done = who.gql(
+    done(
+        who,
         "mutation($i: UpdatePreferencesInput!) { updatePreferences(input: $i) { __typename } }",
         {"i": preferences},
     )
-    assert done["updatePreferences"]["__typename"] == "Preferences", done
     world.secrets |= {birth, who.token}
     world.unseen.add(who.token)
     world.secret_numbers |= {("latitude", lat), ("longitude", lon)}
@@ -327,12 +337,12 @@ def build_world(http: TestClient) -> World:
     alice, bob, carol, mallory, trent = (Client(http) for _ in range(5))
     note, request_message = (f"secret-{what}-{uuid.uuid4().hex[:8]}" for what in ("note", "ask"))
     match_id, conversation = match(alice, bob, note)
-    request = carol.gql(
+    request = done(
+        carol,
         "mutation($id: ID!, $m: String!) { sendInterest(userId: $id, message: $m) { "
         "__typename ... on InterestRequest { id } } }",
         {"id": alice.id, "m": request_message},
-    )["sendInterest"]
-    assert request["__typename"] == "InterestRequest", request
+    )
     _, own_conversation = match(mallory, trent)
     world = World(
         http, alice, bob, carol, mallory, trent, conversation, match_id, request["id"],
@@ -341,12 +351,12 @@ def build_world(http: TestClient) -> World:
     world.secrets |= {note, request_message}
     world.unseen.add(note)  # only a swipe shows it, to its author
     details = f"secret-report-{uuid.uuid4().hex[:8]}"
-    reported = bob.gql(
+    reported = done(
+        bob,
         "mutation($id: ID!, $d: String!) { report(userId: $id, reason: HARASSMENT, details: $d) "
         "{ __typename ... on ReportReceipt { id } } }",
         {"id": carol.id, "d": details},
-    )["report"]
-    assert reported["__typename"] == "ReportReceipt", reported
+    )
     world.reports.add(reported["id"])
     world.secrets.add(details)
     world.unseen.add(details)  # moderators only

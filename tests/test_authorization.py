@@ -56,6 +56,11 @@ def own_account(world: World, actor: Client, result: Any) -> None:
     assert result["id"] == actor.id
 
 
+def own_export(world: World, actor: Client, result: Any) -> None:
+    """Her own data (her conversation with Trent included), not an empty document."""
+    assert "Mallory's own message" in str(result["data"])
+
+
 def with_trent_only(world: World, actor: Client, result: Any) -> None:
     """Mallory's own list: her match with Trent, nothing of anyone else."""
     assert {node["user"]["id"] for node in result["nodes"]} == {world.trent.id}
@@ -98,6 +103,7 @@ def newest(world: World, kind: str) -> str:
 MATRIX: dict[str, Row] = {
     # Queries
     "Query.me": Row("Me", check=own_account),
+    "Query.exportMyData": Row("DataExport", check=own_export),
     "Query.user": Row("User", lambda w: [{"id": v.id} for v in w.victims]),  # public fields only
     "Query.interests": Row("InterestCountConnection", anonymous="InterestCountConnection"),
     "Query.recommendations": Row("RecommendationConnection"),
@@ -134,6 +140,7 @@ MATRIX: dict[str, Row] = {
     ),
     "Mutation.logout": Row("LogoutPayload"),
     "Mutation.logoutEverywhere": Row("LogoutPayload"),
+    "Mutation.deleteAccount": Row("AccountDeleted", lambda w: {"password": PASSWORD}),
     "Mutation.changePassword": Row(
         "ChangePasswordPayload",
         lambda w: {"input": {"currentPassword": PASSWORD, "newPassword": "a new long password"}},
