@@ -185,6 +185,7 @@ class World:
     emails: dict[str, str] = field(default_factory=dict)  # the victims', by user id
     client_message_ids: list[str] = field(default_factory=list)  # the victims' messages'
     reports: set[str] = field(default_factory=set)  # ids of reports between victims
+    report_details: set[str] = field(default_factory=set)  # what those reports say
 
     @property
     def victims(self) -> list[Client]:
@@ -359,6 +360,7 @@ def build_world(http: TestClient) -> World:
     )
     world.reports.add(reported["id"])
     world.secrets.add(details)
+    world.report_details.add(details)
     world.unseen.add(details)  # moderators only
     for who, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
         _make_private(world, who, name)

@@ -16,6 +16,7 @@ why not. Adding a field: add a row, e.g.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,15 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.authz_world import World, build_world, document, post, root_fields, strings_in
+from tests.authz_world import (
+    PRIVATE_PROFILES,
+    World,
+    build_world,
+    document,
+    post,
+    root_fields,
+    strings_in,
+)
 from tests.conftest import PASSWORD, make_settings, raw_dsn
 from tests.test_chat_live import PROTOCOL, Client, send, subscribe
 from tests.test_profiles import profile_input
@@ -265,6 +274,26 @@ def test_the_scanner_finds_what_the_victims_see(world: World) -> None:
     for report in world.reports:
         assert world.leaks({"__typename": "Report", "id": report})
     assert all(world.leaks([secret]) for secret in world.unseen)
+
+
+EXPORT = "{ exportMyData { ... on DataExport { data } } }"
+
+
+def test_an_export_holds_nothing_private_of_anyone_else(world: World) -> None:
+    """exportMyData answers free-form JSON, out of reach of the typed checks: each victim's
+    export holds none of the others' email, token, birth date or coordinates, and only the
+    reporter's (Bob's) holds his report about Carol."""
+    names = dict(zip(PRIVATE_PROFILES, world.victims, strict=True))
+    own = {
+        name: {world.emails[who.id], who.token, *map(str, PRIVATE_PROFILES[name][:3])}
+        for name, who in names.items()
+    }
+    own["bob"] |= world.report_details
+    for name, who in names.items():
+        text = json.dumps(who.gql(EXPORT)["exportMyData"]["data"])
+        assert world.emails[who.id] in text  # it is theirs
+        others = set().union(*(own[other] for other in names if other != name))
+        assert [secret for secret in others if secret in text] == [], name
 
 
 def attempt(world: World, key: str, variables: Variables, token: str | None) -> Any:
