@@ -1,16 +1,18 @@
 """The authorization matrix: for every query, mutation and subscription of schema.graphql, an
 anonymous client and an unrelated signed-in user (a "stranger") aimed at other people's data
 get no access to it: no email, preferences, birth date or coordinates, message, conversation,
-interest request, notification, read state, nor the presence of someone they are not matched
-with. A root field without a row in MATRIX fails test_every_root_field_has_a_row.
+interest request, report, notification, read state, nor the presence of someone they are not
+matched with. A root field without a row in MATRIX fails test_every_root_field_has_a_row.
 
 Each row says what the field is given (the victims' ids: see tests/authz_world.py) and which
 result types each caller may get. The operation selects everything its result could show
 (generated from schema.graphql), and every response is searched for the victims' private data.
-A mutation must leave what the victims see of their own data as it was, unless the row says
-why not. Adding a field: add a row, e.g.
+Queries and mutations go over HTTP; subscriptions over graphql-transport-ws (anonymous: the
+socket is refused) while the victims write, type and read. A mutation must leave what the
+victims see of their own data as it was, unless the row says why not. Adding a field is a row:
 
-    "Mutation.report": Row("Reported", lambda w: {"userId": w.alice.id, "reason": "SPAM"}),
+    "Query.conversation": Row("NotFound", lambda w: {"id": w.conversation}),
+    "Mutation.hideProfile": Row("OwnProfile"),  # acts on the caller's own data only
 """
 
 from __future__ import annotations
