@@ -46,7 +46,21 @@ def is_number_key(value: Any) -> bool:
 
 
 def is_text_key(value: Any) -> bool:
-    return type(value) is str and len(value) <= MAX_CURSOR_TEXT and "\x00" not in value
+    return (
+        type(value) is str
+        and len(value) <= MAX_CURSOR_TEXT
+        and "\x00" not in value
+        and is_unicode(value)
+    )
+
+
+def is_unicode(value: str) -> bool:
+    """False for a string holding a lone surrogate (which JSON allows and nothing else does)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def row_id(problems: Problems, field: str, value: str | None, what: str) -> int | None:

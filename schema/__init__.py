@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
@@ -11,7 +12,8 @@ from graphql.pyutils.ref_map import RefMap
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from schema.accounts import AccountMutations, AccountQueries
 from schema.chat import ChatMutations, ChatQueries, ChatSubscriptions
@@ -56,6 +58,30 @@ Subscription = merge_types("Subscription", (ChatSubscriptions,))
 
 
 class RapportSchema(strawberry.Schema):
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Subscriptions are served over graphql-transport-ws only (`subscribe`): executed as
+        a plain operation (a POST, say) they would fail inside. Refused instead: over HTTP a
+        400 "subscriptions are not allowed when using POST"."""
+        allowed = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed,
+            operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

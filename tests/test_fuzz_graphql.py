@@ -318,11 +318,6 @@ def test_each_kind_of_unsound_response_is_caught(
         assert any(expected in problem for problem in found), found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a lone surrogate (JSON '\\ud800') in a text variable reaches the database "
-    "driver and answers INTERNAL_SERVER_ERROR instead of a refusal",
-)
 def test_lone_surrogate_in_variables_gets_a_typed_error(target: Target) -> None:
     """GraphQL literals cannot carry a lone surrogate, but JSON variables can."""
     payload = (

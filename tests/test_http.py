@@ -150,3 +150,12 @@ async def test_graphiql_page_is_served_with_local_assets_only(client) -> None:
 def test_graphiql_refuses_missing_assets(tmp_path) -> None:
     with pytest.raises(AssetsMissing, match="make setup"):
         OfflineGraphiQL.load(tmp_path)
+
+
+async def test_subscriptions_over_http_are_refused_with_400(client) -> None:
+    """Served over graphql-transport-ws only; over POST they are a client error, not a 500."""
+    response = await client.post(
+        "/graphql", json={"query": "subscription { notifications { __typename } }"}
+    )
+    assert response.status_code == 400, response.text
+    assert "subscriptions are not allowed" in response.text
