@@ -68,9 +68,14 @@ from typing import Any, TypeVar
 import aiohttp
 import httpx
 from http_api import (  # bench/ is here
+    CONFIRM,
+    PASSWORD,
+    REGISTER,
     BenchError,
     server_env,
     server_process,
+    sign_up_code,
+    sign_up_variables,
     start_database,
 )
 from redis.asyncio import Redis
@@ -87,13 +92,10 @@ from tests.test_profiles import profile_input  # noqa: E402  (everyone matches e
 TARGET_P99_MS = 25.0
 TARGET_RATE = 200.0
 RETRIES = 2  # per send, after a connection error
-PASSWORD = "bench-password-0123"
 PROTOCOL = Subprotocol("graphql-transport-ws")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  __typename ... on AuthPayload { token me { id } } } }"""
 CREATE_PROFILE = """mutation($i: CreateProfileInput!) { createProfile(input: $i) {
   __typename } }"""
 LIKE = """mutation($id: ID!) { like(userId: $id) { __typename
@@ -153,13 +155,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def uvicorn_server(
-    database_url: str, redis_url: str, log_path: Path
+    database_url: str, redis_url: str, log_path: Path, env: dict[str, str] | None = None
 ) -> AbstractContextManager[tuple[str, int]]:
     """The server as `rapport serve` runs it (one uvicorn worker, its websocket settings), with
-    REDIS_URL set; yields (base URL, pid) once /readyz answers."""
+    REDIS_URL set and `env` over the benchmarks' settings; yields (base URL, pid) once /readyz
+    answers."""
     return server_process(
         lambda port: [str(Path(sys.executable).parent / "rapport"), "serve", "--port", str(port)],
-        {**server_env(database_url, None), "REDIS_URL": redis_url},
+        {**server_env(database_url, None), "REDIS_URL": redis_url, **(env or {})},
         log_path,
     )
 
@@ -355,16 +358,19 @@ async def until(predicate: Callable[[], bool], changed: asyncio.Event, seconds: 
     return predicate()
 
 
-async def set_up(client: httpx.AsyncClient, pairs: int) -> list[Conversation]:
+async def set_up(client: httpx.AsyncClient, pairs: int, database_url: str) -> list[Conversation]:
     tag = secrets.token_hex(3)
 
     async def person(n: int) -> Person:
-        data = await gql(
-            client, REGISTER, {"i": {"email": f"chat-{tag}-{n}@example.com", "password": PASSWORD}}
-        )
-        if data["register"]["__typename"] != "AuthPayload":
+        email = f"chat-{tag}-{n}@example.com"
+        data = await gql(client, REGISTER, {"i": {"email": email, "password": PASSWORD}})
+        if data["register"]["__typename"] != "RegistrationStarted":
             raise BenchError(f"register {n}: {data}")
-        p = Person(data["register"]["token"], data["register"]["me"]["id"])
+        code = await sign_up_code(database_url, email)
+        data = await gql(client, CONFIRM, sign_up_variables(email, code))
+        if data["confirmRegistration"]["__typename"] != "AuthPayload":
+            raise BenchError(f"confirmRegistration {n}: {data}")
+        p = Person(data["confirmRegistration"]["token"], data["confirmRegistration"]["me"]["id"])
         made = await gql(
             client,
             CREATE_PROFILE,
@@ -973,14 +979,14 @@ async def prime(sender: Sender, ledger: Ledger, limit_s: float) -> float:
 
 
 async def run_async(
-    args: argparse.Namespace, base_url: str, redis_url: str, procs: Processes
+    args: argparse.Namespace, base_url: str, redis_url: str, procs: Processes, database_url: str
 ) -> int:
     lag = LoopLag()
     lag.start()
     setup_client = httpx.AsyncClient(base_url=base_url, timeout=60)
     async with setup_client:
         print("setting up through the API ...", flush=True)
-        conversations = await set_up(setup_client, args.conversations)
+        conversations = await set_up(setup_client, args.conversations, database_url)
     subscribers = [Subscriber(c.index, m) for c in conversations for m in (0, 1)]
     ledger = Ledger(subscribers, confirmed=[0] * len(conversations))
     connector = aiohttp.TCPConnector(limit=args.connections)
@@ -1108,7 +1114,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{redis_server.url}; postgres pid {postmaster}",
                     flush=True,
                 )
-                return uvloop.run(run_async(args, base_url, redis_server.url, procs))
+                return uvloop.run(run_async(args, base_url, redis_server.url, procs, database_url))
         finally:
             server_log_report(log_path)
 

@@ -26,6 +26,7 @@ The machine's other core(s) are shared by wrk and PostgreSQL; nothing is pinned.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import json
 import os
@@ -45,13 +46,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rapport import embedded, migrations  # noqa: E402
+from rapport.mail import latest_body  # noqa: E402
 from rapport.rate_limits import Limit  # noqa: E402
+from resolvers.accounts import code_in_email  # noqa: E402
 
 WRK = "/usr/bin/wrk"
 TARGET_RATIO = 0.50
@@ -63,8 +67,9 @@ ME_QUERY = "{ me { ... on Me { id email profile { displayName } } } }"
 USER_QUERY = """query User($id: ID!) { user(id: $id) { __typename ... on User {
   id displayName age bio goals heightCm gender city photoUrls socialLinks { platform url }
   intent mentorshipRole expertise interests } } }"""
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  __typename ... on AuthPayload { token } } }"""
+REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { __typename } }"""
+CONFIRM = """mutation($i: ConfirmRegistrationInput!) { confirmRegistration(input: $i) {
+  __typename ... on AuthPayload { token me { id } } } }"""
 CREATE_PROFILE = """mutation($i: CreateProfileInput!) { createProfile(input: $i) {
   __typename ... on OwnProfile { id } } }"""
 SET_INTERESTS = """mutation($n: [String!]!) { setInterests(names: $n) {
@@ -265,11 +270,32 @@ def graphql(
     return dict(body["data"])
 
 
-def register(client: httpx.Client, email: str) -> str:
+async def sign_up_code(database_url: str, email: str) -> str:
+    """The code Rapport emailed (the benchmarks run without SMTP: it waits in the outbox)."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        code = code_in_email(await latest_body(conn, email))
+    finally:
+        await conn.close()
+    if code is None:
+        raise BenchError(f"no sign-up code was emailed to {email}")
+    return code
+
+
+def sign_up_variables(email: str, code: str) -> dict[str, Any]:
+    return {"i": {"email": email, "code": code, "password": PASSWORD}}
+
+
+def register(client: httpx.Client, email: str, database_url: str) -> str:
+    """Sign up as a client does: register, the emailed code, confirmRegistration."""
     data = graphql(client, REGISTER, {"i": {"email": email, "password": PASSWORD}})
-    if data["register"]["__typename"] != "AuthPayload":
+    if data["register"]["__typename"] != "RegistrationStarted":
         raise BenchError(f"register {email}: {data}")
-    return str(data["register"]["token"])
+    code = asyncio.run(sign_up_code(database_url, email))
+    data = graphql(client, CONFIRM, sign_up_variables(email, code))
+    if data["confirmRegistration"]["__typename"] != "AuthPayload":
+        raise BenchError(f"confirmRegistration {email}: {data}")
+    return str(data["confirmRegistration"]["token"])
 
 
 def create_profile(client: httpx.Client, token: str, name: str, **fields: Any) -> None:
@@ -292,10 +318,11 @@ class Seed:
     other_id: str
 
 
-def seed(client: httpx.Client) -> Seed:
+def seed(client: httpx.Client, database_url: str) -> Seed:
     tag = secrets.token_hex(4)
     viewer_email, other_email = f"bench-viewer-{tag}@example.com", f"bench-other-{tag}@example.com"
-    viewer, other = register(client, viewer_email), register(client, other_email)
+    viewer = register(client, viewer_email, database_url)
+    other = register(client, other_email, database_url)
     create_profile(client, viewer, "Viewer", bio="Benchmarking things.")
     create_profile(
         client,
@@ -484,7 +511,7 @@ def run(args: argparse.Namespace) -> None:
         ):
             print(f"uvicorn pid {pid} at {base_url}", flush=True)
             with httpx.Client(base_url=base_url, timeout=30) as client:
-                s = seed(client)
+                s = seed(client, database_url)
                 loads = workloads(s)
                 for w in loads:
                     check_once(client, w, s)

@@ -19,6 +19,7 @@ from models.enums import (
     UserStatus,
 )
 from models.interests import Interest, UserInterest
+from models.mail import OutboundEmail
 from models.matching import (
     Block,
     GoalPhrase,
@@ -30,7 +31,7 @@ from models.matching import (
 )
 from models.moderation import Report
 from models.profiles import Preferences, Profile
-from models.users import AuthToken, User
+from models.users import AuthToken, PendingRegistration, User
 
 metadata: MetaData = SQLModel.metadata
 
@@ -53,6 +54,8 @@ __all__ = [
     "Message",
     "Notification",
     "NotificationKind",
+    "OutboundEmail",
+    "PendingRegistration",
     "Preferences",
     "Profile",
     "ProfileEmbedding",

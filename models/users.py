@@ -37,7 +37,7 @@ class User(SQLModel, table=True):
     )
     created_at: datetime = timestamp_field()
     last_active_at: datetime = timestamp_field()
-    # Set by a moderator's suspendUser (status 'suspended'), cleared by unsuspendUser.
+    # Set by a moderator's suspendUser (status 'suspended'), cleared by reinstateUser.
     suspended_at: datetime | None = timestamp_field(nullable=True)
     suspension_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
@@ -54,6 +54,25 @@ class AuthToken(SQLModel, table=True):
         )
     )
     token_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False, unique=True))
+    created_at: datetime = timestamp_field()
+    expires_at: datetime = Field(
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True)
+    )
+
+
+class PendingRegistration(SQLModel, table=True):
+    """A sign-up waiting for its emailed code. Accounts exist only once confirmed, so a
+    pending sign-up reveals nothing and cannot squat an address: each attempt has its own
+    password and code, and confirming one creates the account with that attempt's password."""
+
+    __tablename__ = "pending_registrations"
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(), primary_key=True)
+    )
+    email: str = Field(sa_column=sa.Column(sa.Text, nullable=False, index=True))
+    password_hash: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    code_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False))
     created_at: datetime = timestamp_field()
     expires_at: datetime = Field(
         sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True)

@@ -34,6 +34,7 @@ class Limit(StrEnum):
     LOGIN_PER_ADDRESS = "login_per_address"  # every login attempt from one client address
     LOGIN_PER_ACCOUNT = "login_per_account"  # failed logins against one email address
     REGISTER_PER_ADDRESS = "register_per_address"
+    SIGNUP_EMAILS_PER_RECIPIENT = "signup_emails_per_recipient"  # sign-up mail to one address
     LIKES_PER_DAY = "likes_per_day"  # per account
     INTEREST_REQUESTS_PER_DAY = "interest_requests_per_day"  # per account
     MESSAGES_PER_MINUTE = "messages_per_minute"  # per account, however many sockets
@@ -48,6 +49,7 @@ DEFAULT_RATES: dict[Limit, str] = {
     Limit.LOGIN_PER_ADDRESS: "30/minute;300/hour",
     Limit.LOGIN_PER_ACCOUNT: "10 per 15 minutes",
     Limit.REGISTER_PER_ADDRESS: "10/minute;50/hour",
+    Limit.SIGNUP_EMAILS_PER_RECIPIENT: "5/hour;20/day",
     Limit.LIKES_PER_DAY: "500/day",
     Limit.INTEREST_REQUESTS_PER_DAY: "20/day",
     Limit.MESSAGES_PER_MINUTE: "60/minute;1000/hour",

@@ -18,6 +18,7 @@ from matching.cache import LocalRankingCache, RankingCache, RedisRankingCache
 from matching.embeddings import AsyncEncoder
 from matching.encoder import load_encoder
 from rapport.db import check_usable, create_engine, create_raw_pool, create_sessionmaker
+from rapport.mail import Outbox
 from rapport.presence import LocalPresence, Presence, RedisPresence
 from rapport.pubsub import Hub, create_hub
 from rapport.rate_limits import RateLimits
@@ -42,6 +43,7 @@ class Resources:
     hub: Hub
     presence: Presence
     rate_limits: RateLimits
+    outbox: Outbox
     # Work that must finish even if the request or subscription that started it is cancelled
     # (e.g. recording when someone was last seen as their socket closes). Awaited at shutdown.
     deferred: set[asyncio.Task[None]] = field(default_factory=set)
@@ -85,10 +87,14 @@ async def open_resources(
         hub = await stack.enter_async_context(
             create_hub(settings.redis_url, queue_size=settings.subscription_queue_size)
         )
+        sessionmaker = create_sessionmaker(engine)
+        outbox = Outbox(settings, sessionmaker)
+        outbox.start()
+        stack.push_async_callback(outbox.aclose)
         resources = Resources(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             raw_pool=raw_pool,
             credentials=Credentials(settings),
             # One process only: without cross-process invalidation, off with REDIS_URL.
@@ -99,6 +105,7 @@ async def open_resources(
             hub=hub,
             presence=presence,
             rate_limits=RateLimits(settings.rate_limits, redis),
+            outbox=outbox,
         )
         stack.push_async_callback(_finish_deferred, resources)
         yield resources

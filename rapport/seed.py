@@ -12,8 +12,9 @@ on one theme, with permissive identical preferences, so that only similarity dec
 they are shown (matching-quality tests).
 
 `seed(resources, specs)` creates people through the same resolver functions as the API
-(register, createProfile, updatePreferences, setInterests), so profiles are validated and
-embedded exactly as in production. Every seeded account has the password DEMO_PASSWORD.
+(createProfile, updatePreferences, setInterests; accounts skip the emailed sign-up code), so
+profiles are validated and embedded exactly as in production. Every seeded account has the
+password DEMO_PASSWORD.
 """
 
 from __future__ import annotations
@@ -414,14 +415,15 @@ async def create_person(
     today: date,
     stats: SeedStats | None = None,
 ) -> uuid.UUID:
-    """One person, as a client would make them: register, then createProfile,
-    updatePreferences and setInterests, each in its own session (one per operation)."""
+    """One person, as a client would make them (except that the account is made without the
+    emailed code): createProfile, updatePreferences and setInterests, each in its own session
+    (one per operation)."""
     stats = stats or SeedStats()
     matcher = resources.matcher
 
     async def register() -> accounts.Session:
         async with resources.sessionmaker() as session:
-            return await accounts.register(
+            return await accounts.create_account(
                 session, credentials, resources.token_ttl, spec.email, DEMO_PASSWORD
             )
 

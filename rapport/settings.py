@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_requests: bool = True
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
+    # Unset: emails wait in the outbox table (and, in development, are written to the log).
+    smtp_url: str | None = None
+    mail_from: str = "Rapport <no-reply@localhost>"
     # JSON object; names not given keep their defaults (rapport/rate_limits.py DEFAULT_RATES).
     rate_limits: dict[str, str] = Field(default_factory=dict)
 
@@ -107,6 +110,15 @@ class Settings(BaseSettings):
         elif url.drivername != "postgresql+asyncpg":
             raise ValueError("DATABASE_URL must use the asyncpg driver (postgresql+asyncpg://...)")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("RAPPORT_SMTP_URL must look like smtp://user:pass@host:587")
+        return value
 
     @field_validator("rate_limits")
     @classmethod
@@ -137,11 +149,13 @@ class Settings(BaseSettings):
                 f"when RAPPORT_ENV={self.env.value} (try: python -c 'import secrets; "
                 f"print(secrets.token_urlsafe(48))')"
             )
-        for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
+        for name, url in (
+            ("DATABASE_URL", self.database_url),
+            ("REDIS_URL", self.redis_url),
+            ("RAPPORT_SMTP_URL", self.smtp_url),
+        ):
             if url:
-                password = (
-                    make_url(url).password if name == "DATABASE_URL" else _redis_password(url)
-                )
+                password = make_url(url).password if name == "DATABASE_URL" else _url_password(url)
                 if password is not None and str(password).lower() in PLACEHOLDER_SECRETS:
                     raise ValueError(f"{name} uses a placeholder password outside development")
         return self
@@ -164,7 +178,7 @@ class Settings(BaseSettings):
         return self.model_copy(update={"database_url": self._async_driver(url)})
 
 
-def _redis_password(url: str) -> str | None:
+def _url_password(url: str) -> str | None:
     from urllib.parse import urlsplit
 
     return urlsplit(url).password

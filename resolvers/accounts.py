@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,17 +14,26 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from models import AuthToken, Profile, User, UserStatus
+from models import AuthToken, OutboundEmail, PendingRegistration, Profile, User, UserStatus
 from models.base import from_row, utcnow
+from rapport import mail
 from rapport.rate_limits import Limit, RateLimits
 from resolvers import validation
-from resolvers.credentials import TOKEN_PREFIX, Credentials
-from resolvers.errors import ErrorCode, InvalidCredentialsError, NotAllowedError, Problems
+from resolvers.credentials import CODE_DIGITS, TOKEN_PREFIX, Credentials
+from resolvers.errors import (
+    AlreadyExists,
+    ErrorCode,
+    InvalidCredentialsError,
+    NotAllowedError,
+    Problems,
+)
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 # last_active_at is written at most this often per user, not on every request.
 LAST_ACTIVE_RESOLUTION = timedelta(minutes=5)
+SIGN_UP_TTL = timedelta(hours=24)
+SENT_MAIL_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,27 +82,147 @@ async def _issue_token(
     return Session(user=user, token=token, expires_at=expires_at)
 
 
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    email: str  # normalised
+    expires_at: datetime  # when the emailed code stops working
+    subject: str
+    body: str  # what was queued for the address (the caller wakes the outbox)
+
+
+SIGN_UP_SUBJECT = "Your Rapport sign-up code"
+_NEW_BODY = """Your Rapport sign-up code is {code}.
+
+It works once, for 24 hours. If you did not try to sign up, ignore this email: no account
+is made without the code."""
+_EXISTING_BODY = """Someone, maybe you, tried to create a Rapport account with this address, but
+you already have one: sign in with your password instead.
+
+If it was not you, ignore this email: nothing has changed."""
+
+
+_CODE_IN_EMAIL = re.compile(rf"sign-up code is (\d{{{CODE_DIGITS}}})")
+
+
+def code_in_email(body: str | None) -> str | None:
+    """The code in a sign-up email (None in the "you already have an account" note)."""
+    found = _CODE_IN_EMAIL.search(body or "")
+    return found.group(1) if found else None
+
+
 async def register(
-    session: AsyncSession, credentials: Credentials, ttl: timedelta, email: str, password: str
-) -> Session:
+    session: AsyncSession,
+    credentials: Credentials,
+    limits: RateLimits,
+    email: str,
+    password: str,
+) -> SignUp:
+    """Start a sign-up: the answer, the work done and its duration are the same whether or
+    not the address has an account (no enumeration). Either way the password is hashed, a
+    pending registration with a fresh code is stored and one email is queued: the code if
+    the address is new, a "you already have an account" note if not (its pending row then
+    can never be confirmed: its code was never sent, and the address is taken)."""
     problems = Problems()
     address = validation.email(problems, "email", email)
     _check_password(problems, "password", password)
     problems.raise_if_any()
+    await limits.hit(Limit.SIGNUP_EMAILS_PER_RECIPIENT, address)  # no mail bombing
     password_hash = await credentials.hash_password(password)
-    # INSERT .. ON CONFLICT: two concurrent registrations of one address cannot both succeed.
+    code = credentials.new_code()
+    expires_at = utcnow() + SIGN_UP_TTL
+    session.add(
+        PendingRegistration(
+            email=address,
+            password_hash=password_hash,
+            code_hash=credentials.code_digest(address, code),
+            expires_at=expires_at,
+        )
+    )
+    taken = await session.scalar(select(col(User.id)).where(col(User.email) == address))
+    body = _EXISTING_BODY if taken is not None else _NEW_BODY.format(code=code)
+    mail.enqueue(session, address, SIGN_UP_SUBJECT, body)
+    await session.commit()
+    return SignUp(email=address, expires_at=expires_at, subject=SIGN_UP_SUBJECT, body=body)
+
+
+async def confirm_registration(
+    session: AsyncSession,
+    credentials: Credentials,
+    limits: RateLimits,
+    ttl: timedelta,
+    email: str,
+    code: str,
+    password: str,
+) -> Session:
+    """Create the account of the sign-up whose code and password these are, and sign in. The
+    password must be the one that sign-up was started with: if someone else started a
+    sign-up for the same address after the owner did, the owner's inbox holds that code too,
+    and confirming it must not give the account the other person's password. A wrong code,
+    an expired one, a wrong password, an unknown address and one that already has an account
+    all get the same refusal after the same work (one argon2 verification), and spend the
+    address's failed-login budget (so six digits cannot be guessed: README, Rate limits)."""
+    problems = Problems()
+    address = validation.email(problems, "email", email)
+    code = code.strip()
+    if not (len(code) == CODE_DIGITS and code.isascii() and code.isdigit()):
+        problems.add("code", ErrorCode.INVALID_FORMAT, f"The code has {CODE_DIGITS} digits.")
+    problems.raise_if_any()
+    await limits.check(Limit.LOGIN_PER_ACCOUNT, address)
+    digest = credentials.code_digest(address, code)
+    pending = (
+        await session.execute(
+            select(PendingRegistration).where(
+                col(PendingRegistration.email) == address,
+                col(PendingRegistration.expires_at) > utcnow(),
+            )
+        )
+    ).scalars()
+    # Every pending row is compared, each in constant time.
+    matching = next((p for p in pending if hmac.compare_digest(p.code_hash, digest)), None)
+    stored = matching.password_hash if matching else None
+    user = None
+    if await credentials.verify_password(stored, password) and stored is not None:
+        user = await _new_user(session, address, stored)
+    if user is None:
+        await session.rollback()
+        await limits.count(Limit.LOGIN_PER_ACCOUNT, address)
+        problems.add("code", ErrorCode.INVALID_CODE, "This code is wrong or has expired.")
+        problems.raise_if_any()
+    assert user is not None
+    await session.execute(
+        delete(PendingRegistration).where(col(PendingRegistration.email) == address)
+    )
+    result = await _issue_token(session, credentials, user, ttl)
+    await session.commit()
+    return result
+
+
+async def _new_user(session: AsyncSession, email: str, password_hash: str) -> User | None:
+    """None if the address has an account (INSERT .. ON CONFLICT: two confirmations of one
+    address cannot both make one)."""
     user_id = (
         await session.execute(
             insert(User)
-            .values(id=uuid.uuid4(), email=address, password_hash=password_hash)
+            .values(id=uuid.uuid4(), email=email, password_hash=password_hash)
             .on_conflict_do_nothing(index_elements=["email"])
             .returning(col(User.id))
         )
     ).scalar_one_or_none()
-    if user_id is None:
-        problems.add("email", ErrorCode.EMAIL_TAKEN, "An account with this email already exists.")
-        problems.raise_if_any()
-    user = await session.get_one(User, user_id)
+    return None if user_id is None else await session.get_one(User, user_id)
+
+
+async def create_account(
+    session: AsyncSession, credentials: Credentials, ttl: timedelta, email: str, password: str
+) -> Session:
+    """For operators' tools (`rapport seed`), not the API: an account without the emailed
+    code, signed in. AlreadyExists if the address has one."""
+    problems = Problems()
+    address = validation.email(problems, "email", email)
+    _check_password(problems, "password", password)
+    problems.raise_if_any()
+    user = await _new_user(session, address, await credentials.hash_password(password))
+    if user is None:
+        raise AlreadyExists("This address has an account.", field="email")
     result = await _issue_token(session, credentials, user, ttl)
     await session.commit()
     return result
@@ -233,8 +364,14 @@ async def change_password(
 
 
 async def purge_expired_tokens(session: AsyncSession, now: datetime | None = None) -> int:
-    result = await session.execute(
-        delete(AuthToken).where(col(AuthToken.expires_at) <= (now or utcnow()))
+    """Expired tokens and sign-ups, and sent email older than a week. Returns the tokens."""
+    now = now or utcnow()
+    result = await session.execute(delete(AuthToken).where(col(AuthToken.expires_at) <= now))
+    await session.execute(
+        delete(PendingRegistration).where(col(PendingRegistration.expires_at) <= now)
+    )
+    await session.execute(
+        delete(OutboundEmail).where(col(OutboundEmail.sent_at) <= now - SENT_MAIL_KEPT)
     )
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from rapport.settings import Settings
 
 TOKEN_PREFIX = "rpt_"  # noqa: S105 (recognisable by secret scanners)
+CODE_DIGITS = 6
 
 
 class Credentials:
@@ -49,4 +50,15 @@ class Credentials:
         return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
     def token_digest(self, token: str) -> bytes:
+        """Tokens are stored and looked up only as this keyed hash: the lookup compares
+        digests an attacker cannot compute without the secret key, so its timing tells
+        nothing about any token (and the database never holds a usable one)."""
         return hmac.new(self._key, token.encode(), hashlib.sha256).digest()
+
+    def new_code(self) -> str:
+        """A one-time sign-up code, uniformly random."""
+        return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+    def code_digest(self, email: str, code: str) -> bytes:
+        """Keyed and bound to its address: a code is worth nothing for another address."""
+        return self.token_digest(f"sign-up:{email}:{code}")

@@ -22,7 +22,7 @@ class ErrorCode(StrEnum):
     MIN_ABOVE_MAX = "min_above_max"
     NOT_ALLOWED = "not_allowed"
     INVALID_CURSOR = "invalid_cursor"
-    EMAIL_TAKEN = "email_taken"
+    INVALID_CODE = "invalid_code"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an error code)
     CANNOT_TARGET_SELF = "cannot_target_self"
     # whole-result errors

@@ -29,6 +29,13 @@ class RegisterInput:
 
 
 @strawberry.input
+class ConfirmRegistrationInput:
+    email: str
+    code: str = strawberry.field(description="The 6 digits emailed by register.")
+    password: str = strawberry.field(description="The one given to register.")
+
+
+@strawberry.input
 class LoginInput:
     email: str
     password: str
@@ -58,8 +65,20 @@ class ChangePasswordPayload:
     me: Me
 
 
+@strawberry.type(
+    description="Check the inbox: a code was emailed (or, if the address already has an "
+    "account, a note saying so). Finish with confirmRegistration. The same answer either way."
+)
+class RegistrationStarted:
+    email: str
+    code_expires_at: datetime
+
+
 RegisterResult = Annotated[
-    AuthPayload | ValidationError | RateLimited, strawberry.union("RegisterResult")
+    RegistrationStarted | ValidationError | RateLimited, strawberry.union("RegisterResult")
+]
+ConfirmRegistrationResult = Annotated[
+    AuthPayload | ValidationError | RateLimited, strawberry.union("ConfirmRegistrationResult")
 ]
 LoginResult = Annotated[
     AuthPayload | InvalidCredentials | NotAllowed | ValidationError | RateLimited,
@@ -119,15 +138,38 @@ class AccountQueries:
 
 @strawberry.type
 class AccountMutations:
-    @strawberry.mutation(description="Create an account and sign in.")
+    @strawberry.mutation(
+        description="Start a sign-up: a 6-digit code is emailed to the address. The answer "
+        "never says whether the address already has an account."
+    )
     @expected_errors
     async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
         r = info.context.resources
         if (address := info.context.client_address) is not None:
             await r.rate_limits.hit(Limit.REGISTER_PER_ADDRESS, address)
+        started = await accounts.register(
+            info.context.session, r.credentials, r.rate_limits, input.email, input.password
+        )
+        r.outbox.queued(started.email, started.subject, started.body)
+        return RegistrationStarted(email=started.email, code_expires_at=started.expires_at)
+
+    @strawberry.mutation(
+        description="Finish a sign-up with the emailed code: the account is created and signed in."
+    )
+    @expected_errors
+    async def confirm_registration(
+        self, info: Info, input: ConfirmRegistrationInput
+    ) -> ConfirmRegistrationResult:
+        r = info.context.resources
         return _payload(
-            await accounts.register(
-                info.context.session, r.credentials, r.token_ttl, input.email, input.password
+            await accounts.confirm_registration(
+                info.context.session,
+                r.credentials,
+                r.rate_limits,
+                r.token_ttl,
+                input.email,
+                input.code,
+                input.password,
             )
         )
 

@@ -155,13 +155,17 @@ class Gql:
         return result.data
 
     async def register(self, email: str | None = None, password: str = PASSWORD) -> str:
+        """Sign up as a client does (register, the emailed code, confirmRegistration); the
+        new account's token."""
+        from tests.mailbox import CONFIRM, REGISTER, sign_up_code
+
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-        data = await self(
-            "mutation($i: RegisterInput!) { register(input: $i) { __typename ... on AuthPayload { token } } }",
-            {"i": {"email": email, "password": password}},
-        )
-        assert data["register"]["__typename"] == "AuthPayload", data
-        return data["register"]["token"]
+        started = await self(REGISTER, {"i": {"email": email, "password": password}})
+        assert started["register"]["__typename"] == "RegistrationStarted", started
+        code = await sign_up_code(self.resources.raw_pool, email)
+        data = await self(CONFIRM, {"i": {"email": email, "code": code, "password": password}})
+        assert data["confirmRegistration"]["__typename"] == "AuthPayload", data
+        return data["confirmRegistration"]["token"]
 
 
 @pytest.fixture
@@ -194,6 +198,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+    database_url: str
 
     @property
     def log(self) -> str:
@@ -238,7 +243,7 @@ def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[Se
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path)
+    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path, database_url)
     try:
         deadline = time.monotonic() + 30
         while True:

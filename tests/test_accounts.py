@@ -8,14 +8,22 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
-from models import AuthToken, User, UserStatus
+from models import AuthToken, OutboundEmail, PendingRegistration, User, UserStatus
 from models.base import utcnow
 from tests.conftest import PASSWORD
+from tests.mailbox import latest_email, sign_up_code
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
   __typename
-  ... on AuthPayload { token expiresAt me { email status } }
+  ... on RegistrationStarted { email codeExpiresAt }
   ... on ValidationError { code errors { field code message } }
+  ... on RateLimited { limit }
+} }"""
+CONFIRM = """mutation($i: ConfirmRegistrationInput!) { confirmRegistration(input: $i) {
+  __typename
+  ... on AuthPayload { token expiresAt me { email status } }
+  ... on ValidationError { errors { field code } }
+  ... on RateLimited { limit }
 } }"""
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) {
   __typename
@@ -40,30 +48,104 @@ async def login(gql, email: str, password: str = PASSWORD) -> dict:
     return (await gql(LOGIN, {"i": {"email": email, "password": password}}))["login"]
 
 
-async def test_register_normalises_email_and_signs_in(gql) -> None:
-    data = await gql(
-        REGISTER, {"i": {"email": "  Ada.Lovelace@Example.COM ", "password": PASSWORD}}
-    )
-    payload = data["register"]
+async def register(gql, email: str, password: str = PASSWORD) -> dict:
+    return (await gql(REGISTER, {"i": {"email": email, "password": password}}))["register"]
+
+
+async def confirm(gql, email: str, code: str, password: str = PASSWORD) -> dict:
+    variables = {"i": {"email": email, "code": code, "password": password}}
+    return (await gql(CONFIRM, variables))["confirmRegistration"]
+
+
+async def test_sign_up_by_emailed_code_normalises_email_and_signs_in(gql, resources) -> None:
+    started = await register(gql, "  Ada.Lovelace@Example.COM ")
+    assert started["__typename"] == "RegistrationStarted"
+    assert started["email"] == "ada.lovelace@example.com"
+    assert await count(resources, User) == 0  # nothing exists before the code comes back
+    code = await sign_up_code(resources.raw_pool, "ada.lovelace@example.com")
+    payload = await confirm(gql, "ADA.lovelace@example.com", code)
     assert payload["__typename"] == "AuthPayload"
     assert payload["me"] == {"email": "ada.lovelace@example.com", "status": "ACTIVE"}
     assert payload["token"].startswith("rpt_")
     me = await gql(ME, token=payload["token"])
     assert me["me"]["email"] == "ada.lovelace@example.com"
+    assert await count(resources, PendingRegistration) == 0
+    again = await confirm(gql, "ada.lovelace@example.com", code)  # a code works once
+    assert again == {
+        "__typename": "ValidationError",
+        "errors": [{"field": "code", "code": "INVALID_CODE"}],
+    }
 
 
-async def test_email_is_unique_regardless_of_case(gql, resources) -> None:
+async def test_registering_a_taken_address_answers_the_same_and_sends_no_code(
+    gql, resources
+) -> None:
     await gql.register("bob@example.com")
-    data = await gql(REGISTER, {"i": {"email": "BOB@Example.com", "password": PASSWORD}})
-    assert data["register"]["__typename"] == "ValidationError"
-    assert data["register"]["errors"] == [
-        {
-            "field": "email",
-            "code": "EMAIL_TAKEN",
-            "message": "An account with this email already exists.",
-        }
-    ]
+    new = await register(gql, "new-person@example.com")
+    taken = await register(gql, "BOB@Example.com")
+    assert taken["__typename"] == new["__typename"] == "RegistrationStarted"
+    assert set(taken) == set(new) and taken["email"] == "bob@example.com"
+    note = await latest_email(resources.raw_pool, "bob@example.com")
+    assert note is not None and "already have one" in note and "code is" not in note
+    assert "code is" in (await latest_email(resources.raw_pool, "new-person@example.com") or "")
+    # No code can turn the taken address's pending sign-up into a second account.
+    for guess in ("000000", "123456"):
+        refused = await confirm(gql, "bob@example.com", guess)
+        assert refused["__typename"] == "ValidationError"
     assert await count(resources, User) == 1
+
+
+async def test_a_later_sign_up_by_someone_else_cannot_set_the_owners_password(
+    gql, resources
+) -> None:
+    """The owner signs up; an attacker then starts a sign-up for the same address with their
+    own password. Both codes land in the owner's inbox; whichever the owner uses, the
+    account gets the owner's password, never the attacker's."""
+    email = "owner@example.com"
+    assert (await register(gql, email, PASSWORD))["__typename"] == "RegistrationStarted"
+    owners_code = await sign_up_code(resources.raw_pool, email)
+    assert (await register(gql, email, "attacker password"))["__typename"] == "RegistrationStarted"
+    attackers_code = await sign_up_code(resources.raw_pool, email)
+    refused = await confirm(gql, email, attackers_code, PASSWORD)
+    if attackers_code != owners_code:
+        assert refused["__typename"] == "ValidationError"
+    assert (await confirm(gql, email, owners_code, "attacker password"))["__typename"] == (
+        "ValidationError"
+    )
+    assert (await confirm(gql, email, owners_code, PASSWORD))["__typename"] == "AuthPayload"
+    assert (await login(gql, email, "attacker password"))["__typename"] == "InvalidCredentials"
+    assert (await login(gql, email, PASSWORD))["__typename"] == "AuthPayload"
+
+
+async def test_codes_are_bound_to_their_address_and_expire(gql, resources) -> None:
+    await register(gql, "one@example.com")
+    await register(gql, "two@example.com")
+    code_one = await sign_up_code(resources.raw_pool, "one@example.com")
+    assert (await confirm(gql, "two@example.com", code_one))["__typename"] == "ValidationError"
+    async with resources.sessionmaker() as session:
+        await session.execute(
+            update(PendingRegistration).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+    assert (await confirm(gql, "one@example.com", code_one))["__typename"] == "ValidationError"
+    bad = await gql(CONFIRM, {"i": {"email": "one@example.com", "code": "12ab", "password": "x"}})
+    assert bad["confirmRegistration"]["errors"] == [{"field": "code", "code": "INVALID_FORMAT"}]
+
+
+async def test_guessing_codes_is_rate_limited(gql, resources) -> None:
+    await register(gql, "guess@example.com")
+    code = await sign_up_code(resources.raw_pool, "guess@example.com")
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    outcomes = [(await confirm(gql, "guess@example.com", wrong))["__typename"] for _ in range(10)]
+    assert outcomes == ["ValidationError"] * 10
+    # The budget is spent: even the right code waits now.
+    assert (await confirm(gql, "guess@example.com", code))["__typename"] == "RateLimited"
+
+
+async def test_sign_up_mail_to_one_address_is_rate_limited(gql, resources) -> None:
+    answers = [(await register(gql, "flooded@example.com"))["__typename"] for _ in range(6)]
+    assert answers == ["RegistrationStarted"] * 5 + ["RateLimited"]
+    assert await count(resources, OutboundEmail) == 5
 
 
 async def test_register_reports_every_bad_field_and_writes_nothing(gql, resources) -> None:
@@ -75,18 +157,17 @@ async def test_register_reports_every_bad_field_and_writes_nothing(gql, resource
         ("email", "INVALID_EMAIL"),
         ("password", "TOO_SHORT"),
     }
-    assert await count(resources, User) == 0
-    assert await count(resources, AuthToken) == 0
+    for model in (User, AuthToken, PendingRegistration, OutboundEmail):
+        assert await count(resources, model) == 0
 
 
-async def test_concurrent_registrations_of_one_email_make_one_account(gql, resources) -> None:
-    results = await asyncio.gather(
-        *(
-            gql(REGISTER, {"i": {"email": f"{c}@example.com", "password": PASSWORD}})
-            for c in ["race", "RACE", "Race"]
-        )
-    )
-    kinds = sorted(r["register"]["__typename"] for r in results)
+async def test_concurrent_confirmations_of_one_address_make_one_account(gql, resources) -> None:
+    codes = []
+    for variant in ["race@example.com", "RACE@example.com", "Race@example.com"]:
+        await register(gql, variant)
+        codes.append(await sign_up_code(resources.raw_pool, "race@example.com"))
+    results = await asyncio.gather(*(confirm(gql, "race@example.com", c) for c in codes))
+    kinds = sorted(r["__typename"] for r in results)
     assert kinds == ["AuthPayload", "ValidationError", "ValidationError"]
     assert await count(resources, User) == 1
 

@@ -143,7 +143,19 @@ MATRIX: dict[str, Row] = {
         "NotFound", lambda w: [{"userId": v.id} for v in w.victims], check=not_to_a_suitor_either
     ),
     # Mutations (each stranger is a new account: their own changes do not pile up)
-    "Mutation.register": Row("AuthPayload", fresh_account, anonymous="AuthPayload"),
+    # Registering a victim's address answers as for a new one and changes nothing of theirs.
+    "Mutation.register": Row(
+        "RegistrationStarted",
+        lambda w: {"input": {"email": w.emails[w.alice.id], "password": "a squatter's pw"}},
+        anonymous="RegistrationStarted",
+    ),
+    "Mutation.confirmRegistration": Row(
+        "ValidationError",
+        lambda w: {
+            "input": {"email": w.emails[w.alice.id], "code": "000000", "password": PASSWORD}
+        },
+        anonymous="ValidationError",
+    ),
     "Mutation.login": Row(
         "InvalidCredentials",
         lambda w: {"input": {"email": w.emails[w.alice.id], "password": "not her password"}},

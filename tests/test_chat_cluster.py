@@ -19,6 +19,7 @@ import pytest
 import websockets
 
 from tests.conftest import PASSWORD, ServerProcess, running_server
+from tests.mailbox import sign_up
 from tests.redis_server import RedisServer
 from tests.test_profiles import profile_input
 
@@ -70,13 +71,14 @@ async def gql(
     return body["data"]
 
 
-async def person(base: str) -> tuple[str, str]:
-    data = await gql(
-        base,
-        "mutation($i: RegisterInput!) { register(input: $i) { ... on AuthPayload { token me { id } } } }",
-        {"i": {"email": f"c-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD}},
-    )
-    token, user = data["register"]["token"], data["register"]["me"]["id"]
+async def person(base: str, database_url: str) -> tuple[str, str]:
+    async def post(body: dict[str, Any]) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=base, timeout=WAIT_S) as client:
+            return (await client.post("/graphql", json=body)).json()
+
+    email = f"c-{uuid.uuid4().hex[:10]}@example.com"
+    signed_up = await sign_up(post, database_url, email, PASSWORD)
+    token, user = signed_up["token"], signed_up["me"]["id"]
     created = await gql(
         base,
         "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",
@@ -87,9 +89,9 @@ async def person(base: str) -> tuple[str, str]:
     return token, user
 
 
-async def conversation(base: str) -> tuple[str, str, str]:
+async def conversation(base: str, database_url: str) -> tuple[str, str, str]:
     """(sender token, receiver token, conversation id) of two new people who matched."""
-    (a, a_id), (b, b_id) = await person(base), await person(base)
+    (a, a_id), (b, b_id) = await person(base, database_url), await person(base, database_url)
     like = "mutation($id: ID!) { like(userId: $id) { __typename } }"
     await gql(base, like, {"id": b_id}, a)
     await gql(base, like, {"id": a_id}, b)
@@ -147,7 +149,7 @@ async def test_a_message_sent_through_one_instance_reaches_a_subscriber_on_anoth
     instances,
 ) -> None:
     one, two = (s.base_url for s in instances)
-    a, b, conv = await conversation(one)
+    a, b, conv = await conversation(one, instances[0].database_url)
     got: list[str] = []
     async with subscription(two, b, conv) as ws:
         marker = await settle(one, a, conv)
@@ -160,7 +162,7 @@ async def test_a_message_sent_through_one_instance_reaches_a_subscriber_on_anoth
 
 async def test_redis_restart_loses_nothing(instances, redis_server: RedisServer) -> None:
     one, two = (s.base_url for s in instances)
-    a, b, conv = await conversation(one)
+    a, b, conv = await conversation(one, instances[0].database_url)
     got: list[str] = []
     async with subscription(two, b, conv) as ws:
         marker = await settle(one, a, conv)
@@ -184,7 +186,7 @@ async def test_redis_restart_loses_nothing(instances, redis_server: RedisServer)
 
 async def test_a_client_of_a_killed_instance_resumes_elsewhere_from_its_cursor(instances) -> None:
     one, two = instances
-    a, b, conv = await conversation(one.base_url)
+    a, b, conv = await conversation(one.base_url, one.database_url)
     got: list[str] = []
     sent: list[str] = []
     async with subscription(one.base_url, b, conv) as ws:

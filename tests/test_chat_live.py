@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from tests.conftest import PASSWORD
+from tests.mailbox import sign_up_client
 
 PROTOCOL = ["graphql-transport-ws"]
 _ids = itertools.count(1)
@@ -33,14 +34,9 @@ class Client:
     def __init__(self, http: TestClient) -> None:
         self.http = http
         email = f"live-{uuid.uuid4().hex[:10]}@example.com"
-        data = self.gql(
-            "mutation($i: RegisterInput!) { register(input: $i) { ... on AuthPayload { token "
-            "me { id } } } }",
-            {"i": {"email": email, "password": PASSWORD}},
-            token=None,
-        )
-        self.token = data["register"]["token"]
-        self.id = data["register"]["me"]["id"]
+        signed_up = sign_up_client(http, email, PASSWORD)
+        self.token = signed_up["token"]
+        self.id = signed_up["me"]["id"]
         created = self.gql(
             "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",
             {"i": profile()},

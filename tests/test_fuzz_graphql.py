@@ -39,6 +39,7 @@ from schemathesis.graphql import nodes
 from rapport.settings import PROJECT_ROOT
 from resolvers.credentials import Credentials
 from tests.conftest import PASSWORD, make_settings, raw_dsn, running_server
+from tests.mailbox import sign_up_sync
 from tests.test_profiles import profile_input
 
 FUZZ_EXAMPLES = int(os.environ.get("RAPPORT_FUZZ_EXAMPLES", "100"))
@@ -134,8 +135,6 @@ def post(base_url: str, query: str, variables: dict[str, Any], token: str, expec
     return result
 
 
-REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
-  __typename ... on AuthPayload { token me { id } } } }"""
 CREATE = "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }"
 LIKE = """mutation($id: ID!) { like(userId: $id) {
   __typename ... on SwipePayload { match { id } } } }"""
@@ -149,21 +148,23 @@ INTEREST = """mutation($id: ID!) { sendInterest(userId: $id, message: "hello") {
 NOTIFICATIONS = "{ notifications { __typename ... on NotificationConnection { nodes { id } } } }"
 
 
-def person(base_url: str) -> tuple[str, str]:
+def person(base_url: str, database_url: str) -> tuple[str, str]:
     """A registered user with a profile: (token, user id)."""
     email = f"fuzz-{uuid.uuid4().hex[:10]}@example.com"
-    account = post(
-        base_url, REGISTER, {"i": {"email": email, "password": PASSWORD}}, "", "AuthPayload"
-    )
+
+    def send(body: dict[str, Any]) -> dict[str, Any]:
+        return httpx.post(f"{base_url}/graphql", json=body, timeout=60).json()
+
+    account = sign_up_sync(send, database_url, email, PASSWORD)
     post(base_url, CREATE, {"i": profile_input()}, account["token"], "OwnProfile")
     return account["token"], account["me"]["id"]
 
 
-def populate(base_url: str) -> tuple[str, list[str]]:
+def populate(base_url: str, database_url: str) -> tuple[str, list[str]]:
     """The fuzz user with two matches (their conversations each hold a message either way), a
     pending interest request from a third person, and the notifications all that made.
     Returns the fuzz user's id and every id involved."""
-    viewer, *others = (person(base_url) for _ in range(4))
+    viewer, *others = (person(base_url, database_url) for _ in range(4))
     ids = [viewer[1]] + [other[1] for other in others]
     for other in others[:2]:
         post(base_url, LIKE, {"id": viewer[1]}, other[0], "SwipePayload")
@@ -196,7 +197,7 @@ def target(
     log_path = tmp_path_factory.mktemp("fuzz") / "server.log"
     try:
         with running_server(database_url, log_path, RAPPORT_SECRET_KEY=key) as server:
-            user_id, ids = populate(server.base_url)
+            user_id, ids = populate(server.base_url, database_url)
             KNOWN_IDS[:] = ids
             conn = loop.run_until_complete(asyncpg.connect(database_url))
             try:

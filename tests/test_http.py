@@ -16,11 +16,8 @@ from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.logging import configure_logging
 from resolvers import profiles
 from tests.conftest import PASSWORD, make_settings
+from tests.mailbox import sign_up
 
-REGISTER = (
-    f'mutation {{ register(input: {{email: "web@example.com", password: "{PASSWORD}"}}) '
-    "{ ... on AuthPayload { token } } }"
-)
 ME = "{ me { __typename ... on Me { email } } }"
 
 
@@ -31,10 +28,17 @@ async def post(
     return await client.post("/graphql", json={"query": query, **kw}, headers=headers)
 
 
-async def test_register_then_me_with_bearer_header(client) -> None:
-    response = await post(client, REGISTER)
-    assert response.status_code == 200  # a Route, not a Mount: no 307 redirect
-    token = response.json()["data"]["register"]["token"]
+async def signed_up(client: httpx.AsyncClient, settings, email: str = "web@example.com") -> str:
+    async def send(body: dict) -> dict:
+        response = await client.post("/graphql", json=body)
+        assert response.status_code == 200  # a Route, not a Mount: no 307 redirect
+        return response.json()
+
+    return (await sign_up(send, settings.database_url, email, PASSWORD))["token"]
+
+
+async def test_register_then_me_with_bearer_header(client, settings) -> None:
+    token = await signed_up(client, settings)
     me = await post(client, ME, token)
     assert me.json() == {"data": {"me": {"__typename": "Me", "email": "web@example.com"}}}
     for header in (f"Basic {token}", "Bearer", f"bearer {token}x"):
@@ -48,13 +52,13 @@ async def test_graphql_syntax_errors_are_reported_not_masked(client) -> None:
 
 
 async def test_unexpected_errors_are_masked_with_a_logged_correlation_id(
-    client, monkeypatch, caplog
+    client, settings, monkeypatch, caplog
 ) -> None:
     async def broken(*args, **kwargs):
         raise RuntimeError("database password is hunter2")
 
     monkeypatch.setattr(profiles, "public_profile", broken)
-    token = (await post(client, REGISTER)).json()["data"]["register"]["token"]
+    token = await signed_up(client, settings)
     with caplog.at_level(logging.ERROR, logger="rapport.errors"):
         response = await post(
             client, '{ user(id: "00000000-0000-0000-0000-000000000000") { __typename } }', token

@@ -37,5 +37,5 @@ def test_sigterm_lets_an_open_request_finish_then_exits_cleanly(database_url, tm
     assert "Application shutdown complete" in server.log
     status, _, payload = response.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 200"), response
-    assert json.loads(payload) == {"data": {"register": {"__typename": "AuthPayload"}}}
+    assert json.loads(payload) == {"data": {"register": {"__typename": "RegistrationStarted"}}}
     assert "Rapport stopped" in server.log

@@ -7,12 +7,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.conftest import PASSWORD
+from tests.mailbox import sign_up_client
 
 PROTOCOL = ["graphql-transport-ws"]
-REGISTER = (
-    f'mutation {{ register(input: {{email: "ws@example.com", password: "{PASSWORD}"}}) '
-    "{ ... on AuthPayload { token } } }"
-)
 
 
 @pytest.fixture
@@ -25,7 +22,7 @@ def http(settings, encoder_model):
 
 
 def token(http: TestClient) -> str:
-    return http.post("/graphql", json={"query": REGISTER}).json()["data"]["register"]["token"]
+    return sign_up_client(http, "ws@example.com", PASSWORD)["token"]
 
 
 @pytest.mark.parametrize("payload", [{"token": "{t}"}, {"Authorization": "Bearer {t}"}])
