@@ -12,7 +12,8 @@ What it does, self-contained, loopback only, cleaned up at exit:
    throwaway embedded PostgreSQL, migrated; seeds --people synthetic people with `rapport seed`
    (profiles, interests and preferences, embedded as in production);
 2. starts the server as `rapport serve` runs it (one uvicorn worker, RAPPORT_ENV=production
-   with a random secret, REDIS_URL set, RAPPORT_RATE_LIMITS: see RATE_LIMITS below);
+   with a random secret, REDIS_URL set, RAPPORT_RATE_LIMITS: see RATE_LIMITS below), with a
+   sitecustomize on its PYTHONPATH that reports interpreter figures (see PROBE);
 3. the first --clients seeded people sign in (`login`), pairs of them like each other (one
    conversation each, so chat starts at once), and each opens a graphql-transport-ws socket
    subscribed to its `notifications` and to `messageAdded` in each of its conversations;
@@ -21,9 +22,12 @@ What it does, self-contained, loopback only, cleaned up at exit:
    token: the socket is closed, opened again with it and resubscribed from the last id seen,
    then the old token is logged out), a `recommendations` page, a swipe (like or pass on a
    person from its pages; a like back makes a match, and both members subscribe to the new
-   conversation), or `sendMessage` in one of its conversations;
+   conversation), `sendMessage` in one of its conversations, or an unmatch (both members
+   end their subscription to that conversation first; see MIX);
 5. samples the server process every --sample seconds (/proc: RSS, anonymous RSS, open files,
-   threads, CPU) and prints a row of the table every --report seconds;
+   threads, CPU; from PROBE: Python memory blocks in use and objects tracked by the garbage
+   collector) and prints a row of the table every --report seconds; as the load starts and
+   once it is over, has the server run a full collection and report its live heap;
 6. stops, waits for deliveries, and checks every member of every conversation received every
    message sent in it exactly once and in order, across reconnects;
 7. prints the memory verdict, per-operation counts, errors and latencies with their ratio to
@@ -35,9 +39,12 @@ message on it, a missing/duplicate/out-of-order delivery, ERROR lines in the ser
 
 Memory is "flat" when, after a warm-up of duration/5 (10-60 s), the median RSS of the last
 window (the last minute; a quarter of the measured time when shorter) is at most --max-ratio
-(1.10) times the median of the first window after warm-up (30 s, or a quarter), and the
-least-squares slope of RSS over the measured time is at most --max-slope MB/minute (judged
-only when at least two minutes are measured).
+(1.10) times the median of the first window after warm-up (30 s, or a quarter); and, when at
+least two minutes are measured, the least-squares slope of RSS over the measured time is at
+most --max-slope (1%) of that baseline per minute and the live heap (memory blocks in use
+after a full collection) at the end is at most --max-heap-ratio (1.10) times the one at the
+start. RSS alone cannot tell a leak from cyclic garbage that CPython has not collected yet
+(after gc.freeze at start-up its first full collection comes late); the live heap can.
 """
 
 from __future__ import annotations
@@ -95,8 +102,10 @@ RATE_LIMITS = {
     "websocket_connections_per_address": "1000000/minute",
 }
 # Weights of the actions; a swipe without candidates fetches a page instead, a chat without a
-# conversation swipes instead.
-MIX = {"baseline": 10, "login": 4, "recommendations": 20, "swipe": 30, "chat": 36}
+# conversation swipes instead, an unmatch by someone with a single conversation chats instead
+# (so unmatches keep the number of conversations, and of subscriptions, about level while
+# swipes make new matches).
+MIX = {"baseline": 10, "login": 4, "recommendations": 20, "swipe": 30, "chat": 33, "unmatch": 3}
 MAX_WATCHED = 17  # conversations a client subscribes to (the server allows 20 per socket)
 
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) {
@@ -108,6 +117,9 @@ PASS = """mutation($id: ID!) { pass(userId: $id) { __typename } }"""
 RECOMMENDATIONS = """query($a: String) { recommendations(first: 10, after: $a) { __typename
   ... on RecommendationConnection { nodes { user { id displayName } score }
     pageInfo { hasNextPage endCursor } } } }"""
+MATCHES = """{ matches(status: ACTIVE, first: 50) { __typename
+  ... on MatchConnection { nodes { id user { id } } } } }"""
+UNMATCH = """mutation($m: ID!) { unmatch(matchId: $m) { __typename ... on Match { status } } }"""
 CONVERSATIONS = """{ conversations(first: 50) { __typename
   ... on ConversationConnection { nodes { id user { id } } } } }"""
 SEND = """mutation($c: ID!, $b: String!, $k: String!) {
@@ -129,7 +141,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sample", type=float, default=None, help="seconds between samples")
     p.add_argument("--report", type=float, default=None, help="seconds between rows")
     p.add_argument("--max-ratio", type=float, default=1.10, help="flat: RSS ratio bound")
-    p.add_argument("--max-slope", type=float, default=1.0, help="flat: MB/minute bound")
+    p.add_argument(
+        "--max-slope", type=float, default=1.0, help="flat: RSS slope bound, %% of baseline/min"
+    )
+    p.add_argument(
+        "--max-heap-ratio", type=float, default=1.10, help="flat: live heap growth bound"
+    )
     p.add_argument("--seed", type=int, default=0, help="which synthetic people (0)")
     p.add_argument(
         "--mix",
@@ -167,6 +184,8 @@ class Conversation:
     members: tuple[int, int]  # client indexes
     sent: set[int] = field(default_factory=set)  # ids of the messages sent in it
     received: dict[int, list[int]] = field(default_factory=dict)  # client -> ids, in order
+    sending: int = 0  # sendMessage requests in flight
+    ended: bool = False  # unmatched (or being unmatched): no more sends, no new subscriptions
 
 
 @dataclass
@@ -220,12 +239,70 @@ class Sample:
     fds: int
     threads: int
     cpu: float  # seconds
+    blocks: float  # sys.getallocatedblocks() in the server (nan until the probe wrote)
+    objects: float  # len(gc.get_objects()) in the server
 
 
-def sample(pid: int) -> Sample:
+# Put first on the server's PYTHONPATH as sitecustomize, so the server is `rapport serve` as
+# ever plus: one thread writing the interpreter's own figures every few seconds (about 5 ms
+# each time), which RSS cannot tell apart: memory blocks in use (Python objects and strings;
+# allocator fragmentation does not change it) and objects the collector tracks (those created
+# since start-up's gc.freeze); and, on SIGUSR1, a full collection followed by the same two
+# figures: the live heap, without the cyclic garbage that waits for CPython's next full
+# collection (the soak asks twice: as the load starts and once it is over).
+PROBE = """import gc, os, signal, sys, threading, time
+
+
+def _figures():
+    return f"{sys.getallocatedblocks()} {len(gc.get_objects())}\\n"
+
+
+def _probe(path, every):
+    while True:
+        with open(path, "a") as f:
+            f.write(_figures())
+        time.sleep(every)
+
+
+def _collect(signum, frame):
+    gc.collect()
+    with open(os.environ["SOAK_PROBE_LIVE"], "a") as f:
+        f.write(_figures())
+
+
+if os.environ.get("SOAK_PROBE"):
+    signal.signal(signal.SIGUSR1, _collect)
+    threading.Thread(
+        target=_probe,
+        args=(os.environ["SOAK_PROBE"], float(os.environ["SOAK_PROBE_EVERY"])),
+        name="soak-probe",
+        daemon=True,
+    ).start()
+"""
+
+
+async def live_heap(pid: int, probe: Path) -> tuple[float, float]:
+    """Have the server run a full collection (SIGUSR1: see PROBE); its blocks and objects."""
+    path = probe.with_suffix(".live")
+    seen = len(path.read_text().splitlines()) if path.exists() else 0
+    os.kill(pid, signal.SIGUSR1)
+    for _ in range(200):
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) > seen:
+            blocks, objects = lines[-1].split()
+            return float(blocks), float(objects)
+        await asyncio.sleep(0.05)
+    raise BenchError("the server did not answer SIGUSR1 with its live heap")
+
+
+def sample(pid: int, probe: Path) -> Sample:
     status = dict(
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
+    try:
+        blocks, objects = (float(v) for v in probe.read_text().splitlines()[-1].split())
+    except (OSError, IndexError, ValueError):
+        blocks = objects = float("nan")
     return Sample(
         t=time.perf_counter(),
         rss=int(status["VmRSS"].split()[0]) / 1024,
@@ -233,6 +310,8 @@ def sample(pid: int) -> Sample:
         fds=len(os.listdir(f"/proc/{pid}/fd")),
         threads=int(status["Threads"]),
         cpu=cpu_seconds(pid),
+        blocks=blocks,
+        objects=objects,
     )
 
 
@@ -326,7 +405,7 @@ class Soak:
         self.stats.ok("socket open", time.perf_counter() - started)
         c.ws = ws
         await self.subscribe(c, "n", NOTIFICATIONS, {"a": c.last_notification})
-        for conversation in c.watched.values():
+        for conversation in list(c.watched.values()):
             await self.watch_on_socket(c, conversation)
         c.reader = asyncio.create_task(self.read(c, ws))
 
@@ -402,7 +481,8 @@ class Soak:
     async def watch(self, c: Client, conversation_id: str, other: int) -> None:
         """Start following a conversation of the client's (known from a match or a
         notification; idempotent)."""
-        if conversation_id in c.watched:
+        known = self.conversations.get(conversation_id)
+        if conversation_id in c.watched or (known is not None and known.ended):
             return
         members = (min(c.index, other), max(c.index, other))
         conversation = self.conversations.setdefault(
@@ -417,6 +497,8 @@ class Soak:
     # -- actions
 
     async def act(self, c: Client, op: str) -> None:
+        if op == "unmatch" and len(c.watched) < 2:
+            op = "chat"
         if op == "chat" and not c.watched:
             op = "swipe"
         if op == "swipe" and not self.pick(c):
@@ -429,6 +511,8 @@ class Soak:
             await self.recommendations(c)
         elif op == "swipe":
             await self.swipe(c)
+        elif op == "unmatch":
+            await self.unmatch(c)
         else:
             await self.chat(c)
 
@@ -493,16 +577,54 @@ class Soak:
         finally:
             self.busy_pairs.discard(pair)
 
-    async def chat(self, c: Client) -> None:
+    async def unmatch(self, c: Client) -> None:
+        """End one of the client's matches: once every message sent in the conversation has
+        reached both members, both stop their subscription to it (`complete`), then `unmatch`."""
         conversation = self.rng.choice(list(c.watched.values()))
+        conversation.ended = True  # nobody sends in it from now on
+        members = [self.clients[m] for m in conversation.members]
+        other = members[1] if members[0] is c else members[0]
+
+        def caught_up() -> bool:
+            return not conversation.sending and all(
+                set(conversation.received.get(m, [])) >= conversation.sent
+                for m in conversation.members
+            )
+
+        if not await until(caught_up, self.delivered, 15):
+            self.stats.error("unmatch", "messages not delivered within 15 s", conversation.id)
+        stop = json.dumps({"id": f"c{conversation.id}", "type": "complete"})
+        for member in members:
+            member.watched.pop(conversation.id, None)
+            if member.ws is not None:
+                with suppress(ConnectionClosed):
+                    await member.ws.send(stop)
+        found = await self.call("matches", MATCHES, None, c.token, "MatchConnection")
+        ids = [n["id"] for n in (found or {}).get("nodes", []) if n["user"]["id"] == other.user_id]
+        if found is not None and len(ids) != 1:
+            self.stats.error("matches", "the match is not listed", found)
+        for match_id in ids:
+            if await self.call("unmatch", UNMATCH, {"m": match_id}, c.token, "Match"):
+                self.stats.counts["unmatches"] += 1
+
+    async def chat(self, c: Client) -> None:
+        open_ones = [conv for conv in c.watched.values() if not conv.ended]
+        if not open_ones:
+            return
+        conversation = self.rng.choice(open_ones)
         self.seq += 1
         head = f"soak {self.seq} {c.index} "
         body = head + "x" * (60 - len(head))
         variables = {"c": conversation.id, "b": body, "k": f"soak-{self.seq}"}
         self.sent_at[self.seq] = time.perf_counter()
-        result = await self.call("sendMessage", SEND, variables, c.token, "Message")
+        conversation.sending += 1
+        try:
+            result = await self.call("sendMessage", SEND, variables, c.token, "Message")
+        finally:
+            conversation.sending -= 1
         if result is not None:
             conversation.sent.add(int(result["id"]))
+        self.delivered.set()  # `caught_up` in unmatch() looks at `sending` too
 
     async def client_loop(self, c: Client, deadline: float) -> None:
         mean_pause = self.args.clients / self.args.rate
@@ -583,7 +705,7 @@ class Soak:
 # --- the run --------------------------------------------------------------------------------
 
 
-def slope_mb_per_minute(samples: list[Sample], key: str) -> float:
+def slope_per_minute(samples: list[Sample], key: str) -> float:
     if len(samples) < 3:
         return float("nan")
     xs = [s.t / 60 for s in samples]
@@ -591,9 +713,11 @@ def slope_mb_per_minute(samples: list[Sample], key: str) -> float:
     return statistics.linear_regression(xs, ys).slope
 
 
-async def sampler(pid: int, every: float, samples: list[Sample], stop: asyncio.Event) -> None:
+async def sampler(
+    pid: int, probe: Path, every: float, samples: list[Sample], stop: asyncio.Event
+) -> None:
     while not stop.is_set():
-        samples.append(sample(pid))
+        samples.append(sample(pid, probe))
         with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 
@@ -602,7 +726,8 @@ async def reporter(
     soak: Soak, samples: list[Sample], t0: float, every: float, stop: asyncio.Event
 ) -> None:
     print(
-        f"\n{'t s':>5} {'RSS MB':>8} {'anon MB':>8} {'fds':>5} {'thr':>4} {'srv CPU':>8} "
+        f"\n{'t s':>5} {'RSS MB':>8} {'anon MB':>8} {'blocks k':>9} {'gc objs k':>9} "
+        f"{'fds':>5} {'thr':>4} {'srv CPU':>8} "
         f"{'reqs/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}",
         flush=True,
     )
@@ -614,7 +739,8 @@ async def reporter(
         lat = Summary.of(soak.stats.requests_between(last_t, now))
         cpu = 100 * (s.cpu - last.cpu) / max(s.t - last.t, 1e-9)
         print(
-            f"{now - t0:>5.0f} {s.rss:>8.1f} {s.anon:>8.1f} {s.fds:>5} {s.threads:>4} "
+            f"{now - t0:>5.0f} {s.rss:>8.1f} {s.anon:>8.1f} {s.blocks / 1e3:>9.1f} "
+            f"{s.objects / 1e3:>9.1f} {s.fds:>5} {s.threads:>4} "
             f"{cpu:>7.0f}% {lat.count / max(now - last_t, 1e-9):>7.1f} {lat.p50:>7.1f} "
             f"{lat.p99:>7.1f} {sum(soak.stats.errors.values()):>7}",
             flush=True,
@@ -622,58 +748,102 @@ async def reporter(
         last_t, last = now, s
 
 
-@dataclass
-class Memory:
+SERIES = {  # what memory_verdict compares: sample field -> (name, unit, scale)
+    "rss": ("server RSS", "MB", 1.0),
+    "anon": ("anonymous RSS", "MB", 1.0),
+    "blocks": ("Python heap blocks", "k", 1e-3),
+    "objects": ("objects tracked by gc", "k", 1e-3),
+}
+
+
+@dataclass(frozen=True)
+class Growth:
+    name: str
+    unit: str
     baseline: float
     last: float
     ratio: float
-    slope: float
-    anon_ratio: float
-    anon_slope: float
+    slope: float  # unit per minute
+    slope_pct: float  # % of the baseline per minute
+
+
+@dataclass
+class Memory:
+    series: dict[str, Growth]
     judged_slope: bool
-    flat: bool
+    problems: list[str]
+
+    @property
+    def flat(self) -> bool:
+        return not self.problems
 
 
-def memory_verdict(args: argparse.Namespace, samples: list[Sample], t0: float) -> Memory:
+def memory_verdict(
+    args: argparse.Namespace, samples: list[Sample], t0: float, live: list[tuple[float, float]]
+) -> Memory:
     measured = args.duration - args.warmup
     start, end = t0 + args.warmup, t0 + args.duration
-    first = min(30, measured / 4)
-    last = min(60, measured / 4)
     window = [s for s in samples if s.t >= start] or samples[-1:]
-    head = [s for s in window if s.t <= start + first] or window[:1]
-    tail = [s for s in window if s.t >= end - last] or window[-1:]
-    values = {}
-    for key in ("rss", "anon"):
-        before = statistics.median(getattr(s, key) for s in head)
-        after = statistics.median(getattr(s, key) for s in tail)
-        values[key] = (before, after, after / before, slope_mb_per_minute(window, key))
+    head = [s for s in window if s.t <= start + min(30, measured / 4)] or window[:1]
+    tail = [s for s in window if s.t >= end - min(60, measured / 4)] or window[-1:]
+    series = {}
+    for key, (name, unit, scale) in SERIES.items():
+        before = statistics.median(getattr(s, key) for s in head) * scale
+        after = statistics.median(getattr(s, key) for s in tail) * scale
+        slope = slope_per_minute(window, key) * scale
+        series[key] = Growth(name, unit, before, after, after / before, slope, 100 * slope / before)
+    for key, name, first, last in zip(
+        ("live_blocks", "live_objects"),
+        ("live heap blocks", "live objects (gc)"),
+        live[0],
+        live[-1],
+        strict=True,
+    ):
+        slope = (last - first) / (args.duration / 60)  # per minute of load
+        series[key] = Growth(
+            name, "k", first / 1e3, last / 1e3, last / first, slope / 1e3, 100 * slope / first
+        )
     judged = measured >= 120
-    base, tail, ratio, slope = values["rss"]
-    flat = ratio <= args.max_ratio and (not judged or slope <= args.max_slope)
-    return Memory(base, tail, ratio, slope, values["anon"][2], values["anon"][3], judged, flat)
+    rss, heap = series["rss"], series["live_blocks"]
+    problems = []
+    if not rss.ratio <= args.max_ratio:
+        problems.append(f"RSS {rss.ratio:.3f}x > {args.max_ratio:g}x")
+    if judged and not rss.slope_pct <= args.max_slope:
+        problems.append(f"RSS slope {rss.slope_pct:+.2f}%/min > {args.max_slope:g}")
+    if judged and not heap.ratio <= args.max_heap_ratio:
+        problems.append(f"live heap {heap.ratio:.3f}x > {args.max_heap_ratio:g}x")
+    return Memory(series, judged, problems)
 
 
 def report(soak: Soak, args: argparse.Namespace, memory: Memory, seconds: float) -> None:
     stats = soak.stats
+    measured = args.duration - args.warmup
     print(
-        f"\nMemory (server RSS; warm-up {args.warmup:.0f} s, baseline = median of the first "
-        f"{min(30, (args.duration - args.warmup) / 4):.0f} s after it, last = median of the last "
-        f"{min(60, (args.duration - args.warmup) / 4):.0f} s):"
+        f"\nMemory of the server (warm-up {args.warmup:.0f} s; baseline = median of the first "
+        f"{min(30, measured / 4):.0f} s after it = 1.00x; last = median of the last "
+        f"{min(60, measured / 4):.0f} s; slope = least squares over the {measured:.0f} s after "
+        "the warm-up)"
+    )
+    print(f"  {'':<24} {'baseline':>10} {'last':>10} {'ratio':>7} {'slope/min':>10} {'%/min':>7}")
+    for g in memory.series.values():
+        print(
+            f"  {g.name:<24} {g.baseline:>8.1f}{g.unit:<2} {g.last:>8.1f}{g.unit:<2} "
+            f"{g.ratio:>6.3f}x {g.slope:>+8.2f}{g.unit:<2} {g.slope_pct:>+6.2f}%"
+        )
+    print(
+        "  (blocks in use and gc objects include cyclic garbage awaiting a full collection; the "
+        "live rows were read after one, as the load started and after it ended)"
     )
     print(
-        f"  baseline {memory.baseline:.1f} MB = 1.00x, last {memory.last:.1f} MB = "
-        f"{memory.ratio:.3f}x (bound {args.max_ratio:.2f}x); slope {memory.slope:+.2f} MB/min "
+        f"  flat means: RSS last <= {args.max_ratio:g}x baseline, and "
         + (
-            f"(bound {args.max_slope:g})"
+            f"RSS slope <= {args.max_slope:g}% of the baseline per minute, and live heap "
+            f"blocks at the end <= {args.max_heap_ratio:g}x at the start"
             if memory.judged_slope
-            else "(not judged: under two minutes measured)"
+            else "(under two minutes measured) neither the slope nor the live heap is judged"
         )
     )
-    print(
-        f"  anonymous RSS: last/baseline {memory.anon_ratio:.3f}x, slope "
-        f"{memory.anon_slope:+.2f} MB/min"
-    )
-    print(f"  memory flat: {'YES' if memory.flat else 'NO'}")
+    print(f"  memory flat: {'YES' if memory.flat else 'NO (' + '; '.join(memory.problems) + ')'}")
 
     base = Summary.of([s for _, s in stats.latencies.get("baseline", [])])
     print(f"\nOperations over {seconds:.0f} s (latency of successful ones; ratio to the baseline)")
@@ -682,7 +852,7 @@ def report(soak: Soak, args: argparse.Namespace, memory: Memory, seconds: float)
         f"{'p99 ms':>7} {'max ms':>7} {'p50 x':>6} {'p99 x':>6}"
     )
     order = ["baseline", "login", "logout", "socket open", "recommendations", "like", "pass"]
-    order += ["conversations", "sendMessage", "delivery"]
+    order += ["conversations", "sendMessage", "delivery", "matches", "unmatch"]
     for op in order + sorted(set(stats.latencies) - set(order)):
         lat = Summary.of([s for _, s in stats.latencies.get(op, [])])
         errors = sum(n for k, n in stats.errors.items() if k.startswith(f"{op}:"))
@@ -702,7 +872,7 @@ def report(soak: Soak, args: argparse.Namespace, memory: Memory, seconds: float)
 
 
 async def run_async(
-    args: argparse.Namespace, base_url: str, pid: int, procs: Processes
+    args: argparse.Namespace, base_url: str, pid: int, procs: Processes, probe: Path
 ) -> tuple[Soak, Memory, float]:
     connector = aiohttp.TCPConnector(limit=args.connections, keepalive_timeout=2)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -713,11 +883,12 @@ async def run_async(
         soak = Soak(args, base_url, http)
         print("setting up through the API ...", flush=True)
         await soak.set_up()
+        live = [await live_heap(pid, probe)]
         lag.start()
         t0 = time.perf_counter()
-        samples.append(sample(pid))
+        samples.append(sample(pid, probe))
         tasks = [
-            asyncio.create_task(sampler(pid, args.sample, samples, stop)),
+            asyncio.create_task(sampler(pid, probe, args.sample, samples, stop)),
             asyncio.create_task(reporter(soak, samples, t0, args.report, stop)),
         ]
         cpu_before = procs.sample()
@@ -730,6 +901,7 @@ async def run_async(
         await asyncio.gather(*tasks)
         await lag.stop()
         await until(lambda: not soak.undelivered(), soak.delivered, 15)
+        live.append(await live_heap(pid, probe))
         await asyncio.gather(*(soak.close_socket(c) for c in soak.clients))
     loop_lag = Summary.of(lag.between(t0, t0 + seconds))
     print(f"\nCPU (% of one core) during the load: {cpu_share(cpu_before, cpu_after, seconds)}")
@@ -741,7 +913,7 @@ async def run_async(
         f"chat: {len(soak.conversations)} conversations, {messages} messages, each checked at "
         "both members' subscriptions (exactly once, in order, across reconnects)"
     )
-    return soak, memory_verdict(args, samples, t0), seconds
+    return soak, memory_verdict(args, samples, t0, live), seconds
 
 
 def server_log_errors(log_path: Path) -> list[str]:
@@ -783,13 +955,23 @@ def run(args: argparse.Namespace) -> int:
     with RedisServer() as redis, tempfile.TemporaryDirectory(prefix="rapport-soak-") as tmp:
         log_path = Path(tmp) / "server.log"
         try:
-            env = {"RAPPORT_RATE_LIMITS": json.dumps(args.rate_limits)}
+            (Path(tmp) / "sitecustomize.py").write_text(PROBE)
+            probe = Path(tmp) / "probe.txt"
+            env = {
+                "RAPPORT_RATE_LIMITS": json.dumps(args.rate_limits),
+                "PYTHONPATH": tmp,
+                "SOAK_PROBE": str(probe),
+                "SOAK_PROBE_LIVE": str(probe.with_suffix(".live")),
+                "SOAK_PROBE_EVERY": str(args.sample),
+            }
             with uvicorn_server(database_url, redis.url, log_path, env) as (base_url, pid):
                 redis_pid = redis._process.pid if redis._process else 0
                 procs = Processes(server=pid, redis=redis_pid, postmaster=postmaster)
                 print(f"server pid {pid} at {base_url}", flush=True)
                 soak, memory, seconds = uvloop.run(
-                    asyncio.wait_for(run_async(args, base_url, pid, procs), args.duration + 300)
+                    asyncio.wait_for(
+                        run_async(args, base_url, pid, procs, probe), args.duration + 300
+                    )
                 )
         finally:
             server_log_report(log_path)
@@ -800,8 +982,9 @@ def run(args: argparse.Namespace) -> int:
     ok = not errors and memory.flat
     print(
         f"\nSOAK {'PASSED' if ok else 'FAILED'}: {errors} errors, memory "
-        f"{'flat' if memory.flat else 'NOT flat'} ({memory.ratio:.3f}x, "
-        f"{memory.slope:+.2f} MB/min)"
+        f"{'flat' if memory.flat else 'NOT flat'} (RSS {memory.series['rss'].ratio:.3f}x, "
+        f"{memory.series['rss'].slope:+.2f} MB/min; live heap "
+        f"{memory.series['live_blocks'].ratio:.3f}x)"
     )
     return 0 if ok else 1
 
