@@ -58,6 +58,23 @@ class Session:
     profile: Profile | None = None
 
 
+async def password_guess(
+    credentials: Credentials,
+    limits: RateLimits,
+    address: str,
+    password_hash: str | None,
+    password: str,
+) -> bool:
+    """Whether `password` matches, as a guess against `address`: refused once the address's
+    failed-login budget is spent (RateLimitedError), and a wrong guess spends it. Every
+    place that checks a password the client sent goes through here."""
+    await limits.check(Limit.LOGIN_PER_ACCOUNT, address)
+    ok = await credentials.verify_password(password_hash, password)
+    if not ok:
+        await limits.count(Limit.LOGIN_PER_ACCOUNT, address)
+    return ok
+
+
 def _check_password(problems: Problems, field: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         problems.add(
@@ -167,7 +184,6 @@ async def confirm_registration(
     if not (len(code) == CODE_DIGITS and code.isascii() and code.isdigit()):
         problems.add("code", ErrorCode.INVALID_FORMAT, f"The code has {CODE_DIGITS} digits.")
     problems.raise_if_any()
-    await limits.check(Limit.LOGIN_PER_ACCOUNT, address)
     digest = credentials.code_digest(address, code)
     pending = (
         await session.execute(
@@ -181,11 +197,10 @@ async def confirm_registration(
     matching = next((p for p in pending if hmac.compare_digest(p.code_hash, digest)), None)
     stored = matching.password_hash if matching else None
     user = None
-    if await credentials.verify_password(stored, password) and stored is not None:
+    if await password_guess(credentials, limits, address, stored, password) and stored:
         user = await _new_user(session, address, stored)
     if user is None:
         await session.rollback()
-        await limits.count(Limit.LOGIN_PER_ACCOUNT, address)
         problems.add("code", ErrorCode.INVALID_CODE, "This code is wrong or has expired.")
         problems.raise_if_any()
     assert user is not None
@@ -340,9 +355,9 @@ async def change_password(
     problems = Problems()
     _check_password(problems, "newPassword", new_password)
     user = await session.get_one(User, viewer.id)
-    await limits.check(Limit.LOGIN_PER_ACCOUNT, user.email)
-    if not await credentials.verify_password(user.password_hash, current_password):
-        await limits.count(Limit.LOGIN_PER_ACCOUNT, user.email)
+    if not await password_guess(
+        credentials, limits, user.email, user.password_hash, current_password
+    ):
         problems.add(
             "currentPassword", ErrorCode.WRONG_PASSWORD, "The current password is incorrect."
         )

@@ -33,8 +33,8 @@ from models import (
     UserInterest,
 )
 from models.base import utcnow
-from rapport.rate_limits import Limit, RateLimits
-from resolvers.accounts import Viewer
+from rapport.rate_limits import RateLimits
+from resolvers.accounts import Viewer, password_guess
 from resolvers.credentials import Credentials
 from resolvers.errors import ErrorCode, Problems
 from resolvers.matching import Matcher
@@ -181,9 +181,7 @@ async def delete_account(
     Reports keep their text for moderators without the person (ids become NULL)."""
     problems = Problems()
     user = await session.get_one(User, viewer.id)
-    await limits.check(Limit.LOGIN_PER_ACCOUNT, user.email)
-    if not await credentials.verify_password(user.password_hash, password):
-        await limits.count(Limit.LOGIN_PER_ACCOUNT, user.email)
+    if not await password_guess(credentials, limits, user.email, user.password_hash, password):
         problems.add("password", ErrorCode.WRONG_PASSWORD, "The password is incorrect.")
     problems.raise_if_any()
     await session.execute(delete(Notification).where(col(Notification.actor_id) == viewer.id))
