@@ -118,7 +118,7 @@ async def purge_tokens_hourly(resources: Resources) -> None:
     while True:
         try:
             async with resources.sessionmaker() as session:
-                purged = await accounts.purge_expired_tokens(session)
+                purged = await accounts.purge_expired(session)
             if purged:
                 log.info("purged %d expired tokens", purged)
         except Exception:

@@ -378,7 +378,7 @@ async def change_password(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def purge_expired_tokens(session: AsyncSession, now: datetime | None = None) -> int:
+async def purge_expired(session: AsyncSession, now: datetime | None = None) -> int:
     """Expired tokens and sign-ups, and sent email older than a week. Returns the tokens."""
     now = now or utcnow()
     result = await session.execute(delete(AuthToken).where(col(AuthToken.expires_at) <= now))

@@ -288,7 +288,7 @@ async def test_password_hash_is_argon2id_with_owasp_minimums(gql, resources) -> 
 
 
 async def test_expired_tokens_are_purged(gql, resources) -> None:
-    from resolvers.accounts import purge_expired_tokens
+    from resolvers.accounts import purge_expired
 
     await gql.register()
     live = await gql.register()
@@ -300,6 +300,6 @@ async def test_expired_tokens_are_purged(gql, resources) -> None:
             .values(expires_at=utcnow() - timedelta(days=1))
         )
         await session.commit()
-        assert await purge_expired_tokens(session) == 1
+        assert await purge_expired(session) == 1
     assert await count(resources, AuthToken) == 1
     assert live
