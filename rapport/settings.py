@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     mail_from: str = "Rapport <no-reply@localhost>"
     # JSON object; names not given keep their defaults (rapport/rate_limits.py DEFAULT_RATES).
     rate_limits: dict[str, str] = Field(default_factory=dict)
+    # Which encoder variant: auto (the fastest that passes its check on this CPU), int8-s8,
+    # int8-u8, fp32 (ONNX) or torch (plain sentence-transformers). See matching/encoder_build.py.
+    encoder: str = "auto"
 
     @field_validator("database_url")
     @classmethod
@@ -110,6 +113,17 @@ class Settings(BaseSettings):
         elif url.drivername != "postgresql+asyncpg":
             raise ValueError("DATABASE_URL must use the asyncpg driver (postgresql+asyncpg://...)")
         return url.render_as_string(hide_password=False)
+
+    @field_validator("encoder")
+    @classmethod
+    def _known_encoder(cls, value: str) -> str:
+        from matching.encoder_build import AUTO, VARIANTS
+
+        if value not in (AUTO, *VARIANTS):
+            raise ValueError(
+                f"RAPPORT_ENCODER must be one of {AUTO}, {', '.join(VARIANTS)} (got {value!r})"
+            )
+        return value
 
     @field_validator("smtp_url")
     @classmethod
