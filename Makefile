@@ -8,7 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LOCK_STAMP := $(VENV)/.locked
 PY_STAMP   := $(VENV)/.installed
 NPM_STAMP  := rapport/graphiql/node_modules/.installed
-# Where `make lock` finds the torch 2.13.0 CPU wheel (see requirements.in).
+# The folder holding the torch 2.13.0 CPU wheel (see requirements.in).
 TORCH_WHEELS ?= /opt/wheels
 
 .PHONY: run test setup browser wrk lint schema bench lock clean
@@ -26,7 +26,7 @@ setup: $(PY_STAMP) $(NPM_STAMP)
 $(LOCK_STAMP): requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info[:2] == (3, 11) else "error: requirements.lock is for Python 3.11 (torch'"'"'s CPU wheel is cp311): make PYTHON=python3.11")'
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: apt-get install python3-venv"; exit 1; }
-	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --require-hashes --no-deps --find-links $(TORCH_WHEELS) -r requirements.lock
 	touch $@
 
 # Rapport itself, editable and not hash-checked, from the locked setuptools (no build
@@ -40,11 +40,18 @@ $(PY_STAMP): $(LOCK_STAMP) pyproject.toml
 
 # Rewrites requirements.lock from pyproject.toml (dependencies and the dev extra) and
 # requirements.in, keeping the versions already locked where they still fit. Upgrades are
-# taken deliberately: make lock LOCK_ARGS=--upgrade (or --upgrade-package NAME).
+# taken deliberately: make lock LOCK_ARGS=--upgrade (or --upgrade-package NAME). A lock with
+# CUDA packages in it (torch not the CPU build) is refused and the old one kept.
+LOCK_NEW := $(VENV)/requirements.lock.new
 lock: $(LOCK_STAMP)
+	cp requirements.lock $(LOCK_NEW)
 	$(BIN)/uv pip compile --quiet --generate-hashes --extra dev --python $(BIN)/python \
 		--find-links $(TORCH_WHEELS) --custom-compile-command 'make lock' $(LOCK_ARGS) \
-		-o requirements.lock pyproject.toml requirements.in
+		-o $(LOCK_NEW) pyproject.toml requirements.in
+	@! grep -iE '^(nvidia|cuda|triton)' $(LOCK_NEW) \
+		|| { echo "error: CUDA packages above: torch must be 2.13.0+cpu (requirements.in)"; exit 1; }
+	@if cmp -s $(LOCK_NEW) requirements.lock; then rm $(LOCK_NEW); echo "requirements.lock: unchanged"; \
+		else mv $(LOCK_NEW) requirements.lock; echo "requirements.lock: rewritten (git diff requirements.lock)"; fi
 
 # GraphiQL's assets, from the npm registry (never committed), so GraphiQL works offline.
 $(NPM_STAMP): rapport/graphiql/package.json rapport/graphiql/package-lock.json
