@@ -525,7 +525,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     if not Path(WRK).exists():
-        sys.exit(f"error: {WRK} not found (apt-get install wrk)")
+        sys.exit(f"error: {WRK} not found (`make bench` installs it: apt-get install wrk)")
     try:
         run(parse_args())
     except BenchError as exc:
