@@ -11,12 +11,12 @@ NPM_STAMP  := rapport/graphiql/node_modules/.installed
 # The folder holding the torch 2.13.0 CPU wheel (see requirements.in).
 TORCH_WHEELS ?= /opt/wheels
 
-.PHONY: run test setup browser wrk lint schema bench lock clean
+.PHONY: run test setup browser qemu wrk lint schema bench lock clean
 
 run: setup
 	$(BIN)/rapport serve
 
-test: setup browser
+test: setup browser qemu
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: $(PY_STAMP) $(NPM_STAMP)
@@ -62,6 +62,10 @@ $(NPM_STAMP): rapport/graphiql/package.json rapport/graphiql/package-lock.json
 # Debian's chromium, for the test that drives GraphiQL in a real browser.
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# Debian's qemu-user, for the test that runs the encoder on an emulated AVX2-only x86 CPU.
+qemu:
+	@command -v qemu-x86_64 >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq qemu-user; }
 
 lint: setup
 	$(BIN)/ruff check .
