@@ -271,7 +271,10 @@ def main() -> None:
         by_name = {r["variant"]: r for r in results if "variant" in r}
         smopa = next((r["smopa_ok"] for r in results if "smopa_ok" in r), None)
         rows.append((cpu, by_name, seconds, smopa))
-        each = ", ".join(f"{r['variant']} {r['seconds']:.0f} s" for r in by_name.values())
+        each = ", ".join(
+            f"{r['variant']} {r['batch']:.4f}/{r['alone']:.4f} in {r['seconds']:.0f} s"
+            for r in by_name.values()
+        )
         print(f"{key}: {seconds:.0f} s ({each})", file=sys.stderr, flush=True)
     table(rows, names, len(texts))
 
