@@ -64,7 +64,6 @@ HWCAP2_NAMES = (
     "dcpodp sve2 sveaes svepmull svebitperm svesha3 svesm4 flagm2 frint svei8mm svef32mm "
     "svef64mm svebf16 i8mm bf16 dgh rng bti mte ecv afp rpres mte3 sme"
 )
-HWCAP2_SME = 1 << 23
 # void f(int32_t out[16]): smstart; z0.b = 0..; z1.b = 16..; zero za; smopa za0.s with
 # both; the first 4x4 of za0 to out; smstop (d8-d15 saved: smstart zeroes them).
 SMOPA_PROBE = (
@@ -104,7 +103,7 @@ def smopa_ok() -> bool | None:
 
     getauxval = ctypes.CDLL(None).getauxval
     getauxval.restype = ctypes.c_ulong
-    if not getauxval(26) & HWCAP2_SME:  # AT_HWCAP2
+    if not getauxval(26) & 1 << 23:  # AT_HWCAP2 & HWCAP2_SME
         return None
     page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
     page.write(bytes.fromhex(SMOPA_PROBE))
