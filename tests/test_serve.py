@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -195,6 +194,37 @@ def test_bad_proxy_address_is_named() -> None:
     assert "RAPPORT_FORWARDED_ALLOW_IPS: 'proxy.internal' is not an IP address" in line
 
 
+def access_clients(log: str) -> list[str]:
+    """The client address of every JSON access line."""
+    clients = []
+    for line in log.splitlines():
+        try:
+            record = json.loads(line) if line.startswith("{") else {}
+        except ValueError:
+            continue
+        if record.get("logger") == "rapport.access":
+            clients.append(record["client"])
+    return clients
+
+
+def test_a_trusted_proxy_names_the_client(database_url: str, tmp_path: Path) -> None:
+    """RAPPORT_FORWARDED_ALLOW_IPS lists the proxies whose X-Forwarded-For is believed (rate
+    limits count per client address); nobody is believed by default (see the workers test)."""
+    with serve(
+        tmp_path,
+        DATABASE_URL=database_url,
+        RAPPORT_FORWARDED_ALLOW_IPS="127.0.0.1",
+        RAPPORT_LOG_FORMAT="json",
+    ) as server:
+        response = httpx.get(
+            f"{server.base_url}/healthz", headers={"X-Forwarded-For": "203.0.113.7"}
+        )
+        assert response.status_code == 200
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(WAIT_S) == 0, server.log
+    assert access_clients(server.log)[-1] == "203.0.113.7", server.log
+
+
 def me_on_new_connections(base_url: str, token: str, count: int) -> list[tuple[str, str]]:
     """`me` on `count` fresh connections (so the workers' shared socket spreads them): each
     answer's typename and request id."""
@@ -248,6 +278,8 @@ def test_two_workers_share_one_port_and_evictions(database_url: str, tmp_path: P
 
         email = f"w-{secrets.token_hex(5)}@example.com"
         token = sign_up_sync(post, database_url, email, PASSWORD)["token"]
+        # No proxy is trusted by default: the header is the client's word, and ignored.
+        httpx.get(f"{server.base_url}/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
         # Until both workers have answered (and cached the viewer); a bound, not a target.
         before: list[tuple[str, str]] = []
         while len(workers_of(server.log, {rid for _, rid in before})) < 2:
@@ -271,4 +303,5 @@ def test_two_workers_share_one_port_and_evictions(database_url: str, tmp_path: P
 
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(WAIT_S) == 0, server.log
-    assert re.search(r"Rapport stopped", server.log), server.log
+    assert server.log.count("Rapport stopped") == 2, server.log
+    assert "203.0.113.7" not in access_clients(server.log), server.log
