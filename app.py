@@ -29,6 +29,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from matching.embeddings import AsyncEncoder
 from rapport import migrations
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
+from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
 from rapport.resources import Resources, open_resources
 from rapport.settings import Settings
@@ -145,13 +146,14 @@ def create_app(settings: Settings | None = None, encoder: AsyncEncoder | None = 
             app.state.resources = resources
             housekeeping = asyncio.create_task(purge_tokens_hourly(resources))
             settle_garbage_collector()
-            log.info("Rapport ready: GraphQL at http://%s:%s/graphql", settings.host, settings.port)
+            ready = asyncio.create_task(log_ready_once_listening())
             try:
                 yield
             finally:
-                housekeeping.cancel()
-                with suppress(asyncio.CancelledError):
-                    await housekeeping
+                for task in (ready, housekeeping):
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
         log.info("Rapport stopped")
 
     async def healthz(request: Request) -> Response:

@@ -140,7 +140,16 @@ def parse_args() -> argparse.Namespace:
         default=2000,
         help="stop a step as overloaded past this many unanswered sends (2000)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="also run everything against `rapport serve --workers N` after one worker, and "
+        "compare (each run on a fresh set of people)",
+    )
     args = p.parse_args()
+    if args.workers is not None and args.workers < 2:
+        p.error("--workers must be at least 2 (one worker is always measured)")
     args.rates = [float(r) for r in args.rate.split(",") if r.strip()]
     if not args.rates or min(args.rates) <= 0:
         p.error("--rate needs positive rates")
@@ -155,15 +164,27 @@ def parse_args() -> argparse.Namespace:
 
 
 def uvicorn_server(
-    database_url: str, redis_url: str, log_path: Path, env: dict[str, str] | None = None
+    database_url: str,
+    redis_url: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> AbstractContextManager[tuple[str, int]]:
-    """The server as `rapport serve` runs it (one uvicorn worker, its websocket settings), with
+    """The server as `rapport serve` runs it (its websocket settings; `workers` processes), with
     REDIS_URL set and `env` over the benchmarks' settings; yields (base URL, pid) once /readyz
-    answers."""
+    answers and every worker has started."""
     return server_process(
-        lambda port: [str(Path(sys.executable).parent / "rapport"), "serve", "--port", str(port)],
+        lambda port: [
+            str(Path(sys.executable).parent / "rapport"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         {**server_env(database_url, None), "REDIS_URL": redis_url, **(env or {})},
         log_path,
+        workers=workers,
     )
 
 
@@ -201,7 +222,8 @@ class Processes:
         pg = [self.postmaster, *children(self.postmaster)]
         return {
             "client": time.process_time(),
-            "uvicorn": cpu_seconds(self.server),
+            # with --workers, the workers are children of the server process
+            "uvicorn": sum(cpu_seconds(p) for p in (self.server, *children(self.server))),
             "postgres": sum(cpu_seconds(p) for p in pg),
             "redis": cpu_seconds(self.redis),
             "machine": machine_busy(),
@@ -921,7 +943,9 @@ def print_header(args: argparse.Namespace) -> None:
         else "each sender's own websocket"
     )
     print(
-        f"CPUs: {os.cpu_count()}; one uvicorn worker (RAPPORT_ENV=production, REDIS_URL = a "
+        f"CPUs: {os.cpu_count()}; "
+        + ("one uvicorn worker" if args.workers is None else f"1, then {args.workers} workers")
+        + " (RAPPORT_ENV=production, REDIS_URL = a "
         f"private redis-server), embedded PostgreSQL; this client is one asyncio process "
         f"(uvloop) sharing the cores. {args.conversations} conversations, "
         f"{2 * args.conversations} websocket subscribers, sendMessage over {over}; "
@@ -978,9 +1002,12 @@ async def prime(sender: Sender, ledger: Ledger, limit_s: float) -> float:
     return time.perf_counter() - started
 
 
+Results = list[tuple["StepResult", "Summary", float, int]]
+
+
 async def run_async(
     args: argparse.Namespace, base_url: str, redis_url: str, procs: Processes, database_url: str
-) -> int:
+) -> Results:
     lag = LoopLag()
     lag.start()
     setup_client = httpx.AsyncClient(base_url=base_url, timeout=60)
@@ -1046,7 +1073,7 @@ async def run_async(
                 break
     await lag.stop()
     summarise(results, args)
-    return 0
+    return results
 
 
 def summarise(
@@ -1100,23 +1127,50 @@ def run(args: argparse.Namespace) -> int:
     print_header(args)
     database_url, pgdata = start_database()
     postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    runs: dict[int, Results] = {}
     with (
         RedisServer() as redis_server,
         tempfile.TemporaryDirectory(prefix="rapport-chat-") as tmp,
     ):
-        log_path = Path(tmp) / "uvicorn.log"
-        try:
-            with uvicorn_server(database_url, redis_server.url, log_path) as (base_url, pid):
-                redis_pid = redis_server._process.pid if redis_server._process else 0
-                procs = Processes(server=pid, redis=redis_pid, postmaster=postmaster)
-                print(
-                    f"uvicorn pid {pid} at {base_url}; redis-server pid {redis_pid} at "
-                    f"{redis_server.url}; postgres pid {postmaster}",
-                    flush=True,
-                )
-                return uvloop.run(run_async(args, base_url, redis_server.url, procs, database_url))
-        finally:
-            server_log_report(log_path)
+        for workers in (1,) if args.workers is None else (1, args.workers):
+            log_path = Path(tmp) / f"uvicorn-{workers}.log"
+            try:
+                with uvicorn_server(database_url, redis_server.url, log_path, workers=workers) as (
+                    base_url,
+                    pid,
+                ):
+                    redis_pid = redis_server._process.pid if redis_server._process else 0
+                    procs = Processes(server=pid, redis=redis_pid, postmaster=postmaster)
+                    print(
+                        f"\n`rapport serve --workers {workers}` pid {pid} at {base_url}; "
+                        f"redis-server pid {redis_pid} at {redis_server.url}; "
+                        f"postgres pid {postmaster}",
+                        flush=True,
+                    )
+                    runs[workers] = uvloop.run(
+                        run_async(args, base_url, redis_server.url, procs, database_url)
+                    )
+            finally:
+                server_log_report(log_path)
+    if args.workers is not None:
+        compare_workers(runs, args.workers)
+    return 0
+
+
+def compare_workers(runs: dict[int, Results], workers: int) -> None:
+    print(f"\n1 worker against {workers}, per rate:")
+    print(
+        f"{'rate':>6} {'p50 ms':>15} {'p99 ms':>17} {'server CPU/msg ms':>19}  "
+        f"sustained (1 / {workers})"
+    )
+    for (one, *_), (many, *_) in zip(runs[1], runs[workers], strict=False):
+        print(
+            f"{one.rate:>6g} {one.latency.p50:>7.2f} / {many.latency.p50:<6.2f} "
+            f"{one.latency.p99:>8.2f} / {many.latency.p99:<7.2f} "
+            f"{one.server_cpu_ms:>9.2f} / {many.server_cpu_ms:<8.2f}  "
+            f"{'yes' if sustained(one, 2)[0] else 'no'} / "
+            f"{'yes' if sustained(many, 2)[0] else 'no'}"
+        )
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ Usage (from the repository root):
 
     .venv/bin/python bench/http_api.py                      # -t1 -c16, 3 s warm-up, 10 s each
     .venv/bin/python bench/http_api.py --duration 30 --connections 32
+    .venv/bin/python bench/http_api.py --workers 2    # 1 worker, then 2 (`rapport serve --workers`)
 
 What it does, all self-contained and cleaned up at exit:
 
@@ -19,6 +20,10 @@ What it does, all self-contained and cleaned up at exit:
 6. prints a table with the throughput ratio to the baseline and whether the target is met
    (`me` >= 50% of the baseline's requests/s). The exit code is 0 whether the target is met
    or not; it is non-zero when anything failed (error responses, socket errors, set-up).
+
+With `--workers N` it also starts a private redis-server (tests/redis_server.py), then runs the
+same workloads against `rapport serve --workers 1` and `rapport serve --workers N` (both with
+REDIS_URL, one after the other, same database and seed) and prints both tables and their ratio.
 
 The machine's other core(s) are shared by wrk and PostgreSQL; nothing is pinned.
 """
@@ -143,7 +148,17 @@ def parse_args() -> argparse.Namespace:
         help="RAPPORT_VIEWER_CACHE_TTL_S for the server (default: the app's; 0 = every "
         "request authenticates against PostgreSQL)",
     )
-    return p.parse_args()
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="also measure `rapport serve --workers N` against --workers 1 (both with a "
+        "private Redis) in the same run",
+    )
+    args = p.parse_args()
+    if args.workers is not None and args.workers < 2:
+        p.error("--workers must be at least 2 (one worker is always measured)")
+    return args
 
 
 def start_database() -> tuple[str, Path]:
@@ -168,7 +183,9 @@ def free_port() -> int:
 LOAD_TEST_RATE_LIMITS = json.dumps({limit.value: "10000000/minute" for limit in Limit})
 
 
-def server_env(database_url: str, viewer_cache_ttl: float | None) -> dict[str, str]:
+def server_env(
+    database_url: str, viewer_cache_ttl: float | None, secret_key: str | None = None
+) -> dict[str, str]:
     extra = (
         {} if viewer_cache_ttl is None else {"RAPPORT_VIEWER_CACHE_TTL_S": str(viewer_cache_ttl)}
     )
@@ -177,7 +194,8 @@ def server_env(database_url: str, viewer_cache_ttl: float | None) -> dict[str, s
         **os.environ,
         "DATABASE_URL": database_url,
         "RAPPORT_ENV": "production",
-        "RAPPORT_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
+        # 48 characters; servers that must accept each other's tokens are given the same one
+        "RAPPORT_SECRET_KEY": secret_key or secrets.token_urlsafe(36),
         "RAPPORT_LOG_REQUESTS": "false",
         "RAPPORT_GRAPHIQL": "false",
         "RAPPORT_LOG_LEVEL": "WARNING",
@@ -207,12 +225,42 @@ def uvicorn_server(
     )
 
 
+def rapport_server(
+    database_url: str,
+    redis_url: str,
+    workers: int,
+    log_path: Path,
+    secret_key: str,
+    ttl: float | None,
+) -> AbstractContextManager[tuple[str, int]]:
+    """`rapport serve --workers N` (REDIS_URL set); yields (base URL, pid of the parent) once
+    every worker has started and /readyz answers 200."""
+    env = {**server_env(database_url, ttl, secret_key), "REDIS_URL": redis_url}
+    return server_process(
+        lambda port: [
+            sys.executable,
+            "-m",
+            "rapport.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        {**env, "PYTHONPATH": str(ROOT)},
+        log_path,
+        workers=workers,
+    )
+
+
 @contextmanager
 def server_process(
-    command: Callable[[int], list[str]], env: dict[str, str], log_path: Path
+    command: Callable[[int], list[str]], env: dict[str, str], log_path: Path, workers: int = 1
 ) -> Iterator[tuple[str, int]]:
     """Run `command(port)` on a free port, logging to `log_path`; yields (base URL, pid) once
-    /readyz answers 200, and stops the process after."""
+    /readyz answers 200 (and `workers` processes have started), and stops the process after."""
     port = free_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -220,24 +268,29 @@ def server_process(
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(proc, base_url, log_path)
+        wait_ready(proc, base_url, log_path, workers)
         yield base_url, proc.pid
     finally:
         stop(proc)
 
 
-def wait_ready(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+def wait_ready(
+    proc: subprocess.Popen[bytes], base_url: str, log_path: Path, workers: int = 1
+) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise BenchError(f"uvicorn exited with {proc.returncode}:\n{log_path.read_text()}")
+            raise BenchError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+            if (
+                httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
+                and log_path.read_text().count("Application startup complete") >= workers
+            ):
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise BenchError(f"uvicorn not ready after 60 s:\n{log_path.read_text()}")
+    raise BenchError(f"server not ready after 60 s:\n{log_path.read_text()}")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -468,7 +521,13 @@ def print_header(args: argparse.Namespace) -> None:
         f"starlette {ver('starlette')}, {wrk_version()}"
     )
     print(
-        f"CPUs: {os.cpu_count()}; one uvicorn worker; wrk -t{args.threads} "
+        f"CPUs: {os.cpu_count()}; "
+        + (
+            "one uvicorn worker"
+            if args.workers is None
+            else f"`rapport serve --workers 1`, then --workers {args.workers}, with a private Redis"
+        )
+        + f"; wrk -t{args.threads} "
         f"-c{args.connections} -d{args.duration}s (after {args.warmup}s warm-up) "
         "in a separate process"
     )
@@ -480,8 +539,10 @@ def print_header(args: argparse.Namespace) -> None:
     )
 
 
-def print_table(results: list[Result]) -> None:
+def print_table(results: list[Result], title: str = "") -> None:
     baseline = results[0].rps
+    if title:
+        print(f"\n{title}", end="")
     print(
         f"\n{'workload':<10} {'requests':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'vs baseline':>11}"
@@ -500,27 +561,58 @@ def print_table(results: list[Result]) -> None:
     )
 
 
+def print_scaling(one: list[Result], many: list[Result], workers: int) -> None:
+    print(f"\n{workers} workers against 1 (requests/s):")
+    for a, b in zip(one, many, strict=True):
+        print(f"  {a.name:<10} {a.rps:>7.0f} -> {b.rps:>7.0f}  x{b.rps / a.rps:.2f}")
+
+
+def measure_server(
+    base_url: str, database_url: str, directory: Path, args: argparse.Namespace, s: Seed | None
+) -> tuple[Seed, list[Result]]:
+    """Seed (unless `s` is given: the same people for every run), check, then wrk each one."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        s = s or seed(client, database_url)
+        loads = workloads(s)
+        for w in loads:
+            check_once(client, w, s)
+    print("seeded and checked each workload once; running wrk ...", flush=True)
+    results = []
+    for w in loads:
+        results.append(measure(f"{base_url}/graphql", w, directory, args))
+        print(f"  {w.name}: {results[-1].rps:.0f} req/s", flush=True)
+    return s, results
+
+
 def run(args: argparse.Namespace) -> None:
     print_header(args)
     database_url, _ = start_database()
     with tempfile.TemporaryDirectory(prefix="rapport-bench-") as tmp:
         directory = Path(tmp)
-        with uvicorn_server(database_url, directory / "uvicorn.log", args.viewer_cache_ttl) as (
-            base_url,
-            pid,
-        ):
-            print(f"uvicorn pid {pid} at {base_url}", flush=True)
-            with httpx.Client(base_url=base_url, timeout=30) as client:
-                s = seed(client, database_url)
-                loads = workloads(s)
-                for w in loads:
-                    check_once(client, w, s)
-            print("seeded and checked each workload once; running wrk ...", flush=True)
-            results = []
-            for w in loads:
-                results.append(measure(f"{base_url}/graphql", w, directory, args))
-                print(f"  {w.name}: {results[-1].rps:.0f} req/s", flush=True)
-    print_table(results)
+        if args.workers is None:
+            with uvicorn_server(database_url, directory / "uvicorn.log", args.viewer_cache_ttl) as (
+                base_url,
+                pid,
+            ):
+                print(f"uvicorn pid {pid} at {base_url}", flush=True)
+                _, results = measure_server(base_url, database_url, directory, args, None)
+            print_table(results)
+            return
+        from tests.redis_server import RedisServer
+
+        key, s = secrets.token_urlsafe(36), None
+        tables: dict[int, list[Result]] = {}
+        with RedisServer() as redis_server:
+            for n in (1, args.workers):
+                log_path = directory / f"serve-{n}.log"
+                with rapport_server(
+                    database_url, redis_server.url, n, log_path, key, args.viewer_cache_ttl
+                ) as (base_url, pid):
+                    print(f"rapport serve --workers {n}: pid {pid} at {base_url}", flush=True)
+                    s, tables[n] = measure_server(base_url, database_url, directory, args, s)
+    for n, results in tables.items():
+        print_table(results, f"--workers {n}:")
+    print_scaling(tables[1], tables[args.workers], args.workers)
 
 
 def main() -> None:

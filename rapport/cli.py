@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import AliasChoices, ValidationError
 
 from rapport import db, embedded, migrations
 from rapport.settings import PROJECT_ROOT, Settings
@@ -33,10 +36,26 @@ def fail(message: str) -> typer.Exit:
 def load_settings() -> Settings:
     try:
         return Settings()
-    except Exception as exc:  # pydantic ValidationError: show the messages, not a traceback
-        errors = getattr(exc, "errors", None)
-        text = "; ".join(e["msg"] for e in errors()) if errors else str(exc)
-        raise fail(f"bad settings: {text}") from None
+    except ValidationError as exc:  # show the messages, not a traceback
+        raise fail(f"bad settings: {'; '.join(map(describe_error, exc.errors()))}") from None
+    except Exception as exc:  # e.g. pydantic-settings cannot decode a value
+        raise fail(f"bad settings: {exc}") from None
+
+
+def describe_error(error: Any) -> str:
+    """One pydantic error as `VARIABLE[ entry]: message`, naming the environment variable."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    loc = [str(part) for part in error.get("loc", ())]
+    if not loc or loc[0] not in Settings.model_fields:
+        return message
+    return ": ".join([env_name(loc[0]), *loc[1:], message])
+
+
+def env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"RAPPORT_{field.upper()}"
 
 
 def prepared_settings(settings: Settings) -> Settings:
@@ -65,33 +84,94 @@ def prepared_settings(settings: Settings) -> Settings:
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: RAPPORT_HOST (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Default: RAPPORT_PORT (8000).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Processes on one socket (needs REDIS_URL if > 1). Default: RAPPORT_WORKERS (1).",
+        ),
+    ] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
-    """Run the server (embedded PostgreSQL unless DATABASE_URL is set), migrating first."""
+    """Run the server (embedded PostgreSQL unless DATABASE_URL is set), migrating first.
+    SIGTERM or Ctrl-C: open requests finish, then it exits (status 0), stopping the embedded
+    PostgreSQL unless another `rapport` process still uses it."""
     import os
 
     import uvicorn
 
+    from rapport.redis_check import RedisUnreachable, check_redis
+
     settings = load_settings()
-    settings = prepared_settings(settings)
     host, port = host or settings.host, port or settings.port
-    # The app reads its settings from the environment: hand it the database we prepared.
-    os.environ["DATABASE_URL"] = settings.database_url or ""
-    os.environ["RAPPORT_HOST"], os.environ["RAPPORT_PORT"] = host, str(port)
-    uvicorn.run(
-        "app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        reload=reload,
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-        ws="websockets-sansio",
-        # Chat frames are a few hundred bytes of JSON: compressing them saves little and costs
-        # CPU on every frame and a zlib context per socket (bench/chat.py measured it).
-        ws_per_message_deflate=False,
-    )
+    workers = workers or settings.workers
+    if workers > 1 and not settings.redis_url:
+        raise fail(
+            f"--workers {workers} needs REDIS_URL: the processes share chat events, rate limits "
+            "and cache evictions through Redis"
+        )
+    if workers > 1 and reload:
+        raise fail("--reload runs one process: leave out --workers or --reload")
+    if settings.redis_url:
+        try:
+            asyncio.run(check_redis(settings.redis_url))
+        except RedisUnreachable as exc:
+            raise fail(str(exc)) from None
+    own_database = settings.embedded
+    with exit_on_stop_signals():
+        try:
+            settings = prepared_settings(settings)
+            # The app reads its settings from the environment: hand it the database we
+            # prepared, and the address (its ready line names it).
+            os.environ["DATABASE_URL"] = settings.database_url or ""
+            os.environ["RAPPORT_HOST"], os.environ["RAPPORT_PORT"] = host, str(port)
+            uvicorn.run(
+                "app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                reload=reload,
+                access_log=False,
+                # Only proxies listed in RAPPORT_FORWARDED_ALLOW_IPS may set the client's
+                # address (X-Forwarded-For), which rate limits count per.
+                proxy_headers=settings.forwarded_allow_ips is not None,
+                forwarded_allow_ips=settings.forwarded_allow_ips or "",
+                timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+                ws="websockets-sansio",
+                # Chat frames are a few hundred bytes of JSON: compressing them saves little and
+                # costs CPU on every frame and a zlib context per socket (bench/chat.py measured).
+                ws_per_message_deflate=False,
+            )
+        finally:
+            if own_database and embedded.release(settings.pgdata):
+                typer.echo("Embedded PostgreSQL stopped.", err=True)
+
+
+class _Stop(BaseException):
+    """Raised by our SIGTERM/SIGINT handler: unwinds `serve` so that it cleans up."""
+
+
+@contextmanager
+def exit_on_stop_signals() -> Iterator[None]:
+    """While `serve` runs, SIGTERM and SIGINT end it normally (exit status 0, cleanup done).
+    uvicorn installs handlers of its own while it serves, shuts down gracefully on these
+    signals, then restores ours and raises the signal again: ours then ends the process,
+    rather than the default action, which would kill it before any cleanup."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stop(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except _Stop:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @cli.command()
@@ -303,3 +383,7 @@ def main() -> None:
         cli()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

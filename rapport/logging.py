@@ -38,9 +38,15 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format is LogFormat.JSON:
         handler.setFormatter(
             JsonFormatter(
-                "{asctime}{levelname}{name}{message}",
+                "{asctime}{levelname}{name}{process}{message}",
                 style="{",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                # pid: which worker wrote it, with `rapport serve --workers N`
+                rename_fields={
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "process": "pid",
+                },
             )
         )
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
@@ -59,11 +60,26 @@ DEFAULT_RATES: dict[Limit, str] = {
 }
 
 
+RATE_FORMAT = "like '10/minute' or '5 per 15 minutes', several joined by ';'"
+PERIODS = ("second", "minute", "hour", "day", "month", "year")
+
+
 def parse_rates(value: str) -> list[RateLimitItem]:
-    """'30/minute;300/hour' -> its limits (ValueError if malformed)."""
-    items = parse_many(value)
-    if not items:
-        raise ValueError(f"no rate in {value!r}")
+    """'30/minute;300/hour' -> its limits. A ValueError names the part that is not a rate."""
+    parts = [part.strip() for part in re.split(r"[,;|]", value)]
+    if not any(parts):
+        raise ValueError(f"{value!r} has no rate ({RATE_FORMAT})")
+    items: list[RateLimitItem] = []
+    for part in filter(None, parts):  # a trailing ';' is harmless
+        try:
+            items.extend(parse_many(part))
+        except ValueError:
+            period = re.fullmatch(r"\d+\s*(?:/|per)\s*(?:\d+\s*)?([a-z]+?)s?", part.lower())
+            if period and period.group(1) not in PERIODS:
+                raise ValueError(
+                    f"{part!r}: unknown period {period.group(1)!r} (use {', '.join(PERIODS)})"
+                ) from None
+            raise ValueError(f"{part!r} is not a rate ({RATE_FORMAT})") from None
     return items
 
 

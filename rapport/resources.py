@@ -23,6 +23,7 @@ from rapport.presence import LocalPresence, Presence, RedisPresence
 from rapport.pubsub import Hub, create_hub
 from rapport.rate_limits import RateLimits
 from rapport.settings import Settings
+from rapport.viewer_evictions import shared_evictions
 from resolvers.credentials import Credentials
 from resolvers.matching import Matcher
 from resolvers.viewer_cache import ViewerCache
@@ -89,6 +90,10 @@ async def open_resources(
         hub = await stack.enter_async_context(
             create_hub(settings.redis_url, queue_size=settings.subscription_queue_size)
         )
+        viewer_cache = ViewerCache(ttl_s=settings.viewer_cache_ttl_s)
+        if settings.redis_url and viewer_cache.enabled:
+            # Several processes: each one's evictions reach the others through Redis.
+            await stack.enter_async_context(shared_evictions(viewer_cache, hub))
         sessionmaker = create_sessionmaker(engine)
         outbox = Outbox(settings, sessionmaker)
         outbox.start()
@@ -99,10 +104,7 @@ async def open_resources(
             sessionmaker=sessionmaker,
             raw_pool=raw_pool,
             credentials=Credentials(settings),
-            # One process only: without cross-process invalidation, off with REDIS_URL.
-            viewer_cache=ViewerCache(
-                ttl_s=0 if settings.redis_url else settings.viewer_cache_ttl_s
-            ),
+            viewer_cache=viewer_cache,
             matcher=Matcher(encoder=encoder, cache=cache),
             hub=hub,
             presence=presence,

@@ -5,11 +5,14 @@ Every field here is documented in the README's settings table; a test keeps the 
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from rapport.rate_limits import DEFAULT_RATES, Limit, parse_rates
@@ -67,6 +70,11 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "var"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # Processes `rapport serve` runs on one socket; more than one needs REDIS_URL.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto to believe (uvicorn's
+    # forwarded-allow-ips): comma-separated IPs or networks, or "*". Unset: believe none.
+    forwarded_allow_ips: str | None = None
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     token_ttl_days: int = Field(default=30, ge=1, le=365)
     argon2_time_cost: int = Field(default=OWASP_ARGON2_MIN_TIME_COST, ge=OWASP_ARGON2_MIN_TIME_COST)
@@ -95,7 +103,8 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     mail_from: str = "Rapport <no-reply@localhost>"
     # JSON object; names not given keep their defaults (rapport/rate_limits.py DEFAULT_RATES).
-    rate_limits: dict[str, str] = Field(default_factory=dict)
+    # NoDecode: parsed by _rates_json, which says what is wrong in malformed JSON.
+    rate_limits: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     # Which encoder variant: auto (the fastest that passes its check on this CPU), int8-s8,
     # int8-u8, fp32 (ONNX) or torch (plain sentence-transformers). See matching/encoder_build.py.
     encoder: str = "auto"
@@ -134,6 +143,43 @@ class Settings(BaseSettings):
             raise ValueError("RAPPORT_SMTP_URL must look like smtp://user:pass@host:587")
         return value
 
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.5, 10.0.0.0/8, *)"
+                ) from None
+        return ",".join(entries)
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _rates_json(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return {}
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"not valid JSON ({exc}); expected an object like "
+                '\'{"messages_per_minute": "30/minute"}\''
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ValueError(
+                f"expected a JSON object of name: rates, got {type(parsed).__name__} {value!r}"
+            )
+        return parsed
+
     @field_validator("rate_limits")
     @classmethod
     def _known_rates(cls, value: dict[str, str]) -> dict[str, str]:
@@ -147,7 +193,7 @@ class Settings(BaseSettings):
             try:
                 parse_rates(rates)
             except ValueError as exc:
-                raise ValueError(f"rate limit {name}: {rates!r} is not like '10/minute'") from exc
+                raise ValueError(f"{name}: {exc}") from None
         return {**{k.value: v for k, v in DEFAULT_RATES.items()}, **value}
 
     @model_validator(mode="after")

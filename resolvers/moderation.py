@@ -138,7 +138,7 @@ async def suspend(
         )
     )
     await session.commit()
-    viewer_cache.forget_user(target_id)  # a cached viewer would outlive its deleted tokens
+    await viewer_cache.forget_user(target_id)  # a cached viewer would outlive its deleted tokens
     await matcher.profile_changed(target_id)  # out of every cached recommendation list
     return user, int(closed.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -187,5 +187,5 @@ async def delete_account(
     await session.execute(delete(Notification).where(col(Notification.actor_id) == viewer.id))
     await session.execute(delete(User).where(col(User.id) == viewer.id))
     await session.commit()
-    viewer_cache.forget_user(viewer.id)
+    await viewer_cache.forget_user(viewer.id)
     await matcher.profile_changed(viewer.id)

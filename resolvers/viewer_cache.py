@@ -1,16 +1,18 @@
 """A short-lived, per-process cache of authenticated viewers, keyed by token digest.
 
 Authentication runs on every request; this cache lets a burst of requests with one token skip
-the database. It is exact within one process (one `rapport serve`; several processes must set
-REDIS_URL, which turns the cache off, as they cannot yet tell each other about revocations):
-every mutation evicts the acting viewer's entries (so logout, password changes and profile
-edits show at once), a lookup that raced an eviction is not stored, and an entry is never used
-past its token's expiry. Changes made outside the API (SQL by hand) show within the TTL.
+the database. Every mutation evicts the acting viewer's entries (so logout, password changes
+and profile edits show at once), a lookup that raced an eviction is not stored, and an entry is
+never used past its token's expiry. With several processes (REDIS_URL), an eviction is also
+announced to every other process before the mutation answers (rapport/viewer_evictions.py), and
+a process that may have missed announcements drops everything. Changes made outside the API
+(SQL by hand), or an announcement Redis lost, show within the TTL.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +36,8 @@ class ViewerCache:
         # store its answer if nothing was evicted meanwhile (else a logout that committed
         # during the read could be undone by the late store).
         self.generation = 0
+        # Tells the other processes about an eviction (set by rapport/viewer_evictions.py).
+        self.announce: Callable[[uuid.UUID], Awaitable[None]] | None = None
 
     def get(self, digest: bytes) -> Viewer | None:
         if not self.enabled:
@@ -56,11 +60,23 @@ class ViewerCache:
         if self.enabled and generation == self.generation:
             self._entries[digest] = _Entry(viewer, expires_at)
 
-    def forget_user(self, user_id: uuid.UUID) -> None:
-        """Drop every entry of one user (all their tokens)."""
+    async def forget_user(self, user_id: uuid.UUID) -> None:
+        """Drop every entry of one user (all their tokens), here and, once `announce` is set,
+        in every other process (returns once the announcement is sent)."""
+        self.evict_user(user_id)
+        if self.announce is not None:
+            await self.announce(user_id)
+
+    def evict_user(self, user_id: uuid.UUID) -> None:
+        """Drop every entry of one user in this process only."""
         self.generation += 1
         for digest in [d for d, e in self._entries.items() if e.viewer.id == user_id]:
             self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        """Drop every entry (e.g. evictions from other processes may have been missed)."""
+        self.generation += 1
+        self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -114,12 +114,12 @@ class Context:
         future.set_result(viewer)
         return viewer
 
-    def forget_viewer(self) -> None:
+    async def forget_viewer(self) -> None:
         """After a mutation: the viewer's cached state may be stale (or revoked)."""
         if self._viewer is not None and self._viewer.done() and not self._viewer.cancelled():
             viewer = self._viewer.result() if self._viewer.exception() is None else None
             if viewer is not None:
-                self.resources.viewer_cache.forget_user(viewer.id)
+                await self.resources.viewer_cache.forget_user(viewer.id)
 
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()

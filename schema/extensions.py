@@ -33,7 +33,7 @@ class OperationScope(SchemaExtension):
         finally:
             if scoped is not None:
                 if self._is_mutation():
-                    scoped.forget_viewer()
+                    await scoped.forget_viewer()
                     await self._announce(scoped)
                 await scoped.close()
 

@@ -256,5 +256,5 @@ def test_settings_merge_defaults_and_refuse_unknown_or_malformed(database_url: s
     assert merged["messages_per_minute"] == DEFAULT_RATES[Limit.MESSAGES_PER_MINUTE]
     with pytest.raises(ValueError, match="unknown rate limit"):
         make_settings(database_url, rate_limits={"likes_per_year": "5/day"})
-    with pytest.raises(ValueError, match="is not like"):
+    with pytest.raises(ValueError, match="likes_per_day: 'lots' is not a rate"):
         make_settings(database_url, rate_limits={"likes_per_day": "lots"})

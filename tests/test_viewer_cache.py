@@ -3,8 +3,13 @@ profile edits show at once, and expired tokens are never served from it."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -14,7 +19,8 @@ from rapport.resources import open_resources
 from resolvers import accounts
 from resolvers.accounts import Viewer
 from resolvers.viewer_cache import ViewerCache
-from tests.conftest import make_settings
+from tests.conftest import Gql, make_settings
+from tests.redis_server import RedisServer
 from tests.test_profiles import create
 
 ME = "{ me { __typename ... on Me { profile { displayName } } } }"
@@ -89,14 +95,78 @@ def test_a_lookup_that_raced_an_eviction_is_not_stored() -> None:
     cache = ViewerCache(ttl_s=60)
     viewer = _viewer()
     before_read = cache.generation
-    cache.forget_user(viewer.id)  # the logout commits meanwhile
+    cache.evict_user(viewer.id)  # the logout commits meanwhile
     cache.put(b"t", viewer, utcnow() + timedelta(hours=1), before_read)
     assert cache.get(b"t") is None
 
 
-async def test_cache_is_off_with_several_processes(database_url, encoder) -> None:
-    settings = make_settings(database_url, redis_url="redis://127.0.0.1:6379/0")
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@asynccontextmanager
+async def two_processes(
+    database_url: str, redis_url: str, encoder: Any
+) -> AsyncIterator[tuple[Gql, Gql]]:
+    """Two app instances in this process (each its own resources, as two processes would
+    have) on one database and one Redis: what one evicts, the other must drop."""
+    key = secrets.token_urlsafe(48)
+    settings = make_settings(database_url, redis_url=redis_url, secret_key=key)
+    async with open_resources(settings, encoder) as one, open_resources(settings, encoder) as two:
+        assert one.viewer_cache.enabled and two.viewer_cache.enabled
+        yield Gql(one), Gql(two)
+
+
+async def test_a_logout_in_one_process_is_refused_by_the_other_at_once(
+    database_url, redis_server, encoder
+) -> None:
+    async with two_processes(database_url, redis_server.url, encoder) as (one, two):
+        token = await one.register()
+        for gql in (one, two):  # cached in both
+            assert (await gql(ME, token=token))["me"]["__typename"] == "Me"
+        assert len(two.resources.viewer_cache) == 1
+        await one("mutation { logoutEverywhere { __typename } }", token=token)
+        # The mutation answered after its eviction was published; the other process drops it
+        # as the message arrives (a loop turn here, as the two share this event loop).
+        await wait_for(lambda: len(two.resources.viewer_cache) == 0)
+        assert (await two(ME, token=token))["me"]["__typename"] == "AuthenticationRequired"
+
+
+async def test_a_process_that_may_have_missed_evictions_clears_its_cache(
+    database_url, redis_server, encoder
+) -> None:
+    async with two_processes(database_url, redis_server.url, encoder) as (one, two):
+        token = await one.register()
+        assert (await two(ME, token=token))["me"]["__typename"] == "Me"
+        assert len(two.resources.viewer_cache) == 1
+        redis_server.stop()  # announcements made now would be lost
+        redis_server.start()
+        await wait_for(lambda: len(two.resources.viewer_cache) == 0)  # the reconnection's GAP
+        assert (await two(ME, token=token))["me"]["__typename"] == "Me"  # and it fills again
+        assert len(two.resources.viewer_cache) == 1
+
+
+async def test_a_process_that_stopped_hearing_evictions_stops_using_its_cache(
+    database_url, redis_server, encoder
+) -> None:
+    """If the listener ends while the process serves (here: its hub closes under it), the
+    cache must not go on serving viewers nobody can evict any more."""
+    settings = make_settings(database_url, redis_url=redis_server.url)
     async with open_resources(settings, encoder) as resources:
-        assert resources.viewer_cache.enabled is False
-    async with open_resources(make_settings(database_url), encoder) as resources:
-        assert resources.viewer_cache.enabled is True
+        cache = resources.viewer_cache
+        assert cache.enabled and cache.announce is not None
+        token = await Gql(resources).register()
+        assert (await Gql(resources)(ME, token=token))["me"]["__typename"] == "Me"
+        assert len(cache) == 1
+        await resources.hub.__aexit__(None, None, None)
+        await wait_for(lambda: not cache.enabled)
+        assert len(cache) == 0
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    """Until `condition()` holds (a bound against hanging, not a timing target)."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():  # noqa: ASYNC110 (a plain condition, nobody to set an Event)
+            await asyncio.sleep(0.01)
