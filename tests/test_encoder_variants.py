@@ -155,9 +155,9 @@ def test_a_cache_from_another_cpu_is_checked_again(tmp_path: Path) -> None:
 
 
 def test_the_setting_forces_a_variant_and_refuses_unknown_ones() -> None:
-    assert Settings(_env_file=None, encoder="int8-u8").encoder == "int8-u8"  # type: ignore[call-arg]
+    assert Settings(_env_file=None, encoder="int8-u8").encoder == "int8-u8"
     with pytest.raises(ValueError, match="RAPPORT_ENCODER must be one of auto, int8-s8"):
-        Settings(_env_file=None, encoder="int4")  # type: ignore[call-arg]
+        Settings(_env_file=None, encoder="int4")
     with pytest.raises(ValueError, match="unknown encoder variant"):
         choose(MODELS, "int4")
 
