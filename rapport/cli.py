@@ -72,8 +72,13 @@ def serve(
 
     import uvicorn
 
+    from rapport.logging import uvicorn_log_config
+    from rapport.metrics import multiprocess_dir, prepare_multiprocess
+
     settings = load_settings()
     settings = prepared_settings(settings)
+    if (metrics_dir := multiprocess_dir()) is not None:
+        prepare_multiprocess(metrics_dir)  # a run's counts start from zero
     host, port = host or settings.host, port or settings.port
     # The app reads its settings from the environment: hand it the database we prepared.
     os.environ["DATABASE_URL"] = settings.database_url or ""
@@ -85,6 +90,7 @@ def serve(
         port=port,
         reload=reload,
         access_log=False,
+        log_config=uvicorn_log_config(settings),
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         ws="websockets-sansio",
