@@ -73,12 +73,11 @@ def serve(
     import uvicorn
 
     from rapport.logging import uvicorn_log_config
-    from rapport.metrics import multiprocess_dir, prepare_multiprocess
+    from rapport.metrics import prepare_for_workers
 
     settings = load_settings()
     settings = prepared_settings(settings)
-    if (metrics_dir := multiprocess_dir()) is not None:
-        prepare_multiprocess(metrics_dir)  # a run's counts start from zero
+    prepare_for_workers(1)  # metrics of several workers: see rapport/metrics.py
     host, port = host or settings.host, port or settings.port
     # The app reads its settings from the environment: hand it the database we prepared.
     os.environ["DATABASE_URL"] = settings.database_url or ""

@@ -18,11 +18,14 @@ counters must (they may never go down).
 
 from __future__ import annotations
 
+import atexit
 import glob
 import hmac
 import ipaddress
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -223,6 +226,19 @@ def prepare_multiprocess(directory: str | os.PathLike[str]) -> Path:
         stale.unlink()
     os.environ[MULTIPROC_ENV] = str(path)
     return path
+
+
+def prepare_for_workers(workers: int) -> Path | None:
+    """What `rapport serve` calls before starting uvicorn: with PROMETHEUS_MULTIPROC_DIR set,
+    empty that directory; else, for more than one worker, make a temporary one (removed when
+    this process exits). None: one process, plain prometheus_client."""
+    directory = multiprocess_dir()
+    if directory is None and workers <= 1:
+        return None
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="rapport-metrics-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return prepare_multiprocess(directory)
 
 
 def forget_process(pid: int | None = None) -> None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from graphql import GraphQLError
+from graphql import OperationType as GraphQLOperationType
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -17,11 +18,13 @@ from strawberry.types.graphql import OperationType
 from rapport import metrics
 from resolvers import events, notifications
 from schema.context import Context
+from schema.limits import operation_definition
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
 log = logging.getLogger("rapport.errors")
+_KINDS = {kind: kind.value for kind in GraphQLOperationType}
 
 
 class OperationScope(SchemaExtension):
@@ -55,17 +58,15 @@ class OperationScope(SchemaExtension):
 
     def _measure(self, started: float, scoped: Context | None, span: Span | None) -> None:
         context = self.execution_context
-        try:
-            kind = context.operation_type.value
-        except Exception:  # the document did not parse, or names no operation of it
-            kind = "unknown"
-        valid = context.graphql_document is not None and not isinstance(
-            context.result, PreExecutionError
-        )
+        document = context.graphql_document
+        operation = operation_definition(document, context.operation_name) if document else None
+        # (Strawberry's operation_type property costs more than all the metrics together.)
+        kind = _KINDS[operation.operation] if operation is not None else "unknown"
+        valid = operation is not None and not isinstance(context.result, PreExecutionError)
         name = metrics.operation_label(context.operation_name if valid else None, valid)
         # No document: parsing failed (ParserCache raises from its hook, so Strawberry sets
         # the errors only after this extension has finished).
-        if context.pre_execution_errors or context.graphql_document is None:
+        if context.pre_execution_errors or operation is None:
             result = "error"
         else:
             result = (scoped.outcome if scoped is not None else None) or "ok"

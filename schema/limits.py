@@ -286,7 +286,10 @@ class _Planner:
         return _Connection(enclosing)  # null
 
 
-def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+def operation_definition(
+    document: DocumentNode, name: str | None
+) -> OperationDefinitionNode | None:
+    """The operation `name` of a document (its only one when `name` is None)."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if name is None:
         return operations[0] if len(operations) == 1 else None
@@ -294,7 +297,7 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
 
 
 def _plan(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> _Plan:
-    operation = _operation(document, operation_name)
+    operation = operation_definition(document, operation_name)
     return _Planner(schema, document).plan(operation) if operation else _Plan()
 
 

@@ -286,10 +286,10 @@ def test_access_log_carries_the_callers_trace_id(database_url, encoder_model, ca
     from matching.batching import BatchingEncoder
 
     settings = make_settings(database_url, log_requests=True)
-    with TestClient(create_app(settings, BatchingEncoder(encoder_model))) as http:
-        with caplog.at_level(logging.INFO, logger="rapport.access"):
-            post(http, "{ me { __typename } }", headers={"traceparent": TRACEPARENT})
-            post(http, "{ me { __typename } }", headers={"traceparent": "00-junk"})
+    app = create_app(settings, BatchingEncoder(encoder_model))
+    with TestClient(app) as http, caplog.at_level(logging.INFO, logger="rapport.access"):
+        post(http, "{ me { __typename } }", headers={"traceparent": TRACEPARENT})
+        post(http, "{ me { __typename } }", headers={"traceparent": "00-junk"})
     lines = [r for r in caplog.records if r.name == "rapport.access"]
     assert len(lines) == 2
     assert lines[0].trace_id == TRACE_ID and f"trace={TRACE_ID}" in lines[0].getMessage()
@@ -383,3 +383,17 @@ def test_two_workers_share_their_metrics(database_url, tmp_path, monkeypatch) ->
             r["logger"] == "uvicorn.error" and r["message"].startswith("Started server process")
             for r in records
         )
+
+
+def test_serve_prepares_a_metrics_directory_for_several_workers(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    assert metrics.prepare_for_workers(1) is None
+    made = metrics.prepare_for_workers(2)
+    assert made is not None and made.is_dir() and list(made.iterdir()) == []
+    assert metrics.multiprocess_dir() == str(made)
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"stale")
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, str(given))
+    assert metrics.prepare_for_workers(1) == given  # set by the operator: emptied, kept
+    assert list(given.iterdir()) == []
