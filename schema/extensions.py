@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from graphql import OperationType as GraphQLOperationType
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.execution import PreExecutionError
@@ -18,13 +18,31 @@ from strawberry.types.graphql import OperationType
 from rapport import metrics
 from resolvers import events, notifications
 from schema.context import Context
-from schema.limits import operation_definition
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
 log = logging.getLogger("rapport.errors")
-_KINDS = {kind: kind.value for kind in GraphQLOperationType}
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    """The operation `name` (None: the first) of a document: Strawberry's operation_type
+    property does this too, at several times the cost of all the metrics together."""
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            name is None or (definition.name is not None and definition.name.value == name)
+        ):
+            return definition
+    return None
+
+
+def _kind(operation: OperationDefinitionNode | None) -> str:
+    if operation is None:
+        return "unknown"
+    kind = operation.operation  # compared by identity: hashing this enum runs Python code
+    if kind is GraphQLOperationType.QUERY:
+        return "query"
+    return "mutation" if kind is GraphQLOperationType.MUTATION else "subscription"
 
 
 class OperationScope(SchemaExtension):
@@ -59,11 +77,11 @@ class OperationScope(SchemaExtension):
     def _measure(self, started: float, scoped: Context | None, span: Span | None) -> None:
         context = self.execution_context
         document = context.graphql_document
-        operation = operation_definition(document, context.operation_name) if document else None
-        # (Strawberry's operation_type property costs more than all the metrics together.)
-        kind = _KINDS[operation.operation] if operation is not None else "unknown"
+        given = context.operation_name
+        operation = _operation(document, given) if document is not None else None
+        kind = _kind(operation)
         valid = operation is not None and not isinstance(context.result, PreExecutionError)
-        name = metrics.operation_label(context.operation_name if valid else None, valid)
+        name = metrics.operation_label(given if valid else None, valid)
         # No document: parsing failed (ParserCache raises from its hook, so Strawberry sets
         # the errors only after this extension has finished).
         if context.pre_execution_errors or operation is None:

@@ -286,10 +286,7 @@ class _Planner:
         return _Connection(enclosing)  # null
 
 
-def operation_definition(
-    document: DocumentNode, name: str | None
-) -> OperationDefinitionNode | None:
-    """The operation `name` of a document (its only one when `name` is None)."""
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if name is None:
         return operations[0] if len(operations) == 1 else None
@@ -297,7 +294,7 @@ def operation_definition(
 
 
 def _plan(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> _Plan:
-    operation = operation_definition(document, operation_name)
+    operation = _operation(document, operation_name)
     return _Planner(schema, document).plan(operation) if operation else _Plan()
 
 

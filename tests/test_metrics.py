@@ -397,3 +397,26 @@ def test_serve_prepares_a_metrics_directory_for_several_workers(tmp_path, monkey
     monkeypatch.setenv(metrics.MULTIPROC_ENV, str(given))
     assert metrics.prepare_for_workers(1) == given  # set by the operator: emptied, kept
     assert list(given.iterdir()) == []
+
+
+def test_serves_log_config_puts_uvicorns_lines_in_json(tmp_path) -> None:
+    """`rapport serve` hands uvicorn this configuration: its lines (the supervisor's too,
+    which never builds the app) come out as JSON."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, logging.config\n"
+        "from rapport.logging import uvicorn_log_config\n"
+        "from rapport.settings import Settings\n"
+        "settings = Settings(_env_file=None, log_format='json')\n"
+        "logging.config.dictConfig(uvicorn_log_config(settings))\n"
+        "logging.getLogger('uvicorn.error').info('Started parent process [%d]', 42)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    (line,) = done.stderr.splitlines()
+    record = json.loads(line)
+    assert record["logger"] == "uvicorn.error" and record["level"] == "INFO"
+    assert record["message"] == "Started parent process [42]"
