@@ -11,10 +11,10 @@ import asyncio
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -27,7 +27,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from matching.embeddings import AsyncEncoder
-from rapport import migrations
+from rapport import metrics, migrations
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
@@ -38,6 +38,9 @@ from resolvers import accounts
 from schema import schema
 from schema.context import Context, bearer_token, connection_token
 from schema.limits import introspection_allowed
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("rapport.app")
 # Allocations between young collections (CPython's default: 700). bench/chat.py, 500 subscribers,
@@ -127,8 +130,38 @@ async def purge_tokens_hourly(resources: Resources) -> None:
         await asyncio.sleep(3600)
 
 
-def create_app(settings: Settings | None = None, encoder: AsyncEncoder | None = None) -> Starlette:
-    """`encoder`: tests share one across apps; by default the lifespan loads it."""
+def pool_readers(resources: Resources) -> list[tuple[str, Callable[[], tuple[int, int]]]]:
+    """(pool name, () -> (connections in use, open)) for the database pool gauges."""
+    orm, auth = resources.engine.sync_engine.pool, resources.raw_pool
+
+    def read_orm() -> tuple[int, int]:
+        in_use = orm.checkedout()  # type: ignore[attr-defined]
+        return in_use, in_use + orm.checkedin()  # type: ignore[attr-defined]
+
+    def read_auth() -> tuple[int, int]:
+        opened = auth.get_size()
+        return opened - auth.get_idle_size(), opened
+
+    return [("orm", read_orm), ("auth", read_auth)]
+
+
+async def sample_pools_every_second(resources: Resources) -> None:
+    """The database pool gauges (rapport/metrics.py): sampled here rather than counted at
+    each checkout, which keeps them off the per-request path; with several workers, each
+    writes its own (a scrape reads them all)."""
+    readers = pool_readers(resources)
+    while True:
+        metrics.sample_pools(readers)
+        await asyncio.sleep(metrics.POOL_SAMPLE_INTERVAL_S)
+
+
+def create_app(
+    settings: Settings | None = None,
+    encoder: AsyncEncoder | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> Starlette:
+    """`encoder`: tests share one across apps; by default the lifespan loads it.
+    `span_exporter`: where spans go when RAPPORT_OTEL is on (tests); by default OTEL_*."""
     settings = settings or Settings()
     configure_logging(settings)
     graphiql = _load_graphiql(settings)
@@ -142,18 +175,21 @@ def create_app(settings: Settings | None = None, encoder: AsyncEncoder | None = 
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_resources(settings, encoder) as resources:
+        async with open_resources(settings, encoder, span_exporter) as resources:
             app.state.resources = resources
-            housekeeping = asyncio.create_task(purge_tokens_hourly(resources))
+            background = [asyncio.create_task(purge_tokens_hourly(resources))]
+            if settings.metrics:
+                background.append(asyncio.create_task(sample_pools_every_second(resources)))
             settle_garbage_collector()
             ready = asyncio.create_task(log_ready_once_listening())
             try:
                 yield
             finally:
-                for task in (ready, housekeeping):
+                for task in (ready, *background):
                     task.cancel()
                     with suppress(asyncio.CancelledError):
                         await task
+        metrics.forget_process()  # this worker's gauges (several workers: see rapport/metrics.py)
         log.info("Rapport stopped")
 
     async def healthz(request: Request) -> Response:
@@ -183,6 +219,9 @@ def create_app(settings: Settings | None = None, encoder: AsyncEncoder | None = 
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         *(graphiql.routes() if graphiql else []),
     ]
+    if settings.metrics:
+        routes.append(Route("/metrics", metrics.metrics_endpoint, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
     app.add_middleware(RequestLog, enabled=settings.log_requests)
     return app

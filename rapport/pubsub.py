@@ -29,6 +29,7 @@ import enum
 import json
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -43,6 +44,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+
+from rapport import metrics
 
 __all__ = [
     "GAP",
@@ -254,6 +257,7 @@ class RedisBackend(BroadcastBackend):
                 await self._attach(conn, gap=connected_before)
                 if connected_before:
                     self.stats.reconnects += 1
+                    metrics.PUBSUB_RECONNECTS.inc()
                     log.warning("pub/sub: reconnected to Redis at %s", self._where)
                 connected_before, delay = True, low
                 await self._read(conn)
@@ -392,6 +396,7 @@ class Subscription(AsyncIterator[Item]):
         except asyncio.QueueFull:
             self._replace_all(GAP)
             self._stats.overflows += 1
+            metrics.PUBSUB_OVERFLOWS.inc()
             log.info("pub/sub: subscriber on %s fell behind; sent GAP", self.channel)
 
     def close(self) -> None:
@@ -420,6 +425,7 @@ class Subscription(AsyncIterator[Item]):
             except ValueError:
                 message = None
             if isinstance(message, dict):
+                message.pop(metrics.SENT_KEY, None)
                 return message
             log.warning("pub/sub: skipped a message on %s that is not a JSON object", self.channel)
 
@@ -466,6 +472,8 @@ class _Broadcast(Broadcast):
             channel = self._channels.get(event.channel)
             if channel is not None:
                 item: str | Gap = GAP if isinstance(event, _GapEvent) else event.message
+                if item is not GAP:
+                    metrics.observe_delivery(item)
                 for subscription in channel.subscribers:
                     subscription.put(item)
 
@@ -514,13 +522,17 @@ class Hub:
         await self._broadcast.disconnect()
 
     async def publish(self, channel: str, message: dict[str, Any]) -> bool:
-        """Send `message` as JSON. False (logged, never raised) if it could not be sent."""
+        """Send `message` as JSON. False (logged, never raised) if it could not be sent.
+        The JSON starts with the time of sending (`_sent`, for the delivery-latency metric),
+        which subscribers never see."""
         try:
             if not self._broadcast.open:
                 raise PubSubUnavailable("pub/sub hub is not open")
-            await self._broadcast.publish(channel, json.dumps(message, separators=(",", ":")))
+            envelope = {metrics.SENT_KEY: round(time.time(), 6), **message}
+            await self._broadcast.publish(channel, json.dumps(envelope, separators=(",", ":")))
         except Exception as exc:
             self.stats.publish_failures += 1
+            metrics.PUBSUB_PUBLISH_FAILURES.inc()
             log.warning(
                 "pub/sub: could not publish on %s: %s",
                 channel,

@@ -24,6 +24,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
+from rapport import metrics
 from resolvers.errors import RateLimitedError
 
 log = logging.getLogger("rapport.rate_limits")
@@ -125,6 +126,7 @@ class RateLimits:
         try:
             for item in self._items[limit]:
                 if not await step(item, limit.value, key) and refuse:
+                    metrics.RATE_LIMIT_REFUSALS.labels(limit.value).inc()
                     raise RateLimitedError(limit.value, await self._retry_after(item, key, limit))
         except RateLimitedError:
             raise

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -23,10 +23,14 @@ from rapport.presence import LocalPresence, Presence, RedisPresence
 from rapport.pubsub import Hub, create_hub
 from rapport.rate_limits import RateLimits
 from rapport.settings import Settings
+from rapport.tracing import Tracing, create_tracing
 from rapport.viewer_evictions import shared_evictions
 from resolvers.credentials import Credentials
 from resolvers.matching import Matcher
 from resolvers.viewer_cache import ViewerCache
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class Resources:
     presence: Presence
     rate_limits: RateLimits
     outbox: Outbox
+    # OpenTelemetry (RAPPORT_OTEL): a span per GraphQL operation; None when off.
+    tracing: Tracing | None = None
     # Work that must finish even if the request or subscription that started it is cancelled
     # (e.g. recording when someone was last seen as their socket closes). Awaited at shutdown.
     deferred: set[asyncio.Task[None]] = field(default_factory=set)
@@ -61,9 +67,12 @@ class Resources:
 
 @asynccontextmanager
 async def open_resources(
-    settings: Settings, encoder: AsyncEncoder | None = None
+    settings: Settings,
+    encoder: AsyncEncoder | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> AsyncIterator[Resources]:
-    """Engine, pools, Redis, encoder. `encoder` lets tests share one across many apps."""
+    """Engine, pools, Redis, encoder, tracing. `encoder` lets tests share one across many
+    apps; `span_exporter` replaces the one the OTEL_* variables choose (tests)."""
     engine = create_engine(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
@@ -94,6 +103,9 @@ async def open_resources(
         if settings.redis_url and viewer_cache.enabled:
             # Several processes: each one's evictions reach the others through Redis.
             await stack.enter_async_context(shared_evictions(viewer_cache, hub))
+        tracing = create_tracing(settings, span_exporter)
+        if tracing is not None:
+            stack.callback(tracing.shutdown)
         sessionmaker = create_sessionmaker(engine)
         outbox = Outbox(settings, sessionmaker)
         outbox.start()
@@ -110,6 +122,7 @@ async def open_resources(
             presence=presence,
             rate_limits=RateLimits(settings.rate_limits, redis),
             outbox=outbox,
+            tracing=tracing,
         )
         stack.push_async_callback(_finish_deferred, resources)
         yield resources

@@ -8,8 +8,9 @@ from __future__ import annotations
 import ipaddress
 import json
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -53,6 +54,9 @@ class Environment(StrEnum):
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
+
+
+OtelExporter = Literal["otlp", "console"]
 
 
 class Settings(BaseSettings):
@@ -108,6 +112,17 @@ class Settings(BaseSettings):
     # Which encoder variant: auto (the fastest that passes its check on this CPU), int8-s8,
     # int8-u8, fp32 (ONNX) or torch (plain sentence-transformers). See matching/encoder_build.py.
     encoder: str = "auto"
+    # GET /metrics (rapport/metrics.py): served to these networks (comma-separated; unset:
+    # loopback, except in production: nobody), and to any address with this bearer token.
+    metrics: bool = True
+    metrics_allow_from: str | None = None
+    metrics_token: SecretStr | None = None
+    # OpenTelemetry: a span per GraphQL operation, exported as the OTEL_* variables say.
+    otel: bool = False
+    otel_traces_exporter: OtelExporter = Field(
+        default="otlp",
+        validation_alias=AliasChoices("OTEL_TRACES_EXPORTER", "RAPPORT_OTEL_TRACES_EXPORTER"),
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -196,6 +211,30 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name}: {exc}") from None
         return {**{k.value: v for k, v in DEFAULT_RATES.items()}, **value}
 
+    @field_validator("metrics_allow_from")
+    @classmethod
+    def _networks(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"RAPPORT_METRICS_ALLOW_FROM: {part!r} is not an address or network "
+                    "(e.g. 10.0.0.0/8, ::1)"
+                ) from None
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("RAPPORT_METRICS_TOKEN must be at least 16 characters")
+        return value
+
     @model_validator(mode="after")
     def _no_placeholders_outside_development(self) -> Settings:
         if self.default_page_size > self.max_page_size:
@@ -219,6 +258,19 @@ class Settings(BaseSettings):
                 if password is not None and str(password).lower() in PLACEHOLDER_SECRETS:
                     raise ValueError(f"{name} uses a placeholder password outside development")
         return self
+
+    @cached_property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """Who may read /metrics without the token (RAPPORT_METRICS_ALLOW_FROM)."""
+        if self.metrics_allow_from is None:
+            default = "" if self.env is Environment.PRODUCTION else "127.0.0.0/8,::1"
+            value = default
+        else:
+            value = self.metrics_allow_from
+        return tuple(
+            ipaddress.ip_network(part, strict=False)
+            for part in filter(None, (p.strip() for p in value.split(",")))
+        )
 
     @property
     def embedded(self) -> bool:

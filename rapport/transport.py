@@ -15,6 +15,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
+from rapport import metrics
 from rapport.rate_limits import Limit
 from resolvers.errors import RateLimitedError
 from schema.context import Context
@@ -26,6 +27,13 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._connection_key = uuid.uuid4().hex
+
+    async def handle(self) -> None:
+        metrics.WEBSOCKETS.inc()
+        try:
+            await super().handle()
+        finally:
+            metrics.WEBSOCKETS.dec()
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         if not self.connection_init_received:

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, GraphQLObjectType
+from graphql import OperationType as GraphQLOperationType
 from graphql.execution import Executor
 from graphql.pyutils.ref_map import RefMap
 from strawberry.schema.config import StrawberryConfig
@@ -15,8 +16,10 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from rapport import metrics
 from schema.accounts import AccountMutations, AccountQueries
 from schema.chat import ChatMutations, ChatQueries, ChatSubscriptions
+from schema.context import Context
 from schema.errors import (
     AlreadyExists,
     AuthenticationRequired,
@@ -107,7 +110,27 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
         context_value = args[3] if len(args) > 3 else kwargs.get("context_value")
         if hides_suggestions(context_value):
             kwargs["hide_suggestions"] = True
-        return super().build(*args, **kwargs)
+        executor = super().build(*args, **kwargs)
+        if isinstance(executor, Executor) and isinstance(context_value, Context):
+            operation = executor.operation
+            if operation.operation is GraphQLOperationType.SUBSCRIPTION:
+                # Live from here until the operation ends (OperationScope counts it out).
+                first = operation.selection_set.selections[0]
+                name = first.name.value if isinstance(first, FieldNode) else metrics.OTHER
+                context_value.subscription_field = name
+                metrics.SUBSCRIPTIONS_LIVE.labels(name).inc()
+        return executor
+
+    def ensure_valid_runtime_type(self, *args: Any) -> GraphQLObjectType:
+        """Notes the type a root field's union resolved to (the `result` of the operations
+        metric): (runtime type name, return type, field details, info, result)."""
+        runtime = super().ensure_valid_runtime_type(*args)
+        info = args[3]
+        if info.path.prev is None:
+            context = info.context
+            if isinstance(context, Context) and context.outcome is None:
+                context.outcome = runtime.name
+        return runtime
 
     def build_per_event_executor(self, payload: Any) -> Executor:
         executor = super().build_per_event_executor(payload)

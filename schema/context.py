@@ -52,6 +52,10 @@ class Context:
     # graphql-transport-ws: the connection_init payload (Strawberry sets it on this attribute)
     connection_params: dict[str, object] | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # For metrics: the __typename of the operation's first root field of a union type, and
+    # the root field of a running subscription (schema/__init__.py RapportExecutionContext).
+    outcome: str | None = None
+    subscription_field: str | None = None
     _session: AsyncSession | None = None
     _viewer: asyncio.Future[Viewer | None] | None = None
 
@@ -136,7 +140,7 @@ class Context:
         """A context of its own for one operation: same connection and token, fresh session,
         viewer and loaders. Websockets share one Context across concurrent operations; this
         keeps one operation from closing another's session mid-transaction."""
-        return replace(self, _session=None, _viewer=None)
+        return replace(self, _session=None, _viewer=None, outcome=None, subscription_field=None)
 
     async def close(self) -> None:
         """End the operation's database use. On a websocket the context outlives operations:

@@ -1,41 +1,121 @@
-"""Schema extensions: one session per operation, and masked unexpected errors that carry a
-correlation id the server log also has."""
+"""Schema extensions: one session per operation (also measured and, with RAPPORT_OTEL, traced),
+and masked unexpected errors that carry a correlation id the server log also has."""
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
+from graphql import OperationType as GraphQLOperationType
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from rapport import metrics
 from resolvers import events, notifications
 from schema.context import Context
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
 log = logging.getLogger("rapport.errors")
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    """The operation `name` (None: the first) of a document: Strawberry's operation_type
+    property does this too, at several times the cost of all the metrics together."""
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            name is None or (definition.name is not None and definition.name.value == name)
+        ):
+            return definition
+    return None
+
+
+def _kind(operation: OperationDefinitionNode | None) -> str:
+    if operation is None:
+        return "unknown"
+    kind = operation.operation  # compared by identity: hashing this enum runs Python code
+    if kind is GraphQLOperationType.QUERY:
+        return "query"
+    return "mutation" if kind is GraphQLOperationType.MUTATION else "subscription"
 
 
 class OperationScope(SchemaExtension):
     """Each operation runs on a context of its own (fresh session and viewer, see
     Context.for_operation). When it ends, a mutation evicts the acting viewer's cached state
     (it may have changed, or been revoked) and announces the notifications it stored, and the
-    session is closed (rolling back anything uncommitted)."""
+    session is closed (rolling back anything uncommitted).
+
+    It also counts and times the operation (rapport/metrics.py) and, with RAPPORT_OTEL, wraps it
+    in a span: here rather than in an extension of their own, which Strawberry would charge
+    for at every stage of every operation (see schema/limits.py LimitedDocuments)."""
 
     async def on_operation(self) -> AsyncIterator[None]:
+        started = time.perf_counter()
         parent = self.execution_context.context
         scoped = parent.for_operation() if isinstance(parent, Context) else None
+        span = None
         if scoped is not None:
             self.execution_context.context = scoped
+            if scoped.resources.tracing is not None:
+                span = self._start_span(scoped)
         try:
             yield
         finally:
+            self._measure(started, scoped, span)
             if scoped is not None:
                 if self._is_mutation():
                     await scoped.forget_viewer()
                     await self._announce(scoped)
                 await scoped.close()
+
+    def _measure(self, started: float, scoped: Context | None, span: Span | None) -> None:
+        context = self.execution_context
+        document = context.graphql_document
+        given = context.operation_name
+        operation = _operation(document, given) if document is not None else None
+        kind = _kind(operation)
+        valid = operation is not None and not isinstance(context.result, PreExecutionError)
+        name = metrics.operation_label(given if valid else None, valid)
+        # No document: parsing failed (ParserCache raises from its hook, so Strawberry sets
+        # the errors only after this extension has finished).
+        if context.pre_execution_errors or operation is None:
+            result = "error"
+        else:
+            result = (scoped.outcome if scoped is not None else None) or "ok"
+        subscription = kind == "subscription"
+        if scoped is not None and scoped.subscription_field is not None:
+            metrics.SUBSCRIPTIONS_LIVE.labels(scoped.subscription_field).dec()
+        metrics.record_operation(
+            name, kind, result, None if subscription else time.perf_counter() - started
+        )
+        if span is not None:
+            span.update_name(f"{kind} {name}")
+            span.set_attribute("graphql.operation.type", kind)
+            span.set_attribute("graphql.operation.name", name)
+            span.set_attribute("rapport.result", result)
+            if result == "error":
+                from opentelemetry.trace import Status, StatusCode
+
+                span.set_status(Status(StatusCode.ERROR))
+            span.end()
+
+    @staticmethod
+    def _start_span(scoped: Context) -> Span:
+        """A span continuing the request's traceparent (see rapport/logging.py RequestLog);
+        the access log gets its trace id when the request brought none."""
+        assert scoped.resources.tracing is not None
+        state = scoped.request.scope.setdefault("state", {}) if scoped.request else {}
+        span = scoped.resources.tracing.start_operation(
+            state.get("traceparent"), state.get("tracestate")
+        )
+        state.setdefault("trace_id", format(span.get_span_context().trace_id, "032x"))
+        return span
 
     @staticmethod
     async def _announce(scoped: Context) -> None:
