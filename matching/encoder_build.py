@@ -4,11 +4,12 @@ ONNX Runtime's int8 kernels depend on the CPU. Measured (numerics of x86 without
 ARM64 reproduced exactly under qemu-user, see bench/encoder_emulated.py), min cosine against
 fp32 PyTorch on matching.check_texts, batched / one text at a time:
 
-    variant   quantisation                 AVX-512 VNNI     AVX2 only        speed (VNNI host)
-    int8-s8   u8 activations, s8 weights   0.9819 / 0.9864  0.8919 / 0.9577  ~4.4x plain
-    int8-u8   u8 activations, u8 weights   0.9848 / 0.9862  0.9848 / 0.9862  ~3.2x plain
-    fp32      ONNX, no quantisation        1.0000           1.0000           ~2.2x plain
-    (s8 weights with reduce_range: 0.9800 on both; s8/u8 per tensor: 0.85 / 0.93 -- dropped)
+    variant   quantisation                 AVX-512 VNNI     AVX2 only        ARM64 (N1, A72)  speed
+    int8-s8   u8 activations, s8 weights   0.9819 / 0.9864  0.8919 / 0.9577  0.9855 / 0.9868  ~4.4x
+    int8-u8   u8 activations, u8 weights   0.9848 / 0.9862  0.9848 / 0.9862  0.9837 / 0.9862  ~3.2x
+    fp32      ONNX, no quantisation        1.0000           1.0000           1.0000           ~2.2x
+    (s8 weights with reduce_range: 0.9800 on both x86; s8/u8 per tensor: 0.85 / 0.93 -- dropped;
+    speed against plain sentence-transformers on the VNNI host)
 
 Without VNNI, x86 runs u8 x s8 products through VPMADDUBSW, which saturates 16-bit sums
 (ONNX Runtime's quantisation guide names reduce_range or U8U8 as the cures); u8 x u8 takes a
