@@ -35,7 +35,7 @@ SELECT body FROM outbound_emails WHERE to_address = $1 ORDER BY id DESC LIMIT 1
 
 
 async def latest_body(db: asyncpg.Pool | asyncpg.Connection, address: str) -> str | None:
-    """The newest email queued for an address (emptied once sent): for tests
+    """The newest email queued for an address (emptied once sent): for
     tests and benchmarks, which sign people up without a mailbox."""
     body = await db.fetchval(_LATEST_SQL, address.strip().lower())
     return None if body is None else str(body)
