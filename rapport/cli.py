@@ -382,6 +382,85 @@ def embed(
         typer.echo(f"Nothing to embed: every profile has an embedding from {state.model}.")
 
 
+# --- operators' tools: the outbox, importing people ------------------------------------------
+
+mail_cli = typer.Typer(no_args_is_help=True, help="Email Rapport queued (the outbox table).")
+cli.add_typer(mail_cli, name="mail")
+
+
+def _with_session(settings: Settings, work: Any) -> Any:
+    async def run() -> Any:
+        engine = db.create_engine(settings)
+        try:
+            async with db.create_sessionmaker(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@mail_cli.command("list")
+def mail_list(
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="How many, newest first.")] = 50,
+) -> None:
+    """The newest emails: to, subject, status (queued, sent, failed), created at."""
+    from rapport.outbox_view import recent, table
+
+    settings = prepared_settings(load_settings())
+    rows = _with_session(settings, lambda s: recent(s, limit=limit))
+    typer.echo(table(rows) if rows else "The outbox is empty.")
+
+
+@mail_cli.command("show")
+def mail_show(
+    email: Annotated[str, typer.Argument(help="The address the email went to.")],
+    count: Annotated[int, typer.Option(min=1, max=100, help="How many, newest first.")] = 1,
+) -> None:
+    """The newest email(s) to an address in full (a sign-up email holds its code)."""
+    from rapport.outbox_view import full, recent
+    from rapport.settings import Environment
+
+    settings = prepared_settings(load_settings())
+    if settings.env is Environment.PRODUCTION:
+        typer.secho(
+            "warning: production: unsent emails hold live sign-up codes; do not share them",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+    rows = _with_session(settings, lambda s: recent(s, to=email, limit=count))
+    if not rows:
+        raise fail(f"no email to {email!r} in the outbox")
+    typer.echo("\n".join(full(r) for r in rows))
+
+
+@cli.command("import")
+def import_command(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, a person a line.")
+    ],
+) -> None:
+    """Create people from a JSONL file through the API's code (README: Importing people)."""
+    from rapport import importer
+
+    settings = prepared_settings(load_settings())
+
+    async def run() -> importer.Report:
+        from rapport.resources import open_resources
+
+        typer.echo("Loading the encoder ...", err=True)
+        async with open_resources(settings) as resources:
+            return await importer.run(resources, str(file))
+
+    report = asyncio.run(run())
+    typer.echo(
+        f"Created {report.created}, skipped {report.skipped} (already had an account), "
+        f"failed {report.failed}."
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         cli()

@@ -3,7 +3,7 @@ the Outbox delivers them over SMTP when RAPPORT_SMTP_URL is set (README: "Email"
 
 Without SMTP nothing leaves the machine: in development each email is written to the log
 (so a developer can read their sign-up code), and the rows wait in `outbound_emails` for an
-SMTP server to be configured (or for `rapport outbox`, which prints them)."""
+SMTP server to be configured (or for `rapport mail show`, which prints them)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ SELECT body FROM outbound_emails WHERE to_address = $1 ORDER BY id DESC LIMIT 1
 
 
 async def latest_body(db: asyncpg.Pool | asyncpg.Connection, address: str) -> str | None:
-    """The newest email queued for an address (emptied once sent): for `rapport outbox`,
+    """The newest email queued for an address (emptied once sent): for
     tests and benchmarks, which sign people up without a mailbox."""
     body = await db.fetchval(_LATEST_SQL, address.strip().lower())
     return None if body is None else str(body)
