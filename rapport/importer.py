@@ -1,7 +1,9 @@
 """`rapport import FILE.jsonl`: people from another app, one JSON object a line, created through
 the API's own code (README: Importing people).
 
-A line holds `email`, `password` and optionally `profile` (createProfile's input),
+A line holds `email`, either `password` or `passwordHash` (an argon2 hash in the PHC format,
+as another app using argon2 stores it; the first login rehashes it with Rapport's
+parameters), and optionally `profile` (createProfile's input),
 `preferences` (updatePreferences' input) and `interests` (setInterests' names), with the
 GraphQL field names. Nested inputs are checked against the schema's own input types (as the
 API checks variables), then the same resolver functions run, all in ONE transaction per line:
@@ -31,7 +33,7 @@ from rapport.resources import Resources
 from resolvers import accounts, interests, profiles, validation
 from resolvers.errors import AlreadyExists, ErrorCode, FieldProblem, Invalid, Problems
 
-FIELDS = ("email", "password", "profile", "preferences", "interests")
+FIELDS = ("email", "password", "passwordHash", "profile", "preferences", "interests")
 
 
 @dataclass
@@ -45,7 +47,8 @@ class Report:
 @dataclass(frozen=True)
 class Person:
     email: str
-    password: str
+    password: str | None
+    password_hash: str | None
     profile: dict[str, Any] | None
     preferences: dict[str, Any] | None
     interests: list[str] | None
@@ -106,9 +109,15 @@ def parse(text: str) -> Person:
     for key in data:
         if key not in FIELDS:
             problems.add(key, ErrorCode.NOT_ALLOWED, f"Unknown field; known: {', '.join(FIELDS)}.")
-    for key in ("email", "password"):
-        if not isinstance(data.get(key), str):
-            problems.add(key, ErrorCode.REQUIRED, f"{key} is required (a string).")
+    if not isinstance(data.get("email"), str):
+        problems.add("email", ErrorCode.REQUIRED, "email is required (a string).")
+    secrets = [k for k in ("password", "passwordHash") if data.get(k) is not None]
+    if len(secrets) != 1:
+        problems.add(
+            "password", ErrorCode.REQUIRED, "Give either password or passwordHash (not both)."
+        )
+    elif not isinstance(data[secrets[0]], str):
+        problems.add(secrets[0], ErrorCode.INVALID_FORMAT, f"{secrets[0]} is a string.")
     profile = preferences = names = None
     if data.get("profile") is not None:
         profile = _graphql_input(
@@ -131,7 +140,9 @@ def parse(text: str) -> Person:
         else:
             names = list(raw)
     problems.raise_if_any()
-    return Person(data["email"], data["password"], profile, preferences, names)
+    return Person(
+        data["email"], data.get("password"), data.get("passwordHash"), profile, preferences, names
+    )
 
 
 def _prefixed(exc: Invalid, prefix: str) -> Invalid:
@@ -160,6 +171,7 @@ async def create(resources: Resources, person: Person) -> bool:
                     resources.token_ttl,
                     person.email,
                     person.password,
+                    password_hash=person.password_hash,
                 )
             except AlreadyExists:  # the same address twice in the file
                 return False

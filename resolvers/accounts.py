@@ -227,15 +227,32 @@ async def _new_user(session: AsyncSession, email: str, password_hash: str) -> Us
 
 
 async def create_account(
-    session: AsyncSession, credentials: Credentials, ttl: timedelta, email: str, password: str
+    session: AsyncSession,
+    credentials: Credentials,
+    ttl: timedelta,
+    email: str,
+    password: str | None,
+    *,
+    password_hash: str | None = None,
 ) -> Session:
-    """For operators' tools (`rapport seed`), not the API: an account without the emailed
-    code, signed in. AlreadyExists if the address has one."""
+    """For operators' tools (`rapport seed`, `rapport import`), not the API: an account
+    without the emailed code, signed in. AlreadyExists if the address has one. Either a
+    `password`, or the argon2 `password_hash` another app stored (the first login rehashes it
+    with Rapport's parameters)."""
     problems = Problems()
     address = validation.email(problems, "email", email)
-    _check_password(problems, "password", password)
+    if password_hash is not None:
+        if not credentials.is_argon2_hash(password_hash):
+            problems.add(
+                "passwordHash",
+                ErrorCode.INVALID_FORMAT,
+                "Not an argon2 hash in the PHC format ($argon2id$v=19$m=...,t=...,p=...$...).",
+            )
+    else:
+        _check_password(problems, "password", password or "")
     problems.raise_if_any()
-    user = await _new_user(session, address, await credentials.hash_password(password))
+    stored = password_hash or await credentials.hash_password(password or "")
+    user = await _new_user(session, address, stored)
     if user is None:
         raise AlreadyExists("This address has an account.", field="email")
     result = await _issue_token(session, credentials, user, ttl)

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-from argon2 import PasswordHasher, Type
+from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from rapport.settings import Settings
@@ -42,6 +42,17 @@ class Credentials:
                 return False
 
         return await asyncio.to_thread(verify)
+
+    @staticmethod
+    def is_argon2_hash(value: str) -> bool:
+        """An argon2 hash in the PHC format (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`), as
+        another app using argon2 stores them: usable as is; the first login rehashes it with
+        Rapport's parameters if they differ (see `needs_rehash`)."""
+        try:
+            extract_parameters(value)
+        except (InvalidHashError, ValueError):
+            return False
+        return value.count("$") == 5
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)

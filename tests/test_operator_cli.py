@@ -88,6 +88,40 @@ async def test_imported_person_logs_in(resources: Resources, gql: Gql, tmp_path:
     assert data["login"]["__typename"] == "AuthPayload"
 
 
+async def test_import_takes_another_apps_argon2_hash(
+    resources: Resources, gql: Gql, tmp_path: Path
+) -> None:
+    """A team moving from another app hands over argon2 hashes, not passwords: the person logs
+    in with their old password, and that login rehashes it with Rapport's parameters."""
+    from argon2 import PasswordHasher, Type
+
+    theirs = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=2, type=Type.ID)
+    moved = {"email": "moved@example.com", "passwordHash": theirs.hash("their-old-password-7")}
+    both = {"email": "both@example.com", "password": "pw-123456789", "passwordHash": "x"}
+    broken = {"email": "broken@example.com", "passwordHash": "$2b$12$notargon2"}
+    file = tmp_path / "moved.jsonl"
+    file.write_text("\n".join(json.dumps(x) for x in (moved, both, broken)) + "\n")
+    result = await asyncio.to_thread(_invoke, resources, "import", str(file))
+    assert "line 2: password: required:" in result.output
+    assert "line 3: passwordHash: invalid_format:" in result.output
+    assert "Created 1, skipped 0 (already had an account), failed 2." in result.output
+    async with resources.sessionmaker() as session:
+        before = await session.scalar(
+            select(col(User.password_hash)).where(col(User.email) == "moved@example.com")
+        )
+    assert before == moved["passwordHash"]
+    data = await gql(
+        'mutation { login(input: {email: "moved@example.com", password: '
+        '"their-old-password-7"}) { __typename } }'
+    )
+    assert data["login"]["__typename"] == "AuthPayload"
+    async with resources.sessionmaker() as session:
+        after = await session.scalar(
+            select(col(User.password_hash)).where(col(User.email) == "moved@example.com")
+        )
+    assert after != before and not resources.credentials.needs_rehash(str(after))
+
+
 async def test_mail_list_and_show_after_register(resources: Resources, gql: Gql) -> None:
     await gql.register("tester@example.com")
     listed = await asyncio.to_thread(_invoke, resources, "mail", "list")
