@@ -198,7 +198,9 @@ def server_env(
         "RAPPORT_SECRET_KEY": secret_key or secrets.token_urlsafe(36),
         "RAPPORT_LOG_REQUESTS": "false",
         "RAPPORT_GRAPHIQL": "false",
-        "RAPPORT_LOG_LEVEL": "WARNING",
+        # INFO, not WARNING: uvicorn's lines follow Rapport's level, and wait_ready counts its
+        # "Application startup complete" per worker (access lines are off above).
+        "RAPPORT_LOG_LEVEL": "INFO",
         "RAPPORT_RATE_LIMITS": LOAD_TEST_RATE_LIMITS,
     }
 
