@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,6 +29,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from matching.embeddings import AsyncEncoder
 from rapport import metrics, migrations
+from rapport.bodies import BadBody, BodyLimit, decode_body, error_response
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
@@ -84,6 +86,24 @@ class RapportGraphQL(GraphQL[Context, None]):
             await context.close()  # hold no database connection while the socket idles
         if viewer is None:
             raise ConnectionRejectionError({"message": "A valid token is required."})
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_body(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return decode_body(data)
+        except BadBody as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    async def run(self, request: Request | WebSocket, *args: Any, **kwargs: Any) -> Any:
+        """Transport errors (bad body, wrong method, batching) as JSON with a code, not text."""
+        try:
+            return await super().run(request, *args, **kwargs)
+        except HTTPException as exc:
+            if isinstance(request, WebSocket):
+                raise
+            return error_response(exc.status_code, exc.reason)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         assert self._graphiql is not None
@@ -223,5 +243,6 @@ def create_app(
         routes.append(Route("/metrics", metrics.metrics_endpoint, methods=["GET"]))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestLog, enabled=settings.log_requests)
     return app

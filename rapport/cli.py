@@ -147,6 +147,7 @@ def serve(
                 # Chat frames are a few hundred bytes of JSON: compressing them saves little and
                 # costs CPU on every frame and a zlib context per socket (bench/chat.py measured).
                 ws_per_message_deflate=False,
+                ws_max_size=settings.max_body_bytes,  # a larger frame closes the socket (1009)
             )
         finally:
             if own_database and embedded.release(settings.pgdata):

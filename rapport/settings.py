@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=1000)
     # Nodes one request's connections may return, counted as GitHub does (schema/limits.py).
     max_query_nodes: int = Field(default=1_000, ge=1)
+    # Largest request body (HTTP) and websocket frame, in bytes; refused before any parsing.
+    max_body_bytes: int = Field(default=1_048_576, ge=4096, le=64 * 1_048_576)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     viewer_cache_ttl_s: float = Field(default=30.0, ge=0, le=300)
     # Events a live subscription may have waiting; past that it is told to re-read instead.

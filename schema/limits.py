@@ -120,7 +120,43 @@ class HideSuggestions(ValidationRule):
             context._hide_suggestions = True
 
 
-_LIMIT_RULES: tuple[Any, ...] = (depth_rule(MAX_DEPTH, None, None), aliases_rule(MAX_ALIASES))
+def _skipped_for_unknown_fragments(rule: type[ValidationRule]) -> type[ValidationRule]:
+    """Strawberry's depth limiter looks fragments up by name and raises KeyError on a spread of
+    an unknown one, which reached clients as the raw text "'Nope'". graphql-core's
+    KnownFragmentNamesRule reports such a document properly, so the limiter skips it."""
+
+    class Guarded(rule):  # type: ignore[valid-type,misc]
+        def __init__(self, context: ValidationContext) -> None:
+            if _unknown_fragment_spread(context.document):
+                ValidationRule.__init__(self, context)
+            else:
+                super().__init__(context)
+
+    return Guarded
+
+
+def _unknown_fragment_spread(document: DocumentNode) -> bool:
+    from graphql import visit
+    from graphql.language import Visitor
+
+    known = {d.name.value for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+    class Spreads(Visitor):
+        unknown = False
+
+        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
+            if node.name.value not in known:
+                self.unknown = True
+
+    spreads = Spreads()
+    visit(document, spreads)
+    return spreads.unknown
+
+
+_LIMIT_RULES: tuple[Any, ...] = (
+    _skipped_for_unknown_fragments(depth_rule(MAX_DEPTH, None, None)),
+    aliases_rule(MAX_ALIASES),
+)
 # (introspection allowed, suggestions shown) -> the rules added to graphql's own
 _RULE_SETS: dict[tuple[bool, bool], tuple[Any, ...]] = {
     (introspection, suggestions): (
