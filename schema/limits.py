@@ -46,15 +46,18 @@ from graphql import (
 from graphql.language.visitor import SKIP
 from graphql.utilities.coerce_input_value import coerce_default_value
 from strawberry.extensions import ParserCache, ValidationCache
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import BatchingConfig
 
 from rapport.settings import Environment, Settings
+from schema.document_shape import shape_rule
 
 MAX_DEPTH = 10  # deepest legitimate query today: 6
 MAX_ALIASES = 30
 MAX_TOKENS = 2_000
+# Characters per document, comments and whitespace included (graphql-core's token count skips
+# comments: a 30 MB comment cost 6 s of CPU to lex). The largest legitimate document, GraphiQL's
+# introspection query, is about 1,900 characters.
+MAX_DOCUMENT_CHARS = 100_000
 BATCHING: BatchingConfig | None = None  # e.g. {"max_operations": 5}; None: off
 
 CACHE_SIZE = 1_024  # distinct documents whose parse, validation and cost plan are kept
@@ -120,43 +123,7 @@ class HideSuggestions(ValidationRule):
             context._hide_suggestions = True
 
 
-def _skipped_for_unknown_fragments(rule: type[ValidationRule]) -> type[ValidationRule]:
-    """Strawberry's depth limiter looks fragments up by name and raises KeyError on a spread of
-    an unknown one, which reached clients as the raw text "'Nope'". graphql-core's
-    KnownFragmentNamesRule reports such a document properly, so the limiter skips it."""
-
-    class Guarded(rule):  # type: ignore[valid-type,misc]
-        def __init__(self, context: ValidationContext) -> None:
-            if _unknown_fragment_spread(context.document):
-                ValidationRule.__init__(self, context)
-            else:
-                super().__init__(context)
-
-    return Guarded
-
-
-def _unknown_fragment_spread(document: DocumentNode) -> bool:
-    from graphql import visit
-    from graphql.language import Visitor
-
-    known = {d.name.value for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-
-    class Spreads(Visitor):
-        unknown = False
-
-        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
-            if node.name.value not in known:
-                self.unknown = True
-
-    spreads = Spreads()
-    visit(document, spreads)
-    return spreads.unknown
-
-
-_LIMIT_RULES: tuple[Any, ...] = (
-    _skipped_for_unknown_fragments(depth_rule(MAX_DEPTH, None, None)),
-    aliases_rule(MAX_ALIASES),
-)
+_LIMIT_RULES: tuple[Any, ...] = (shape_rule(MAX_DEPTH, MAX_ALIASES),)
 # (introspection allowed, suggestions shown) -> the rules added to graphql's own
 _RULE_SETS: dict[tuple[bool, bool], tuple[Any, ...]] = {
     (introspection, suggestions): (
@@ -446,6 +413,16 @@ class LimitedDocuments(ParserCache, ValidationCache):
         rules = _RULE_SETS[introspection_allowed(settings), suggestions_shown(settings)]
         context.validation_rules = (*context.validation_rules, *rules)
         yield
+
+    def on_parse(self) -> Iterator[None]:
+        query = self.execution_context.query or ""
+        if len(query) > MAX_DOCUMENT_CHARS:
+            raise GraphQLError(
+                f"The document has {len(query)} characters; at most {MAX_DOCUMENT_CHARS} are "
+                "allowed (comments and whitespace count).",
+                extensions={"code": "QUERY_TOO_LARGE"},
+            )
+        yield from ParserCache.on_parse(self)
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context

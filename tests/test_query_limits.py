@@ -138,6 +138,50 @@ def test_depth_and_alias_rules_refuse_what_exceeds_them() -> None:
     assert validate(GITHUB, parse(fine), _LIMIT_RULES) == []
 
 
+def nested_fragments(n: int) -> str:
+    """n fragments, each spreading the one before twice: 2^(n-1) fields once expanded."""
+    fragments = ["fragment F0 on Query { __typename }"] + [
+        f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, n)
+    ]
+    return f"query Bomb {{ ...F{n - 1} }}\n" + "\n".join(fragments)
+
+
+def test_fragments_count_expanded_but_are_visited_once() -> None:
+    """Factoring a query into fragments hides neither depth nor aliases; a fragment spread
+    many times is still analysed once (the 2^40 expansion below would never finish)."""
+    deep = (
+        "fragment Owner on Repository { owner { repositories { edges { node { name } } } } }\n"
+        "{ viewer { repositories { edges { node { ...Owner owner { repositories { edges "
+        "{ node { ...Owner } } } } } } } } }"
+    )
+    assert (
+        "exceeds maximum operation depth" in validate(GITHUB, parse(deep), _LIMIT_RULES)[0].message
+    )
+    aliases = (
+        "fragment A on User { a: login b: login c: login }\n{ viewer { "
+        + " ".join(f"v{i}: viewer {{ ...A }}" for i in range(8))
+        + " } }"
+    )
+    (error,) = validate(GITHUB, parse(aliases), _LIMIT_RULES)
+    assert error.message == "32 aliases found. Allowed: 30"
+    (bomb,) = validate(schema._schema, parse(nested_fragments(41)), _LIMIT_RULES)
+    assert bomb.extensions == {"code": "QUERY_TOO_LARGE"}
+    assert f"expands to {2**40} fields" in bomb.message
+
+
+async def test_fragment_bombs_and_huge_comments_are_refused_by_the_analysis(gql) -> None:
+    bomb = await gql.raw(nested_fragments(30))
+    assert bomb.data is None
+    assert [e.extensions["code"] for e in bomb.errors] == ["QUERY_TOO_LARGE"]
+    assert f"expands to {2**29} fields" in bomb.errors[0].message
+    comment = await gql.raw("{ __typename }\n#" + "x" * 5_000_000)
+    assert comment.data is None
+    assert [e.extensions["code"] for e in comment.errors] == ["QUERY_TOO_LARGE"]
+    assert "5000016 characters" in comment.errors[0].message
+    fine = await gql.raw(nested_fragments(8))  # 128 fields: within every limit
+    assert fine.errors is None or fine.errors == []
+
+
 def with_settings(gql: Gql, **overrides: Any) -> Gql:
     """The same database and resources, other settings."""
     database_url = gql.resources.settings.database_url
