@@ -6,8 +6,11 @@ whose budget an action spends (`key`: a client address, an account id, a connect
 The strategy is the moving window: exact, so `retry_after` is when the oldest counted action
 leaves the window, not a guess.
 
-If Redis is unreachable the limiter lets actions through and logs it: refusing every login
-and message while Redis restarts would turn a blip into an outage (pub/sub already resyncs).
+If Redis is unreachable the limiter falls back to counting in this process (and logs it, at
+most once a minute): refusing every login and message while Redis restarts would turn a blip
+into an outage, and letting everything through would hand an attacker the limits by
+overloading Redis. The fallback counts per process, so with N instances a budget is at worst
+N times its size while Redis is away; when Redis answers again its counts are used again.
 """
 
 from __future__ import annotations
@@ -99,6 +102,13 @@ class RateLimits:
         else:
             self._storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self._storage)
+        # Used while the shared storage fails (see the module's docstring).
+        self._fallback = (
+            self._limiter
+            if isinstance(self._storage, MemoryStorage)
+            else MovingWindowRateLimiter(MemoryStorage())
+        )
+        self._warned_at = -math.inf
 
     async def hit(self, limit: Limit, key: str) -> None:
         """Count one action against `key`'s budget, or raise RateLimitedError if it is spent.
@@ -124,19 +134,36 @@ class RateLimits:
         refuse: bool,
     ) -> None:
         try:
-            for item in self._items[limit]:
-                if not await step(item, limit.value, key) and refuse:
-                    metrics.RATE_LIMIT_REFUSALS.labels(limit.value).inc()
-                    raise RateLimitedError(limit.value, await self._retry_after(item, key, limit))
+            await self._steps(self._limiter, limit, key, step.__name__, refuse=refuse)
         except RateLimitedError:
             raise
         except Exception:  # Redis unreachable: see the module's docstring
-            log.exception("rate limit storage failed; letting %s through", limit.value)
+            now = time.monotonic()
+            if now - self._warned_at > 60:
+                self._warned_at = now
+                log.exception("rate limit storage failed; counting %s in process", limit.value)
+            await self._steps(self._fallback, limit, key, step.__name__, refuse=refuse)
 
-    async def _retry_after(self, item: RateLimitItem, key: str, limit: Limit) -> int:
-        stats = await self._limiter.get_window_stats(item, limit.value, key)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+    async def _steps(
+        self,
+        limiter: MovingWindowRateLimiter,
+        limit: Limit,
+        key: str,
+        name: str,
+        *,
+        refuse: bool,
+    ) -> None:
+        step: Callable[..., Awaitable[bool]] = getattr(limiter, name)
+        for item in self._items[limit]:
+            if not await step(item, limit.value, key) and refuse:
+                metrics.RATE_LIMIT_REFUSALS.labels(limit.value).inc()
+                stats = await limiter.get_window_stats(item, limit.value, key)
+                raise RateLimitedError(
+                    limit.value, max(1, math.ceil(stats.reset_time - time.time()))
+                )
 
     async def reset(self) -> None:
         """Forget every count (tests, and an operator's escape hatch)."""
         await self._storage.reset()
+        if self._fallback is not self._limiter:
+            await self._fallback.storage.reset()

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from matching.batching import BatchingEncoder
@@ -65,6 +65,16 @@ class Resources:
         return timedelta(days=self.settings.token_ttl_days)
 
 
+def redis_client(url: str, *, max_connections: int = 100, timeout: float = 5.0) -> Redis:
+    """The app's Redis client. A burst beyond `max_connections` waits up to `timeout` seconds
+    for a free connection instead of failing at once (redis-py's default pool raises "Too
+    many connections"): a failing Redis call must not be how a rate limit gets skipped."""
+    pool = BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=max_connections, timeout=timeout
+    )
+    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
+
+
 @asynccontextmanager
 async def open_resources(
     settings: Settings,
@@ -88,7 +98,7 @@ async def open_resources(
         presence: Presence
         redis: Redis | None = None
         if settings.redis_url:
-            redis = Redis.from_url(settings.redis_url, decode_responses=True)
+            redis = redis_client(settings.redis_url)
             stack.push_async_callback(redis.aclose)
             cache: RankingCache = RedisRankingCache(redis)
             presence = RedisPresence(redis)

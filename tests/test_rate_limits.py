@@ -240,14 +240,41 @@ async def test_redis_counts_are_shared_by_instances() -> None:
             await client.aclose()
 
 
-async def test_unreachable_redis_lets_actions_through(caplog) -> None:
-    rates = {limit.value: "1/minute" for limit in Limit}
+async def test_unreachable_redis_falls_back_to_counting_in_process(caplog) -> None:
+    """Not to no limit at all: an attacker who can overload Redis must not get the limits off."""
+    rates = {limit.value: "2/minute" for limit in Limit}
     redis = Redis.from_url("redis://127.0.0.1:1/0")
     limits = RateLimits(rates, redis)
-    for _ in range(3):
+    for _ in range(2):
         await limits.hit(Limit.LOGIN_PER_ADDRESS, "1.2.3.4")
+    with pytest.raises(RateLimitedError) as error:
+        await limits.hit(Limit.LOGIN_PER_ADDRESS, "1.2.3.4")
+    assert 1 <= error.value.retry_after <= 60
+    await limits.hit(Limit.LOGIN_PER_ADDRESS, "5.6.7.8")  # a budget per key still
+    await limits.count(Limit.LOGIN_PER_ACCOUNT, "a@example.com")
+    await limits.count(Limit.LOGIN_PER_ACCOUNT, "a@example.com")
+    with pytest.raises(RateLimitedError):
+        await limits.check(Limit.LOGIN_PER_ACCOUNT, "a@example.com")
     await redis.aclose()
-    assert "rate limit storage failed" in caplog.text
+    assert caplog.text.count("rate limit storage failed") == 1  # said once, not per action
+
+
+async def test_the_apps_redis_pool_waits_for_a_connection() -> None:
+    """A burst beyond the pool's connections waits (bounded) rather than raising."""
+    import asyncio
+
+    from rapport.resources import redis_client
+
+    with RedisServer() as server:
+        client = redis_client(server.url, max_connections=2, timeout=10)
+        try:
+            # six calls that each hold a connection for 0.2 s, through two connections
+            results = await asyncio.gather(
+                *(client.execute_command("BLPOP", f"nothing-{i}", 0.2) for i in range(6))
+            )
+        finally:
+            await client.aclose()
+    assert results == [None] * 6
 
 
 def test_settings_merge_defaults_and_refuse_unknown_or_malformed(database_url: str) -> None:
