@@ -88,6 +88,11 @@ def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
             shape = Shape(context.document)
+
+            def refuse(message: str, code: str, node: OperationDefinitionNode | None) -> None:
+                nodes = [node] if node is not None else None
+                context.report_error(GraphQLError(message, nodes, extensions={"code": code}))
+
             total_aliases = 0
             for operation in context.document.definitions:
                 if not isinstance(operation, OperationDefinitionNode):
@@ -96,28 +101,23 @@ def shape_rule(max_depth: int, max_aliases: int) -> type[ValidationRule]:
                 total_aliases += aliases
                 name = operation.name.value if operation.name else "anonymous"
                 if depth > max_depth:
-                    context.report_error(
-                        GraphQLError(
-                            f"'{name}' exceeds maximum operation depth of {max_depth}",
-                            [operation],
-                            extensions={"code": "QUERY_TOO_DEEP"},
-                        )
+                    refuse(
+                        f"'{name}' exceeds maximum operation depth of {max_depth}",
+                        "QUERY_TOO_DEEP",
+                        operation,
                     )
                 if fields > MAX_EXPANDED_FIELDS:
-                    context.report_error(
-                        GraphQLError(
-                            f"'{name}' expands to {fields} fields once its fragments are spread; "
-                            f"at most {MAX_EXPANDED_FIELDS} are allowed",
-                            [operation],
-                            extensions={"code": "QUERY_TOO_LARGE"},
-                        )
+                    refuse(
+                        f"'{name}' expands to {fields} fields once its fragments are spread; "
+                        f"at most {MAX_EXPANDED_FIELDS} are allowed",
+                        "QUERY_TOO_LARGE",
+                        operation,
                     )
             if total_aliases > max_aliases:
-                context.report_error(
-                    GraphQLError(
-                        f"{total_aliases} aliases found. Allowed: {max_aliases}",
-                        extensions={"code": "TOO_MANY_ALIASES"},
-                    )
+                refuse(
+                    f"{total_aliases} aliases found. Allowed: {max_aliases}",
+                    "TOO_MANY_ALIASES",
+                    None,
                 )
 
     return DocumentShape
