@@ -210,6 +210,21 @@ class ServerProcess:
         return self.proc.wait(timeout=timeout)
 
 
+def wait_until_ready(proc: subprocess.Popen[Any], base_url: str, log: Path, within: float) -> None:
+    """Until the server at `base_url` answers /readyz; AssertionError with its log if it exits
+    or takes longer than `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("server did not become ready:\n" + log.read_text())
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[ServerProcess]:
     port = free_port()
@@ -245,16 +260,7 @@ def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[Se
         )
     server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path, database_url)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready:\n" + server.log)
-            try:
-                if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(proc, server.base_url, log_path, 30)
         yield server
     finally:
         server.stop()

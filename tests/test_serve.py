@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import PASSWORD, free_port
+from tests.conftest import PASSWORD, free_port, wait_until_ready
 from tests.mailbox import sign_up_sync
 from tests.redis_server import RedisServer
 
@@ -89,16 +89,7 @@ def serve(tmp_path: Path, *args: str, **env: str) -> Iterator[Serve]:
         )
     server = Serve(proc, port, log_path)
     try:
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("rapport serve did not become ready:\n" + server.log)
-            try:
-                if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(proc, server.base_url, log_path, WAIT_S)
         yield server
     finally:
         if proc.poll() is None:
