@@ -100,6 +100,9 @@ RATE_LIMITS = {
     "login_per_address": "1000000/minute",
     "register_per_address": "1000000/minute",
     "websocket_connections_per_address": "1000000/minute",
+    # A soak client lists about 1,400 people an hour (a page of 10 every 25 s): more than the
+    # 600 a person is allowed, on purpose, so that an hour-long run keeps reading.
+    "recommendations_per_hour": "1000000/hour",
 }
 # Weights of the actions; a swipe without candidates fetches a page instead, a chat without a
 # conversation swipes instead, an unmatch by someone with a single conversation chats instead

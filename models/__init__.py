@@ -31,7 +31,7 @@ from models.matching import (
 )
 from models.moderation import Report
 from models.profiles import Preferences, Profile
-from models.users import AuthToken, PendingRegistration, User
+from models.users import AuthToken, PendingRegistration, SignInAddress, User
 
 metadata: MetaData = SQLModel.metadata
 
@@ -62,6 +62,7 @@ __all__ = [
     "Report",
     "ReportReason",
     "ReportStatus",
+    "SignInAddress",
     "Swipe",
     "SwipeKind",
     "User",

@@ -77,3 +77,19 @@ class PendingRegistration(SQLModel, table=True):
     expires_at: datetime = Field(
         sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True)
     )
+
+
+class SignInAddress(SQLModel, table=True):
+    """A client address an account signed in from (a keyed hash of it, never the address):
+    password guesses from it do not spend the account's budget across addresses, so strangers
+    with many addresses cannot lock the owner out (README, Rate limits)."""
+
+    __tablename__ = "sign_in_addresses"
+
+    user_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    address_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), primary_key=True))
+    last_signed_in_at: datetime = timestamp_field()

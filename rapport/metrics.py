@@ -71,6 +71,11 @@ OPERATION_SECONDS = Histogram(
     ("operation", "type"),
     buckets=LATENCY_BUCKETS,
 )
+PASSWORD_CHECKS = Counter(
+    "rapport_password_checks",
+    "Passwords (and sign-up codes) checked with argon2, once the rate limits let the guess "
+    "through: logins, registration confirmations, current passwords.",
+)
 SUBSCRIPTIONS_LIVE = Gauge(
     "rapport_graphql_subscriptions_live",
     "GraphQL subscriptions running, by root field.",

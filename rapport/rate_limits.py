@@ -37,10 +37,17 @@ class Limit(StrEnum):
     """Every limit Rapport applies; settings give each its rates."""
 
     LOGIN_PER_ADDRESS = "login_per_address"  # every login attempt from one client address
-    LOGIN_PER_ACCOUNT = "login_per_account"  # failed logins against one email address
+    # Password checks (logins, sign-up codes, current passwords) against one email address:
+    # from one client address, and from all the addresses it has not signed in from lately.
+    LOGIN_PER_ACCOUNT_AND_ADDRESS = "login_per_account_and_address"
+    LOGIN_PER_ACCOUNT = "login_per_account"
     REGISTER_PER_ADDRESS = "register_per_address"
+    CONFIRM_REGISTRATION_PER_ADDRESS = "confirm_registration_per_address"
     SIGNUP_EMAILS_PER_RECIPIENT = "signup_emails_per_recipient"  # sign-up mail to one address
     LIKES_PER_DAY = "likes_per_day"  # per account
+    LIKES_PER_MINUTE = "likes_per_minute"  # per account
+    RECOMMENDATIONS_PER_HOUR = "recommendations_per_hour"  # people listed to one account
+    PROFILE_VIEWS_PER_HOUR = "profile_views_per_hour"  # user(id) by one account
     INTEREST_REQUESTS_PER_DAY = "interest_requests_per_day"  # per account
     MESSAGES_PER_MINUTE = "messages_per_minute"  # per account, however many sockets
     REPORTS_PER_DAY = "reports_per_day"  # per account
@@ -52,10 +59,15 @@ class Limit(StrEnum):
 # that guessing a password or scraping by brute force is hopeless.
 DEFAULT_RATES: dict[Limit, str] = {
     Limit.LOGIN_PER_ADDRESS: "30/minute;300/hour",
-    Limit.LOGIN_PER_ACCOUNT: "10 per 15 minutes",
+    Limit.LOGIN_PER_ACCOUNT_AND_ADDRESS: "10 per 15 minutes",
+    Limit.LOGIN_PER_ACCOUNT: "30/hour;100/day",
     Limit.REGISTER_PER_ADDRESS: "10/minute;50/hour",
+    Limit.CONFIRM_REGISTRATION_PER_ADDRESS: "10/minute;50/hour",
     Limit.SIGNUP_EMAILS_PER_RECIPIENT: "5/hour;20/day",
     Limit.LIKES_PER_DAY: "500/day",
+    Limit.LIKES_PER_MINUTE: "30/minute",
+    Limit.RECOMMENDATIONS_PER_HOUR: "600/hour;3000/day",
+    Limit.PROFILE_VIEWS_PER_HOUR: "300/hour;2000/day",
     Limit.INTEREST_REQUESTS_PER_DAY: "20/day",
     Limit.MESSAGES_PER_MINUTE: "60/minute;1000/hour",
     Limit.REPORTS_PER_DAY: "20/day",
@@ -87,6 +99,20 @@ def parse_rates(value: str) -> list[RateLimitItem]:
     return items
 
 
+class _MemoryStorage(MemoryStorage):
+    """limits' MemoryStorage, with a `clear` that takes the key's lock. limits 5.8 drops the
+    key's events and lock without it, so its own expiry task, walking the keys meanwhile,
+    fails with a KeyError (and stops expiring until the next count). Emptied under the lock,
+    the key is left for that task to remove."""
+
+    async def clear(self, key: str) -> None:
+        async with self.locks[key]:
+            self.storage.pop(key, None)
+            self.expirations.pop(key, None)
+            if key in self.events:
+                self.events[key] = []
+
+
 class RateLimits:
     def __init__(self, rates: dict[str, str], redis: Redis | None = None) -> None:
         """`redis`: the app's client; its connection pool is shared (and closed with it)."""
@@ -100,41 +126,49 @@ class RateLimits:
                 connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
         else:
-            self._storage = MemoryStorage()
+            self._storage = _MemoryStorage()
         self._limiter = MovingWindowRateLimiter(self._storage)
         # Used while the shared storage fails (see the module's docstring).
         self._fallback = (
             self._limiter
             if isinstance(self._storage, MemoryStorage)
-            else MovingWindowRateLimiter(MemoryStorage())
+            else MovingWindowRateLimiter(_MemoryStorage())
         )
         self._warned_at = -math.inf
 
-    async def hit(self, limit: Limit, key: str) -> None:
-        """Count one action against `key`'s budget, or raise RateLimitedError if it is spent.
-        Each rate is one atomic test-and-count (a Lua script in Redis): concurrent actions
-        cannot overshoot. A refused action is not counted in the rate that refused it."""
-        await self._each(limit, key, self._limiter.hit, refuse=True)
+    async def hit(self, limit: Limit, key: str, cost: int = 1) -> None:
+        """Count `cost` actions against `key`'s budget before they run, or raise
+        RateLimitedError if it cannot take them. Each rate is one atomic test-and-count (a
+        Lua script in Redis), so N concurrent attempts count N: they cannot slip in together
+        between a check and a count. The action counts whether or not it then succeeds; a
+        refused one is not counted in the rate that refused it."""
 
-    async def check(self, limit: Limit, key: str) -> None:
-        """Raise RateLimitedError if `key`'s budget is spent, without counting anything: for
-        limits that count only failures (see `count`)."""
-        await self._each(limit, key, self._limiter.test, refuse=True)
+        async def step(limiter: MovingWindowRateLimiter, item: RateLimitItem) -> None:
+            if not await limiter.hit(item, limit.value, key, cost=cost):
+                metrics.RATE_LIMIT_REFUSALS.labels(limit.value).inc()
+                stats = await limiter.get_window_stats(item, limit.value, key)
+                raise RateLimitedError(
+                    limit.value, max(1, math.ceil(stats.reset_time - time.time()))
+                )
 
-    async def count(self, limit: Limit, key: str) -> None:
-        """Count one action without refusing it (e.g. a failed login, after its answer)."""
-        await self._each(limit, key, self._limiter.hit, refuse=False)
+        await self._each_rate(limit, step)
 
-    async def _each(
+    async def clear(self, limit: Limit, key: str) -> None:
+        """Forget `key`'s count (an address's failed logins, once it sent the password)."""
+
+        async def step(limiter: MovingWindowRateLimiter, item: RateLimitItem) -> None:
+            await limiter.clear(item, limit.value, key)
+
+        await self._each_rate(limit, step)
+
+    async def _each_rate(
         self,
         limit: Limit,
-        key: str,
-        step: Callable[..., Awaitable[bool]],
-        *,
-        refuse: bool,
+        step: Callable[[MovingWindowRateLimiter, RateLimitItem], Awaitable[None]],
     ) -> None:
         try:
-            await self._steps(self._limiter, limit, key, step.__name__, refuse=refuse)
+            for item in self._items[limit]:
+                await step(self._limiter, item)
         except RateLimitedError:
             raise
         except Exception:  # Redis unreachable: see the module's docstring
@@ -142,25 +176,8 @@ class RateLimits:
             if now - self._warned_at > 60:
                 self._warned_at = now
                 log.exception("rate limit storage failed; counting %s in process", limit.value)
-            await self._steps(self._fallback, limit, key, step.__name__, refuse=refuse)
-
-    async def _steps(
-        self,
-        limiter: MovingWindowRateLimiter,
-        limit: Limit,
-        key: str,
-        name: str,
-        *,
-        refuse: bool,
-    ) -> None:
-        step: Callable[..., Awaitable[bool]] = getattr(limiter, name)
-        for item in self._items[limit]:
-            if not await step(item, limit.value, key) and refuse:
-                metrics.RATE_LIMIT_REFUSALS.labels(limit.value).inc()
-                stats = await limiter.get_window_stats(item, limit.value, key)
-                raise RateLimitedError(
-                    limit.value, max(1, math.ceil(stats.reset_time - time.time()))
-                )
+            for item in self._items[limit]:
+                await step(self._fallback, item)
 
     async def reset(self) -> None:
         """Forget every count (tests, and an operator's escape hatch)."""

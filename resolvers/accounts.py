@@ -14,9 +14,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from models import AuthToken, OutboundEmail, PendingRegistration, Profile, User, UserStatus
+from models import (
+    AuthToken,
+    OutboundEmail,
+    PendingRegistration,
+    Profile,
+    SignInAddress,
+    User,
+    UserStatus,
+)
 from models.base import from_row, utcnow
-from rapport import mail
+from rapport import mail, metrics
 from rapport.rate_limits import Limit, RateLimits
 from resolvers import validation
 from resolvers.credentials import CODE_DIGITS, TOKEN_PREFIX, Credentials
@@ -34,6 +42,9 @@ MAX_PASSWORD = 256
 LAST_ACTIVE_RESOLUTION = timedelta(minutes=5)
 SIGN_UP_TTL = timedelta(hours=24)
 SENT_MAIL_KEPT = timedelta(days=7)
+# Guesses from an address an account signed in from within this long do not spend its
+# budget across addresses (see password_guess).
+KNOWN_ADDRESS_FOR = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,21 +69,92 @@ class Session:
     profile: Profile | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Guesses:
+    """Where password guesses are counted: the rate limits, and the client address the
+    guesses come from (None: the schema runs in process, as in tests)."""
+
+    limits: RateLimits
+    client: str | None
+
+    @property
+    def address(self) -> str:
+        return self.client or "in-process"
+
+
 async def password_guess(
+    session: AsyncSession,
     credentials: Credentials,
-    limits: RateLimits,
-    address: str,
+    guesses: Guesses,
+    email: str,
     password_hash: str | None,
     password: str,
 ) -> bool:
-    """Whether `password` matches, as a guess against `address`: refused once the address's
-    failed-login budget is spent (RateLimitedError), and a wrong guess spends it. Every
-    place that checks a password the client sent goes through here."""
-    await limits.check(Limit.LOGIN_PER_ACCOUNT, address)
+    """Whether `password` matches, as a guess against the account of `email` (or the
+    sign-up, for a code). Every place that checks a password a client sent goes through
+    here, and each guess is counted before it is checked (concurrent guesses cannot slip
+    through together):
+    - against this email from this client address (LOGIN_PER_ACCOUNT_AND_ADDRESS), a count
+      forgotten once the right password came from that address;
+    - against this email from every address the account has not signed in from in the last
+      KNOWN_ADDRESS_FOR (LOGIN_PER_ACCOUNT): a slower budget, so guessing from many
+      addresses stays slow, and one strangers cannot spend for the owner's usual addresses.
+    RateLimitedError once either is spent (README, Rate limits)."""
+    pair = f"{email} {guesses.address}"
+    await guesses.limits.hit(Limit.LOGIN_PER_ACCOUNT_AND_ADDRESS, pair)
+    if not await _signed_in_from(session, credentials, email, guesses.address):
+        await guesses.limits.hit(Limit.LOGIN_PER_ACCOUNT, email)
+    metrics.PASSWORD_CHECKS.inc()
     ok = await credentials.verify_password(password_hash, password)
-    if not ok:
-        await limits.count(Limit.LOGIN_PER_ACCOUNT, address)
+    if ok:
+        await guesses.limits.clear(Limit.LOGIN_PER_ACCOUNT_AND_ADDRESS, pair)
     return ok
+
+
+def _address_hash(credentials: Credentials, address: str) -> bytes:
+    return credentials.token_digest(f"client-address:{address}")
+
+
+async def _signed_in_from(
+    session: AsyncSession, credentials: Credentials, email: str, address: str
+) -> bool:
+    """Whether the account of `email` signed in from `address` lately (one query whether or
+    not the email has an account)."""
+    found = await session.scalar(
+        select(col(SignInAddress.user_id))
+        .join(User, col(User.id) == col(SignInAddress.user_id))
+        .where(
+            col(User.email) == email,
+            col(SignInAddress.address_hash) == _address_hash(credentials, address),
+            col(SignInAddress.last_signed_in_at) > utcnow() - KNOWN_ADDRESS_FOR,
+        )
+    )
+    return found is not None
+
+
+async def _remember_address(
+    session: AsyncSession, credentials: Credentials, user_id: uuid.UUID, address: str
+) -> None:
+    """Note a sign-in from `address` (committed with the sign-in), and forget the account's
+    addresses not used for KNOWN_ADDRESS_FOR."""
+    now = utcnow()
+    await session.execute(
+        insert(SignInAddress)
+        .values(
+            user_id=user_id,
+            address_hash=_address_hash(credentials, address),
+            last_signed_in_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=["user_id", "address_hash"], set_={"last_signed_in_at": now}
+        )
+    )
+    await session.execute(
+        delete(SignInAddress).where(
+            col(SignInAddress.user_id) == user_id,
+            col(SignInAddress.last_signed_in_at) < now - KNOWN_ADDRESS_FOR,
+        )
+    )
 
 
 def _check_password(problems: Problems, field: str, password: str) -> None:
@@ -165,7 +247,7 @@ async def register(
 async def confirm_registration(
     session: AsyncSession,
     credentials: Credentials,
-    limits: RateLimits,
+    guesses: Guesses,
     ttl: timedelta,
     email: str,
     code: str,
@@ -177,7 +259,8 @@ async def confirm_registration(
     and confirming it must not give the account the other person's password. A wrong code,
     an expired one, a wrong password, an unknown address and one that already has an account
     all get the same refusal after the same work (one argon2 verification), and spend the
-    address's failed-login budget (so six digits cannot be guessed: README, Rate limits)."""
+    address's password-guess budgets (so six digits cannot be guessed: README, Rate
+    limits)."""
     problems = Problems()
     address = validation.email(problems, "email", email)
     code = code.strip()
@@ -197,7 +280,7 @@ async def confirm_registration(
     matching = next((p for p in pending if hmac.compare_digest(p.code_hash, digest)), None)
     stored = matching.password_hash if matching else None
     user = None
-    if await password_guess(credentials, limits, address, stored, password) and stored:
+    if await password_guess(session, credentials, guesses, address, stored, password) and stored:
         user = await _new_user(session, address, stored)
     if user is None:
         await session.rollback()
@@ -207,6 +290,7 @@ async def confirm_registration(
     await session.execute(
         delete(PendingRegistration).where(col(PendingRegistration.email) == address)
     )
+    await _remember_address(session, credentials, user.id, guesses.address)
     result = await _issue_token(session, credentials, user, ttl)
     await session.commit()
     return result
@@ -263,27 +347,26 @@ async def create_account(
 async def login(
     session: AsyncSession,
     credentials: Credentials,
+    guesses: Guesses,
     ttl: timedelta,
     email: str,
     password: str,
-    limits: RateLimits,
 ) -> Session:
-    """Failed attempts against one email address are limited (known or not, so the limit
-    says nothing about which addresses have accounts); a correct password past the limit is
+    """Guesses are limited per email address (known or not, so the limits say nothing about
+    which addresses have accounts: see password_guess); a correct password past a limit is
     refused too, or guessing would just go on slowly."""
     problems = Problems()
     address = validation.email(problems, "email", email)
     if not password:
         problems.add("password", ErrorCode.REQUIRED, "Enter your password.")
     problems.raise_if_any()
-    await limits.check(Limit.LOGIN_PER_ACCOUNT, address)
     user = (
         await session.execute(select(User).where(col(User.email) == address))
     ).scalar_one_or_none()
     # Verify even for an unknown email (against a dummy hash): same answer, same time.
-    ok = await credentials.verify_password(user.password_hash if user else None, password)
+    stored = user.password_hash if user else None
+    ok = await password_guess(session, credentials, guesses, address, stored, password)
     if not ok or user is None or user.status is UserStatus.DELETED:
-        await limits.count(Limit.LOGIN_PER_ACCOUNT, address)
         raise InvalidCredentialsError()
     if user.status is UserStatus.SUSPENDED:  # said only to whoever knows the password
         raise NotAllowedError(
@@ -292,6 +375,7 @@ async def login(
         )
     if credentials.needs_rehash(user.password_hash):
         user.password_hash = await credentials.hash_password(password)
+    await _remember_address(session, credentials, user.id, guesses.address)
     result = await _issue_token(session, credentials, user, ttl)
     user.last_active_at = utcnow()
     await session.commit()
@@ -364,7 +448,7 @@ async def change_password(
     viewer: Viewer,
     current_password: str,
     new_password: str,
-    limits: RateLimits,
+    guesses: Guesses,
 ) -> int:
     """Set a new password and revoke every other token; returns how many were revoked. Wrong
     current passwords spend the failed-login budget (a stolen token must not become a way
@@ -373,7 +457,7 @@ async def change_password(
     _check_password(problems, "newPassword", new_password)
     user = await session.get_one(User, viewer.id)
     if not await password_guess(
-        credentials, limits, user.email, user.password_hash, current_password
+        session, credentials, guesses, user.email, user.password_hash, current_password
     ):
         problems.add(
             "currentPassword", ErrorCode.WRONG_PASSWORD, "The current password is incorrect."

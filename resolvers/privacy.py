@@ -33,8 +33,7 @@ from models import (
     UserInterest,
 )
 from models.base import utcnow
-from rapport.rate_limits import RateLimits
-from resolvers.accounts import Viewer, password_guess
+from resolvers.accounts import Guesses, Viewer, password_guess
 from resolvers.credentials import Credentials
 from resolvers.errors import ErrorCode, Problems
 from resolvers.matching import Matcher
@@ -50,7 +49,10 @@ EXPORTED_TABLES = frozenset(
         "conversation_members", "messages", "notifications", "blocks", "reports",
     }
 )  # fmt: skip
-NOT_EXPORTED_TABLES = {"match_index": "a derived copy of the profile, for matching"}
+NOT_EXPORTED_TABLES = {
+    "match_index": "a derived copy of the profile, for matching",
+    "sign_in_addresses": "keyed hashes of client addresses: they say nothing to their owner",
+}
 # Secrets are never exported, not even their hashes.
 _SECRET_COLUMNS = frozenset({"password_hash", "token_hash"})
 
@@ -165,7 +167,7 @@ async def export(session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
 async def delete_account(
     session: AsyncSession,
     credentials: Credentials,
-    limits: RateLimits,
+    guesses: Guesses,
     matcher: Matcher,
     viewer_cache: ViewerCache,
     viewer: Viewer,
@@ -181,7 +183,9 @@ async def delete_account(
     Reports keep their text for moderators without the person (ids become NULL)."""
     problems = Problems()
     user = await session.get_one(User, viewer.id)
-    if not await password_guess(credentials, limits, user.email, user.password_hash, password):
+    if not await password_guess(
+        session, credentials, guesses, user.email, user.password_hash, password
+    ):
         problems.add("password", ErrorCode.WRONG_PASSWORD, "The password is incorrect.")
     problems.raise_if_any()
     await session.execute(delete(Notification).where(col(Notification.actor_id) == viewer.id))

@@ -161,11 +161,13 @@ class AccountMutations:
         self, info: Info, input: ConfirmRegistrationInput
     ) -> ConfirmRegistrationResult:
         r = info.context.resources
+        if (address := info.context.client_address) is not None:
+            await r.rate_limits.hit(Limit.CONFIRM_REGISTRATION_PER_ADDRESS, address)
         return _payload(
             await accounts.confirm_registration(
                 info.context.session,
                 r.credentials,
-                r.rate_limits,
+                info.context.guesses,
                 r.token_ttl,
                 input.email,
                 input.code,
@@ -183,10 +185,10 @@ class AccountMutations:
             await accounts.login(
                 info.context.session,
                 r.credentials,
+                info.context.guesses,
                 r.token_ttl,
                 input.email,
                 input.password,
-                r.rate_limits,
             )
         )
 
@@ -215,7 +217,7 @@ class AccountMutations:
         await privacy.delete_account(
             info.context.session,
             r.credentials,
-            r.rate_limits,
+            info.context.guesses,
             r.matcher,
             r.viewer_cache,
             viewer,
@@ -233,7 +235,7 @@ class AccountMutations:
             viewer,
             input.current_password,
             input.new_password,
-            info.context.resources.rate_limits,
+            info.context.guesses,
         )
         return ChangePasswordPayload(
             revoked_tokens=revoked, me=Me(user=viewer.user, own_profile=viewer.profile)

@@ -16,7 +16,7 @@ from strawberry.dataloader import DataLoader
 from models import Profile
 from rapport.resources import Resources
 from resolvers import accounts, interests, matching
-from resolvers.accounts import Viewer
+from resolvers.accounts import Guesses, Viewer
 from resolvers.errors import AuthenticationRequiredError
 
 
@@ -76,6 +76,11 @@ class Context:
         if self.request is None or self.request.client is None:
             return None
         return self.request.client.host
+
+    @property
+    def guesses(self) -> Guesses:
+        """Where this operation's password guesses are counted (resolvers.accounts)."""
+        return Guesses(self.resources.rate_limits, self.client_address)
 
     @property
     def session(self) -> AsyncSession:

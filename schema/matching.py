@@ -183,7 +183,11 @@ class RespondPayload:
 
 
 RecommendationsResult = Annotated[
-    Connection[Recommendation] | ValidationError | NotAllowed | AuthenticationRequired,
+    Connection[Recommendation]
+    | ValidationError
+    | NotAllowed
+    | RateLimited
+    | AuthenticationRequired,
     strawberry.union("RecommendationsResult"),
 ]
 SwipeResult = Annotated[
@@ -263,6 +267,12 @@ class MatchingQueries:
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> RecommendationsResult:
         viewer = await info.context.require_viewer()
+        sizes = info.context.page_sizes
+        # Counted as the people asked for, before the list is read (README, Rate limits).
+        shown = first if first is not None and 0 < first <= sizes["max_size"] else None
+        await info.context.resources.rate_limits.hit(
+            Limit.RECOMMENDATIONS_PER_HOUR, str(viewer.id), cost=shown or sizes["default_size"]
+        )
         page = await matching.recommendations(
             info.context.session,
             info.context.resources.matcher,
@@ -327,17 +337,18 @@ class MatchingMutations:
         self, info: Info, user_id: strawberry.ID, note: str | None = None
     ) -> SwipeResult:
         viewer = await info.context.require_viewer()
+        target = parse_user_id(user_id)
         limits = info.context.resources.rate_limits
-        await limits.check(Limit.LIKES_PER_DAY, str(viewer.id))
+        await limits.hit(Limit.LIKES_PER_MINUTE, str(viewer.id))
+        await limits.hit(Limit.LIKES_PER_DAY, str(viewer.id))
         outcome = await matching.swipe(
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            parse_user_id(user_id),
+            target,
             SwipeKind.LIKE,
             note,
         )
-        await limits.count(Limit.LIKES_PER_DAY, str(viewer.id))
         return SwipePayload(
             swipe=SwipeType(row=outcome.swipe), match=_match(outcome.match, viewer.id)
         )
@@ -388,16 +399,17 @@ class MatchingMutations:
         self, info: Info, user_id: strawberry.ID, message: str = ""
     ) -> SendInterestResult:
         viewer = await info.context.require_viewer()
-        limits = info.context.resources.rate_limits
-        await limits.check(Limit.INTEREST_REQUESTS_PER_DAY, str(viewer.id))
+        target = parse_user_id(user_id)
+        await info.context.resources.rate_limits.hit(
+            Limit.INTEREST_REQUESTS_PER_DAY, str(viewer.id)
+        )
         request = await interest_requests.send(
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            parse_user_id(user_id),
+            target,
             message,
         )
-        await limits.count(Limit.INTEREST_REQUESTS_PER_DAY, str(viewer.id))
         return InterestRequestType(row=request)
 
     @strawberry.mutation(description="Accept (making a match) or reject a request you received.")

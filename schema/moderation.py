@@ -161,9 +161,8 @@ class ModerationMutations:
         viewer = await info.context.require_viewer()
         target = parse_user_id(user_id)
         limits = info.context.resources.rate_limits
-        await limits.check(Limit.REPORTS_PER_DAY, str(viewer.id))
+        await limits.hit(Limit.REPORTS_PER_DAY, str(viewer.id))
         row = await moderation.report(info.context.session, viewer, target, reason, details)
-        await limits.count(Limit.REPORTS_PER_DAY, str(viewer.id))
         return ReportReceipt(id=strawberry.ID(str(row.id)), status=row.status)
 
     @strawberry.mutation(

@@ -8,12 +8,14 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from rapport.rate_limits import Limit
 from resolvers import profiles
 from resolvers.errors import ErrorCode, FieldProblem, Invalid
 from schema.errors import (
     AlreadyExists,
     AuthenticationRequired,
     NotFound,
+    RateLimited,
     ValidationError,
     expected_errors,
 )
@@ -103,7 +105,8 @@ UpdatePreferencesResult = Annotated[
     strawberry.union("UpdatePreferencesResult"),
 ]
 UserResult = Annotated[
-    User | NotFound | ValidationError | AuthenticationRequired, strawberry.union("UserResult")
+    User | NotFound | ValidationError | RateLimited | AuthenticationRequired,
+    strawberry.union("UserResult"),
 ]
 
 
@@ -116,6 +119,10 @@ class ProfileQueries:
         user_id = parse_id(id)
         if user_id is None:
             raise Invalid([FieldProblem("id", ErrorCode.INVALID_FORMAT, "Not a user id.")])
+        if user_id != viewer.id:
+            await info.context.resources.rate_limits.hit(
+                Limit.PROFILE_VIEWS_PER_HOUR, str(viewer.id)
+            )
         return User(profile=await profiles.public_profile(info.context.session, viewer, user_id))
 
 

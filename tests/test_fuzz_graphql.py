@@ -18,6 +18,7 @@ RAPPORT_FUZZ_EXAMPLES=500 for a long local run), derandomized so every run sends
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -31,7 +32,7 @@ import asyncpg
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.graphql import nodes
@@ -336,3 +337,81 @@ def test_lone_surrogate_in_variables_gets_a_typed_error(target: Target) -> None:
         timeout=60,
     )
     assert not problems_in(response, target.log_since(offset)), response.text
+
+
+# Hostile request bodies (README, Query limits): what no generated GraphQL document reaches.
+# Each must get a 4xx JSON answer with a code, or a sound GraphQL response; never a 5xx, a
+# traceback or a raw exception text.
+_JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**400), max_value=10**400),  # beyond any float or Int
+    st.floats(allow_nan=False),
+    st.text(max_size=20),
+)
+_JSON_VALUES = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+_FRAGMENT_NAMES = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,8}\Z")
+_DOCUMENTS = st.one_of(
+    _FRAGMENT_NAMES.map(lambda name: f"{{ ...{name} }}"),  # an unknown fragment
+    _FRAGMENT_NAMES.map(lambda name: f"fragment {name} on Query {{ ...{name} }} {{ ...{name} }}"),
+    st.integers(min_value=1, max_value=3000).map(lambda n: "{" * n + "}" * n),
+    st.text(max_size=60),
+)
+
+
+def _body(document: Any, variables: Any, extra: Any) -> bytes:
+    body: dict[str, Any] = {"query": document, "variables": variables}
+    if isinstance(extra, dict):
+        body.update(extra)
+    return json.dumps(body).encode()
+
+
+def _nest(depth: int) -> bytes:
+    return b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * depth + b"]" * depth + b"}}"
+
+
+def _corrupt(data: bytes, at: int, junk: bytes) -> bytes:
+    at %= len(data) + 1
+    return data[:at] + junk + data[at:]
+
+
+_BODIES = st.one_of(
+    st.builds(_body, _DOCUMENTS, _JSON_VALUES, _JSON_VALUES),
+    _JSON_VALUES.map(lambda value: json.dumps(value).encode()),  # not an object, or no query
+    st.integers(min_value=1, max_value=200_000).map(_nest),
+    st.builds(
+        _corrupt,
+        st.builds(_body, _DOCUMENTS, _JSON_VALUES, st.none()),
+        st.integers(min_value=0),
+        st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"\xf4\x90\x80\x80"]),
+    ),
+    st.binary(max_size=200),
+)
+
+
+@given(body=_BODIES)
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_fuzz_hostile_bodies(target: Target, body: bytes) -> None:
+    offset = target.log_size()
+    response = httpx.post(
+        f"{target.base_url}/graphql",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+    found = problems_in(response, target.log_since(offset))
+    if 400 <= response.status_code < 500:
+        errors = response.json().get("errors") or [{}]
+        if not all((e.get("extensions") or {}).get("code") for e in errors):
+            found.append(f"a {response.status_code} without a code: {response.text[:300]}")
+    assert not found, f"{body[:300]!r}\n" + "\n".join(found)

@@ -25,9 +25,12 @@ from tests.test_matching import LIKE, person
 
 TIGHT = {
     "login_per_address": "3/minute",
-    "login_per_account": "2 per 15 minutes",
+    "login_per_account_and_address": "2 per 15 minutes",
     "register_per_address": "2/minute",
     "likes_per_day": "2/day",
+    "likes_per_minute": "3/minute",
+    "recommendations_per_hour": "30/hour",
+    "profile_views_per_hour": "2/hour",
     "interest_requests_per_day": "1/day",
     "messages_per_minute": "2/minute",
     "websocket_connections_per_address": "2/minute",
@@ -50,8 +53,10 @@ PROTOCOL = ["graphql-transport-ws"]
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return make_settings(database_url, rate_limits=TIGHT)
+def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """TIGHT, with a test's own overrides (parametrize "settings" indirectly)."""
+    overrides = getattr(request, "param", {})
+    return make_settings(database_url, rate_limits={**TIGHT, **overrides})
 
 
 async def count(resources, model) -> int:
@@ -101,9 +106,10 @@ async def test_login_per_address_counts_every_attempt(client, resources) -> None
     assert await count(resources, AuthToken) == tokens
 
 
-async def test_failed_logins_per_account_lock_guessing_not_other_accounts(gql) -> None:
-    """In process (no client address): the per-account limit alone. Unknown addresses are
-    limited the same way, so the limit tells nothing about which emails exist."""
+async def test_failed_logins_lock_guessing_not_other_accounts(gql) -> None:
+    """In process (one client address for all). Unknown addresses are limited the same way,
+    so the limit tells nothing about which emails exist (tests/test_login_budgets.py has the
+    budgets across client addresses)."""
     victim = f"victim-{uuid.uuid4().hex[:6]}@example.com"
     other = f"other-{uuid.uuid4().hex[:6]}@example.com"
     await gql.register(victim)
@@ -113,10 +119,13 @@ async def test_failed_logins_per_account_lock_guessing_not_other_accounts(gql) -
             wrong = (await gql(LOGIN, {"e": email, "p": "wrong password!"}))["login"]
             assert wrong["__typename"] == "InvalidCredentials"
         # Past the limit even the right password is refused: guessing cannot go on.
-        refused((await gql(LOGIN, {"e": email, "p": PASSWORD}))["login"], "login_per_account")
+        refused(
+            (await gql(LOGIN, {"e": email, "p": PASSWORD}))["login"],
+            "login_per_account_and_address",
+        )
     # Case and spacing do not open a new budget: the normalised address is the key.
     upper = (await gql(LOGIN, {"e": f"  {victim.upper()} ", "p": PASSWORD}))["login"]
-    refused(upper, "login_per_account")
+    refused(upper, "login_per_account_and_address")
     assert (await gql(LOGIN, {"e": other, "p": PASSWORD}))["login"]["__typename"] == "AuthPayload"
 
 
@@ -141,14 +150,29 @@ async def test_likes_per_day_refused_without_a_swipe(gql, resources) -> None:
     assert await count(resources, Swipe) == swipes
 
 
-async def test_refused_likes_do_not_spend_the_budget(gql) -> None:
+async def test_likes_are_counted_before_they_run(gql) -> None:
+    """So concurrent likes cannot overshoot: a like refused by the rules (no such person)
+    spends the budget too; one refused as bad input does not."""
     me, other = await person(gql), await person(gql)
-    missing = str(uuid.uuid4())
-    for _ in range(3):  # three refusals (no such person) cost nothing
-        answer = (await gql(LIKE, {"id": missing}, token=me.token))["like"]
+    assert (await gql(LIKE, {"id": "not-an-id"}, token=me.token))["like"]["__typename"] == (
+        "ValidationError"
+    )
+    for _ in range(2):
+        answer = (await gql(LIKE, {"id": str(uuid.uuid4())}, token=me.token))["like"]
         assert answer["__typename"] == "NotFound"
-    assert (await gql(LIKE, {"id": other.id}, token=me.token))["like"]["__typename"] == (
-        "SwipePayload"
+    query = LIKE.replace("__typename", f"__typename {RATE_LIMITED}", 1)
+    refused((await gql(query, {"id": other.id}, token=me.token))["like"], "likes_per_day")
+
+
+@pytest.mark.parametrize("settings", [{"likes_per_day": "100/day"}], indirect=True)
+async def test_likes_per_minute(gql) -> None:
+    me = await person(gql)
+    query = LIKE.replace("__typename", f"__typename {RATE_LIMITED}", 1)
+    for _ in range(3):
+        answer = (await gql(query, {"id": str(uuid.uuid4())}, token=me.token))["like"]
+        assert answer["__typename"] == "NotFound"
+    refused(
+        (await gql(query, {"id": str(uuid.uuid4())}, token=me.token))["like"], "likes_per_minute"
     )
 
 
@@ -251,10 +275,8 @@ async def test_unreachable_redis_falls_back_to_counting_in_process(caplog) -> No
         await limits.hit(Limit.LOGIN_PER_ADDRESS, "1.2.3.4")
     assert 1 <= error.value.retry_after <= 60
     await limits.hit(Limit.LOGIN_PER_ADDRESS, "5.6.7.8")  # a budget per key still
-    await limits.count(Limit.LOGIN_PER_ACCOUNT, "a@example.com")
-    await limits.count(Limit.LOGIN_PER_ACCOUNT, "a@example.com")
-    with pytest.raises(RateLimitedError):
-        await limits.check(Limit.LOGIN_PER_ACCOUNT, "a@example.com")
+    await limits.clear(Limit.LOGIN_PER_ADDRESS, "1.2.3.4")
+    await limits.hit(Limit.LOGIN_PER_ADDRESS, "1.2.3.4")
     await redis.aclose()
     assert caplog.text.count("rate limit storage failed") == 1  # said once, not per action
 
@@ -285,3 +307,29 @@ def test_settings_merge_defaults_and_refuse_unknown_or_malformed(database_url: s
         make_settings(database_url, rate_limits={"likes_per_year": "5/day"})
     with pytest.raises(ValueError, match="likes_per_day: 'lots' is not a rate"):
         make_settings(database_url, rate_limits={"likes_per_day": "lots"})
+
+
+RECOMMENDATIONS = (
+    "query($n: Int) { recommendations(first: $n) { __typename "
+    f"... on RecommendationConnection {{ pageInfo {{ hasNextPage }} }} {RATE_LIMITED} }} }}"
+)
+USER = f"query($id: ID!) {{ user(id: $id) {{ __typename {RATE_LIMITED} }} }}"
+
+
+async def test_recommendations_count_the_people_asked_for(gql) -> None:
+    me = await person(gql)
+    for size in (20, 10):  # 30 per hour (TIGHT)
+        answer = (await gql(RECOMMENDATIONS, {"n": size}, token=me.token))["recommendations"]
+        assert answer["__typename"] != "RateLimited", answer
+    refused(
+        (await gql(RECOMMENDATIONS, {"n": 1}, token=me.token))["recommendations"],
+        "recommendations_per_hour",
+    )
+
+
+async def test_profile_views_per_hour_not_ones_own(gql) -> None:
+    me, other = await person(gql), await person(gql)
+    for _ in range(2):
+        assert (await gql(USER, {"id": other.id}, token=me.token))["user"]["__typename"] == "User"
+    refused((await gql(USER, {"id": other.id}, token=me.token))["user"], "profile_views_per_hour")
+    assert (await gql(USER, {"id": me.id}, token=me.token))["user"]["__typename"] == "User"

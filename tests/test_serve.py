@@ -296,3 +296,29 @@ def test_two_workers_share_one_port_and_evictions(database_url: str, tmp_path: P
         assert server.proc.wait(WAIT_S) == 0, server.log
     assert server.log.count("Rapport stopped") == 2, server.log
     assert "203.0.113.7" not in access_clients(server.log), server.log
+
+
+def test_the_body_limit_holds_for_http_bodies_and_websocket_frames(
+    database_url: str, tmp_path: Path
+) -> None:
+    """RAPPORT_MAX_BODY_BYTES: a larger HTTP body is a 413 before parsing (tests/test_bodies.py
+    has the details), a larger websocket frame closes the socket with 1009 (message too big)
+    before the app sees it."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+    from websockets.typing import Subprotocol
+
+    padding = "x" * 5000
+    with serve(tmp_path, DATABASE_URL=database_url, RAPPORT_MAX_BODY_BYTES="4096") as server:
+        body = {"query": "{ __typename }", "variables": {"padding": padding}}
+        response = httpx.post(f"{server.base_url}/graphql", json=body, timeout=WAIT_S)
+        assert response.status_code == 413, response.text
+        assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+        url = server.base_url.replace("http", "ws", 1) + "/graphql"
+        with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+            ws.send(json.dumps({"type": "connection_init", "payload": {"padding": padding}}))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=WAIT_S)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        small = {"query": "{ __typename }"}
+        assert httpx.post(f"{server.base_url}/graphql", json=small).status_code == 200
