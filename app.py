@@ -78,7 +78,8 @@ class RapportGraphQL(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> None:
         """Websockets authenticate once, with the token in connection_init; a missing or
-        invalid token closes the socket with 4403."""
+        invalid token closes the socket with 4403 (as a token revoked later does:
+        rapport/transport.py)."""
         context.token = connection_token(context.connection_params)
         try:
             viewer = await context.viewer()
@@ -86,6 +87,7 @@ class RapportGraphQL(GraphQL[Context, None]):
             await context.close()  # hold no database connection while the socket idles
         if viewer is None:
             raise ConnectionRejectionError({"message": "A valid token is required."})
+        context.connected_as = viewer
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_body(data)

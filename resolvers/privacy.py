@@ -34,11 +34,11 @@ from models import (
 )
 from models.base import utcnow
 from rapport.rate_limits import RateLimits
+from rapport.revocations import Revocation, Revocations
 from resolvers.accounts import Viewer, password_guess
 from resolvers.credentials import Credentials
 from resolvers.errors import ErrorCode, Problems
 from resolvers.matching import Matcher
-from resolvers.viewer_cache import ViewerCache
 
 EXPORT_FORMAT = 1
 # Every table that refers to a person is either in the export or named here with the reason
@@ -167,7 +167,7 @@ async def delete_account(
     credentials: Credentials,
     limits: RateLimits,
     matcher: Matcher,
-    viewer_cache: ViewerCache,
+    revocations: Revocations,
     viewer: Viewer,
     password: str,
 ) -> None:
@@ -187,5 +187,5 @@ async def delete_account(
     await session.execute(delete(Notification).where(col(Notification.actor_id) == viewer.id))
     await session.execute(delete(User).where(col(User.id) == viewer.id))
     await session.commit()
-    await viewer_cache.forget_user(viewer.id)
+    await revocations.revoked(Revocation(viewer.id))
     await matcher.profile_changed(viewer.id)
