@@ -19,11 +19,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from rapport.revocations import Revocation
 from rapport.transport import FORBIDDEN
-from tests.conftest import PASSWORD, raw_dsn
+from resolvers import accounts
+from tests.conftest import PASSWORD, free_port, make_settings, raw_dsn
 from tests.mailbox import sign_up
 from tests.test_chat_cluster import WAIT_S, conversation, gql, instances, redis_server
 
@@ -90,6 +93,19 @@ async def socket(base: str, token: str) -> AsyncIterator[Socket]:
 async def send(base: str, token: str, conversation_id: str, body: str) -> None:
     data = await gql(base, SEND, {"c": conversation_id, "b": body, "k": uuid.uuid4().hex}, token)
     assert data["sendMessage"]["__typename"] == "Message", data
+
+
+async def streaming(
+    base: str, sender: str, conv: str, *sockets: Socket, queries: tuple[str, ...] = (ADDED,)
+) -> None:
+    """Subscribe each socket to `queries` on the conversation, then wait until a message sent
+    now reaches each: their streams are live."""
+    for ws in sockets:
+        for query in queries:
+            await ws.subscribe(query, {"c": conv})
+    await send(base, sender, conv, "before")
+    for ws in sockets:
+        await ws.until("messageAdded", body="before")
 
 
 async def login(base: str, token: str) -> str:
@@ -177,12 +193,7 @@ async def test_a_revocation_on_one_instance_closes_sockets_on_the_other(
         socket(one.base_url, other) as other_ws,
     ):
         sockets = {"used": used_ws, "other": other_ws}
-        for ws in sockets.values():
-            await ws.subscribe(ADDED, {"c": conv})
-            await ws.subscribe(TYPING, {"c": conv})
-        await send(two.base_url, sender, conv, "before")
-        for ws in sockets.values():  # both streams are live
-            await ws.until("messageAdded", body="before")
+        await streaming(two.base_url, sender, conv, *sockets.values(), queries=(ADDED, TYPING))
 
         await revoke(mutation, two.base_url, two.database_url, used, victim)
         answered = time.monotonic()
@@ -205,3 +216,132 @@ async def test_a_revocation_on_one_instance_closes_sockets_on_the_other(
         "Me" if mutation == "changePassword" else "AuthenticationRequired"
     )
     assert "Traceback" not in one.log  # ending the sockets raised nothing
+
+
+@asynccontextmanager
+async def serving(settings: Any, encoder: Any) -> AsyncIterator[tuple[str, Any]]:
+    """The app under uvicorn in this process (so a test can reach its resources): yields the
+    base URL and the app."""
+    from app import create_app
+
+    app = create_app(settings, encoder)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while not server.started:
+                assert not task.done(), "the server stopped while starting"
+                await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}", app
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, WAIT_S)
+
+
+@pytest.fixture
+async def one_process(database_url: str, encoder: Any) -> AsyncIterator[tuple[str, Any]]:
+    """One instance, in-process pub/sub (no REDIS_URL)."""
+    async with serving(make_settings(database_url), encoder) as served:
+        yield served
+
+
+async def test_in_one_process_logout_closes_only_that_tokens_sockets(
+    one_process, database_url
+) -> None:
+    base, _ = one_process
+    sender, used, conv = await conversation(base, database_url)
+    other = await login(base, used)
+    async with socket(base, used) as used_ws, socket(base, other) as other_ws:
+        await streaming(base, sender, conv, used_ws, other_ws)
+        await revoke("logout", base, "", used, "")
+        assert await used_ws.closed() == FORBIDDEN
+        await send(base, sender, conv, "after")
+        await other_ws.until("messageAdded", body="after")
+
+
+async def test_logout_sent_on_the_socket_itself_answers_then_closes(
+    one_process, database_url
+) -> None:
+    base, _ = one_process
+    _, token, conv = await conversation(base, database_url)
+    async with socket(base, token) as ws:
+        await ws.subscribe(ADDED, {"c": conv})
+        op = await ws.subscribe("mutation { logout { __typename } }")
+        assert await ws.closed() == FORBIDDEN
+    answers = [m for m in ws.received if m.get("id") == op]
+    assert answers == [
+        {
+            "id": op,
+            "type": "next",
+            "payload": {"data": {"logout": {"__typename": "LogoutPayload"}}},
+        },
+        {"id": op, "type": "complete"},
+    ]
+
+
+async def test_a_revocation_between_authentication_and_registration_still_ends_the_socket(
+    one_process, database_url, monkeypatch
+) -> None:
+    """The race the generation counter closes: the token is authenticated at connection_init,
+    then (before the socket is registered) revoked and the revocation applied. Here the
+    revocation is made to happen exactly there."""
+    base, app = one_process
+    _, token, _ = await conversation(base, database_url)
+    resources = app.state.resources
+    authenticate = accounts.authenticate
+    raced: list[bool] = []
+
+    async def revoked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = await authenticate(*args, **kwargs)
+        if found is not None and not raced:
+            raced.append(True)
+            viewer = found[0]
+            async with resources.raw_pool.acquire() as conn:
+                await conn.execute("DELETE FROM auth_tokens WHERE id = $1", viewer.token_id)
+            resources.revocations.apply(Revocation(viewer.id, token_id=viewer.token_id))
+        return found
+
+    resources.viewer_cache.clear()  # so connection_init authenticates in the database
+    monkeypatch.setattr(accounts, "authenticate", revoked_meanwhile)
+    async with socket(base, token) as ws:  # acknowledged: it was valid when checked
+        assert raced
+        assert await ws.closed() == FORBIDDEN  # without waiting for a subscribe to check
+
+
+async def test_a_subscribe_after_an_unannounced_revocation_closes_the_socket(
+    one_process, database_url
+) -> None:
+    """A revocation this process never heard of (tokens deleted by hand, say, or an
+    announcement Redis lost) is found by the next subscribe's check once the viewer cache no
+    longer holds the token: 4403, and the subscription never runs."""
+    base, app = one_process
+    _, token, conv = await conversation(base, database_url)
+    resources = app.state.resources
+    async with socket(base, token) as ws:
+        async with resources.raw_pool.acquire() as conn:
+            await conn.execute("DELETE FROM auth_tokens")
+        resources.viewer_cache.clear()  # as its TTL would
+        await ws.subscribe(ADDED, {"c": conv})
+        assert await ws.closed() == FORBIDDEN
+    assert not [m for m in ws.received if m.get("type") == "next"]
+
+
+async def test_a_gap_rechecks_every_live_socket(database_url, encoder, redis_server) -> None:
+    """Redis restarted: announcements made meanwhile are lost, so the process checks each
+    live socket's token in the database and closes those that were revoked."""
+    settings = make_settings(database_url, redis_url=redis_server.url)
+    async with serving(settings, encoder) as (base, app):
+        sender, token, conv = await conversation(base, database_url)
+        async with socket(base, token) as revoked_ws, socket(base, sender) as kept_ws:
+            await streaming(base, sender, conv, revoked_ws, kept_ws)
+            digest = app.state.resources.credentials.token_digest(token)
+            async with app.state.resources.raw_pool.acquire() as conn:  # no announcement
+                await conn.execute("DELETE FROM auth_tokens WHERE token_hash = $1", digest)
+            redis_server.stop()
+            redis_server.start()
+            assert await revoked_ws.closed() == FORBIDDEN
+            await kept_ws.ws.send(json.dumps({"type": "ping"}))  # the other one stays open
+            while (await kept_ws.next()).get("type") != "pong":
+                pass
