@@ -13,6 +13,7 @@ checks the token again first (a revocation this process may not have heard of ye
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from contextlib import ExitStack, suppress
 from typing import Any
@@ -31,6 +32,8 @@ from rapport.rate_limits import Limit
 from resolvers import accounts
 from resolvers.errors import RateLimitedError
 from schema.context import Context
+
+log = logging.getLogger("rapport.revocations")
 
 TOO_MANY_REQUESTS = 4429
 FORBIDDEN = 4403
@@ -64,10 +67,10 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if not await self._allowed(Limit.WEBSOCKET_CONNECTIONS_PER_ADDRESS, address):
                 return
         sockets = self.context.resources.revocations.sockets
-        generation = sockets.generation  # before authenticating (see _hold)
+        generation = sockets.generation  # read before authenticating: see below
         await super().handle_connection_init(message)
         viewer = self.context.connected_as
-        if self.connection_acknowledged and viewer is not None and not self._held_token:
+        if self.connection_acknowledged and viewer is not None and self._held_token is None:
             self._held.enter_context(sockets.hold(self, viewer.id, viewer.token_id))
             self._held_token = viewer.token_id
             if sockets.generation != generation and not await self._token_valid():
@@ -95,9 +98,14 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return found is not None and found[0].token_id == self._held_token
 
     async def _still_authenticated(self) -> bool:
-        """The socket's token, as an operation would authenticate it (viewer cache first)."""
+        """The socket's token, as an operation would authenticate it (viewer cache first). If
+        that fails (the database is unreachable), the operation runs and meets the same error
+        on its own: the socket is not closed for it."""
         try:
             viewer = await self.context.viewer()
+        except Exception:
+            log.warning("could not re-check a websocket's token", exc_info=True)
+            return True
         finally:
             await self.context.close()
         return viewer is not None and viewer.token_id == self._held_token
