@@ -20,7 +20,9 @@ How a revocation reaches every socket:
   each subscribe message also re-checks the token (through the viewer cache, which the same
   announcement evicts). So a socket opened with a token revoked a moment earlier ends too.
 - A GAP on the channel (Redis reconnected, or this process fell behind: announcements may have
-  been lost) makes the process check every live socket's token in one query (`recheck`).
+  been lost) makes the process check every live socket's token in one query (`recheck`), and
+  so does a timer once a minute (app.py), for what nothing announced: an announcement Redis
+  lost, tokens deleted by hand, tokens that expired.
 - Without REDIS_URL there is one process, and `revoked` applies it locally only.
 """
 

@@ -328,6 +328,29 @@ async def test_a_subscribe_after_an_unannounced_revocation_closes_the_socket(
     assert not [m for m in ws.received if m.get("type") == "next"]
 
 
+async def test_sockets_of_tokens_gone_unannounced_close_at_the_periodic_recheck(
+    database_url, encoder, monkeypatch
+) -> None:
+    """Every process checks its sockets' tokens once a minute (here: much more often), so a
+    token deleted by hand, expired, or revoked by an announcement that was lost, ends its
+    sockets without anything else happening on them."""
+    import app as app_module
+
+    monkeypatch.setattr(app_module, "SOCKET_RECHECK_INTERVAL_S", 0.05)
+    async with serving(make_settings(database_url), encoder) as (base, app):
+        sender, token, conv = await conversation(base, database_url)
+        async with socket(base, token) as gone_ws, socket(base, sender) as kept_ws:
+            await streaming(base, sender, conv, gone_ws, kept_ws)
+            digest = app.state.resources.credentials.token_digest(token)
+            async with app.state.resources.raw_pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE auth_tokens SET expires_at = now() WHERE token_hash = $1", digest
+                )
+            assert await gone_ws.closed() == FORBIDDEN
+            await send(base, sender, conv, "after")
+            await kept_ws.until("messageAdded", body="after")
+
+
 async def test_a_gap_rechecks_every_live_socket(database_url, encoder, redis_server) -> None:
     """Redis restarted: announcements made meanwhile are lost, so the process checks each
     live socket's token in the database and closes those that were revoked."""
