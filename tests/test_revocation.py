@@ -368,3 +368,42 @@ async def test_a_gap_rechecks_every_live_socket(database_url, encoder, redis_ser
             await kept_ws.ws.send(json.dumps({"type": "ping"}))  # the other one stays open
             while (await kept_ws.next()).get("type") != "pong":
                 pass
+
+
+def test_what_a_revocation_covers_and_how_it_travels() -> None:
+    from rapport.revocations import LiveSockets
+
+    user, used, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    only, every, all_but = (
+        Revocation(user, token_id=used),
+        Revocation(user),
+        Revocation(user, keep=used),
+    )
+    assert [only.covers(t) for t in (used, other)] == [True, False]
+    assert [every.covers(t) for t in (used, other)] == [True, True]
+    assert [all_but.covers(t) for t in (used, other)] == [False, True]
+    for revocation in (only, every, all_but):
+        assert Revocation.from_message(json.loads(json.dumps(revocation.to_message()))) == (
+            revocation
+        )
+    assert Revocation.from_message({"user": str(user)}) is None  # a plain cache eviction
+    with pytest.raises(ValueError):
+        Revocation.from_message({"user": str(user), "revoked": "not a token id"})
+
+    class Held:
+        def __init__(self) -> None:
+            self.ended = 0
+
+        def revoked(self) -> None:
+            self.ended += 1
+
+    sockets, on_used, on_other, stranger = LiveSockets(), Held(), Held(), Held()
+    with (
+        sockets.hold(on_used, user, used),
+        sockets.hold(on_other, user, other),
+        sockets.hold(stranger, uuid.uuid4(), uuid.uuid4()),
+    ):
+        assert sockets.end(only) == 1 and (on_used.ended, on_other.ended) == (1, 0)
+        assert sockets.end(all_but) == 1 and (on_used.ended, on_other.ended) == (1, 1)
+        assert stranger.ended == 0 and len(sockets) == 3
+    assert len(sockets) == 0 and sockets.end(every) == 0  # released: nothing left to end
