@@ -78,7 +78,8 @@ class RapportGraphQL(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> None:
         """Websockets authenticate once, with the token in connection_init; a missing or
-        invalid token closes the socket with 4403."""
+        invalid token closes the socket with 4403 (as a token revoked later does:
+        rapport/transport.py)."""
         context.token = connection_token(context.connection_params)
         try:
             viewer = await context.viewer()
@@ -86,6 +87,7 @@ class RapportGraphQL(GraphQL[Context, None]):
             await context.close()  # hold no database connection while the socket idles
         if viewer is None:
             raise ConnectionRejectionError({"message": "A valid token is required."})
+        context.connected_as = viewer
 
     def decode_json(self, data: str | bytes) -> object:
         return decode_body(data)
@@ -150,6 +152,22 @@ async def purge_tokens_hourly(resources: Resources) -> None:
         await asyncio.sleep(3600)
 
 
+# How often each process checks its websockets' tokens (rapport/revocations.py recheck).
+SOCKET_RECHECK_INTERVAL_S = 60.0
+
+
+async def recheck_sockets_every_minute(resources: Resources) -> None:
+    """Tokens that stopped being valid without an announcement reaching this process (one
+    Redis lost, rows deleted by hand, a token that expired): their websockets close within a
+    minute, for one query per minute."""
+    while True:
+        await asyncio.sleep(SOCKET_RECHECK_INTERVAL_S)
+        try:
+            await resources.revocations.recheck()
+        except Exception:
+            log.exception("re-checking websockets' tokens failed; will try again")
+
+
 def pool_readers(resources: Resources) -> list[tuple[str, Callable[[], tuple[int, int]]]]:
     """(pool name, () -> (connections in use, open)) for the database pool gauges."""
     orm, auth = resources.engine.sync_engine.pool, resources.raw_pool
@@ -197,7 +215,10 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_resources(settings, encoder, span_exporter) as resources:
             app.state.resources = resources
-            background = [asyncio.create_task(purge_tokens_hourly(resources))]
+            background = [
+                asyncio.create_task(purge_tokens_hourly(resources)),
+                asyncio.create_task(recheck_sockets_every_minute(resources)),
+            ]
             if settings.metrics:
                 background.append(asyncio.create_task(sample_pools_every_second(resources)))
             settle_garbage_collector()

@@ -22,9 +22,11 @@ from rapport.mail import Outbox
 from rapport.presence import LocalPresence, Presence, RedisPresence
 from rapport.pubsub import Hub, create_hub
 from rapport.rate_limits import RateLimits
+from rapport.revocations import LiveSockets, Revocations
 from rapport.settings import Settings
 from rapport.tracing import Tracing, create_tracing
 from rapport.viewer_evictions import shared_evictions
+from resolvers import accounts
 from resolvers.credentials import Credentials
 from resolvers.matching import Matcher
 from resolvers.viewer_cache import ViewerCache
@@ -43,6 +45,9 @@ class Resources:
     raw_pool: asyncpg.Pool
     credentials: Credentials
     viewer_cache: ViewerCache
+    # Revoked tokens: the cache forgets them and the websockets they opened close, in every
+    # process (rapport/revocations.py).
+    revocations: Revocations
     matcher: Matcher
     # Pub/sub: Redis with REDIS_URL (every instance hears every event), else in-process.
     hub: Hub
@@ -110,9 +115,12 @@ async def open_resources(
             create_hub(settings.redis_url, queue_size=settings.subscription_queue_size)
         )
         viewer_cache = ViewerCache(ttl_s=settings.viewer_cache_ttl_s)
-        if settings.redis_url and viewer_cache.enabled:
-            # Several processes: each one's evictions reach the others through Redis.
-            await stack.enter_async_context(shared_evictions(viewer_cache, hub))
+        revocations = Revocations(
+            viewer_cache, LiveSockets(), lambda ids: accounts.valid_tokens(raw_pool, ids)
+        )
+        if settings.redis_url:
+            # Several processes: each one's evictions and revocations reach the others.
+            await stack.enter_async_context(shared_evictions(revocations, hub))
         tracing = create_tracing(settings, span_exporter)
         if tracing is not None:
             stack.callback(tracing.shutdown)
@@ -127,6 +135,7 @@ async def open_resources(
             raw_pool=raw_pool,
             credentials=Credentials(settings),
             viewer_cache=viewer_cache,
+            revocations=revocations,
             matcher=Matcher(encoder=encoder, cache=cache),
             hub=hub,
             presence=presence,

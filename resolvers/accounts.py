@@ -26,6 +26,7 @@ from models import (
 from models.base import from_row, utcnow
 from rapport import mail, metrics
 from rapport.rate_limits import Limit, RateLimits
+from rapport.revocations import Revocation, Revocations
 from resolvers import validation
 from resolvers.credentials import CODE_DIGITS, TOKEN_PREFIX, Credentials
 from resolvers.errors import (
@@ -431,26 +432,42 @@ async def authenticate(
     return Viewer(user=user, token_id=values[0], profile=profile), values[1]
 
 
-async def logout(session: AsyncSession, viewer: Viewer) -> None:
+async def valid_tokens(pool: asyncpg.Pool, token_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `token_ids` that still authenticate (as `authenticate` decides), in one query."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT t.id FROM auth_tokens t JOIN users u ON u.id = t.user_id"
+            " WHERE t.id = ANY($1::uuid[]) AND t.expires_at > now() AND u.status = 'active'",
+            token_ids,
+        )
+    return {row["id"] for row in rows}
+
+
+async def logout(session: AsyncSession, revocations: Revocations, viewer: Viewer) -> None:
+    """Revoke the viewer's token: sockets authenticated with it end (rapport/revocations.py)."""
     await session.execute(delete(AuthToken).where(col(AuthToken.id) == viewer.token_id))
     await session.commit()
+    await revocations.revoked(Revocation(viewer.id, token_id=viewer.token_id))
 
 
-async def logout_everywhere(session: AsyncSession, viewer: Viewer) -> int:
+async def logout_everywhere(session: AsyncSession, revocations: Revocations, viewer: Viewer) -> int:
     result = await session.execute(delete(AuthToken).where(col(AuthToken.user_id) == viewer.id))
     await session.commit()
+    await revocations.revoked(Revocation(viewer.id))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def change_password(
     session: AsyncSession,
     credentials: Credentials,
+    revocations: Revocations,
     viewer: Viewer,
     current_password: str,
     new_password: str,
     guesses: Guesses,
 ) -> int:
-    """Set a new password and revoke every other token; returns how many were revoked. Wrong
+    """Set a new password and revoke every other token (sockets authenticated with them end;
+    those on the viewer's token stay); returns how many were revoked. Wrong
     current passwords spend the failed-login budget (a stolen token must not become a way
     to guess the password)."""
     problems = Problems()
@@ -476,6 +493,7 @@ async def change_password(
         )
     )
     await session.commit()
+    await revocations.revoked(Revocation(viewer.id, keep=viewer.token_id))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -12,6 +12,7 @@ from sqlmodel import col
 from models import AuthToken, Report, ReportReason, ReportStatus, User, UserRole, UserStatus
 from models.base import utcnow
 from models.moderation import MAX_DETAILS, MAX_RESOLUTION_NOTE
+from rapport.revocations import Revocation, Revocations
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.errors import (
@@ -25,7 +26,6 @@ from resolvers.errors import (
 )
 from resolvers.matching import Matcher
 from resolvers.pagination import Page, newest_first
-from resolvers.viewer_cache import ViewerCache
 
 
 def _not_self(viewer: Viewer, target_id: uuid.UUID, field: str = "userId") -> None:
@@ -104,7 +104,7 @@ def _note(problems: Problems, field: str, value: str) -> str:
 async def suspend(
     session: AsyncSession,
     matcher: Matcher,
-    viewer_cache: ViewerCache,
+    revocations: Revocations,
     viewer: Viewer,
     target_id: uuid.UUID,
     reason: str,
@@ -138,7 +138,8 @@ async def suspend(
         )
     )
     await session.commit()
-    await viewer_cache.forget_user(target_id)  # a cached viewer would outlive its deleted tokens
+    # Cached viewers and open websockets would outlive the deleted tokens.
+    await revocations.revoked(Revocation(target_id))
     await matcher.profile_changed(target_id)  # out of every cached recommendation list
     return user, int(closed.rowcount or 0)  # type: ignore[attr-defined]
 

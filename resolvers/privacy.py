@@ -33,11 +33,11 @@ from models import (
     UserInterest,
 )
 from models.base import utcnow
+from rapport.revocations import Revocation, Revocations
 from resolvers.accounts import Guesses, Viewer, password_guess
 from resolvers.credentials import Credentials
 from resolvers.errors import ErrorCode, Problems
 from resolvers.matching import Matcher
-from resolvers.viewer_cache import ViewerCache
 
 EXPORT_FORMAT = 1
 # Every table that refers to a person is either in the export or named here with the reason
@@ -169,7 +169,7 @@ async def delete_account(
     credentials: Credentials,
     guesses: Guesses,
     matcher: Matcher,
-    viewer_cache: ViewerCache,
+    revocations: Revocations,
     viewer: Viewer,
     password: str,
 ) -> None:
@@ -191,5 +191,5 @@ async def delete_account(
     await session.execute(delete(Notification).where(col(Notification.actor_id) == viewer.id))
     await session.execute(delete(User).where(col(User.id) == viewer.id))
     await session.commit()
-    await viewer_cache.forget_user(viewer.id)
+    await revocations.revoked(Revocation(viewer.id))
     await matcher.profile_changed(viewer.id)

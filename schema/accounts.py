@@ -195,7 +195,8 @@ class AccountMutations:
     @strawberry.mutation(description="Revoke the token this request was made with.")
     @expected_errors
     async def logout(self, info: Info) -> LogoutResult:
-        await accounts.logout(info.context.session, await info.context.require_viewer())
+        viewer = await info.context.require_viewer()
+        await accounts.logout(info.context.session, info.context.resources.revocations, viewer)
         return LogoutPayload(revoked_tokens=1)
 
     @strawberry.mutation(description="Revoke every token of this account, this one included.")
@@ -203,7 +204,9 @@ class AccountMutations:
     async def logout_everywhere(self, info: Info) -> LogoutResult:
         viewer = await info.context.require_viewer()
         return LogoutPayload(
-            revoked_tokens=await accounts.logout_everywhere(info.context.session, viewer)
+            revoked_tokens=await accounts.logout_everywhere(
+                info.context.session, info.context.resources.revocations, viewer
+            )
         )
 
     @strawberry.mutation(
@@ -219,7 +222,7 @@ class AccountMutations:
             r.credentials,
             info.context.guesses,
             r.matcher,
-            r.viewer_cache,
+            r.revocations,
             viewer,
             password,
         )
@@ -232,6 +235,7 @@ class AccountMutations:
         revoked = await accounts.change_password(
             info.context.session,
             info.context.resources.credentials,
+            info.context.resources.revocations,
             viewer,
             input.current_password,
             input.new_password,

@@ -51,6 +51,8 @@ class Context:
     token: str | None = None  # the bearer token sent with the request, if any
     # graphql-transport-ws: the connection_init payload (Strawberry sets it on this attribute)
     connection_params: dict[str, object] | None = None
+    # graphql-transport-ws: who connection_init authenticated (the socket's token and person)
+    connected_as: Viewer | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # For metrics: the __typename of the operation's first root field of a union type, and
     # the root field of a running subscription (schema/__init__.py RapportExecutionContext).

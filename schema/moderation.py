@@ -174,7 +174,7 @@ class ModerationMutations:
         viewer = await info.context.require_viewer()
         r = info.context.resources
         user, closed = await moderation.suspend(
-            info.context.session, r.matcher, r.viewer_cache, viewer, parse_user_id(user_id), reason
+            info.context.session, r.matcher, r.revocations, viewer, parse_user_id(user_id), reason
         )
         assert user.suspended_at is not None
         return Suspension(user_id=user_id, suspended_at=user.suspended_at, closed_reports=closed)
