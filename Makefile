@@ -8,6 +8,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LOCK_STAMP := $(VENV)/.locked
 PY_STAMP   := $(VENV)/.installed
 NPM_STAMP  := rapport/graphiql/node_modules/.installed
+CLIENTS_STAMP := tests/clients/node_modules/.installed
 # The folder holding the torch 2.13.0 CPU wheel (see requirements.in).
 TORCH_WHEELS ?= /opt/wheels
 
@@ -19,7 +20,7 @@ run: setup
 test: setup browser qemu
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(PY_STAMP) $(NPM_STAMP)
+setup: $(PY_STAMP) $(NPM_STAMP) $(CLIENTS_STAMP)
 
 # Exactly the versions of requirements.lock, each checked against its hashes, and nothing
 # else (--no-deps): torch is its 2.13.0 CPU build, so no CUDA package can come in.
@@ -57,6 +58,13 @@ lock: $(LOCK_STAMP)
 $(NPM_STAMP): rapport/graphiql/package.json rapport/graphiql/package-lock.json
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
 	cd rapport/graphiql && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+# The client libraries the tests run against a live server (Apollo, urql, graphql-ws, the
+# graphql-http audit), from the npm registry, never committed.
+$(CLIENTS_STAMP): tests/clients/package.json tests/clients/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	cd tests/clients && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 # Debian's chromium, for the test that drives GraphiQL in a real browser.
