@@ -200,7 +200,9 @@ async def test_a_burst_of_concurrent_guesses_gets_no_more_checks_than_the_budget
             RAPPORT_RATE_LIMITS=json.dumps(RATES),
         ) as server,
     ):
-        limits = httpx.Limits(max_connections=400)
+        # No keep-alive: a connection reused just as uvicorn's keep-alive timeout closes it
+        # would be a ReadError that says nothing about the limits.
+        limits = httpx.Limits(max_connections=400, max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=server.base_url, timeout=120, limits=limits) as http:
 
             async def post(body: dict[str, Any]) -> dict[str, Any]:
