@@ -101,6 +101,12 @@ PUBSUB_OVERFLOWS = Counter(
 RATE_LIMIT_REFUSALS = Counter(
     "rapport_rate_limit_refusals", "Actions refused by a rate limit, by limit.", ("limit",)
 )
+SLOW_CLIENTS = Counter(
+    "rapport_slow_clients",
+    "Connections closed for being slow or idle, by reason: 'header_timeout', 'body_timeout', "
+    "'uninitialised_websockets' (one address's websockets that sent no connection_init).",
+    ("reason",),
+)
 DB_CONNECTIONS_IN_USE = Gauge(
     "rapport_db_connections_in_use",
     "Database connections checked out of a pool (sampled every second). Pools: 'orm' "
