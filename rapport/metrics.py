@@ -101,6 +101,11 @@ PUBSUB_OVERFLOWS = Counter(
 RATE_LIMIT_REFUSALS = Counter(
     "rapport_rate_limit_refusals", "Actions refused by a rate limit, by limit.", ("limit",)
 )
+PASSWORD_HASHES = Gauge(
+    "rapport_password_hashes",
+    "Password hashes and verifications (argon2) running or waiting for a hashing thread.",
+    multiprocess_mode=LIVE,
+)
 SLOW_CLIENTS = Counter(
     "rapport_slow_clients",
     "Connections closed for being slow or idle, by reason: 'header_timeout', 'body_timeout', "

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     # Connections (HTTP and websocket) one process serves at once; beyond it, 503.
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    # Password hashing (argon2): threads per process (unset: the CPUs this process may use),
+    # and hashes that may wait for one; unset: as many as those threads finish in
+    # password_hash_max_wait_s at the cost of one hash measured at start-up.
+    password_hash_threads: int | None = Field(default=None, ge=1, le=256)
+    password_hash_queue: int | None = Field(default=None, ge=0, le=100_000)
+    password_hash_max_wait_s: float = Field(default=1.0, gt=0, le=60)
     graphiql: bool = True
     # GraphQL introspection (GraphiQL needs it); unset: on, except when RAPPORT_ENV=production.
     introspection: bool | None = None

@@ -1,6 +1,6 @@
 """Slow and idle clients against a real `rapport serve` (README: "Slow and idle clients"):
-header and body read timeouts, websockets without connection_init, and the per-process
-connection cap. Every wait is for the server to act, bounded by
+header and body read timeouts, websockets without connection_init, the per-process
+connection cap, and the bounded password-hashing queue. Every wait is for the server to act, bounded by
 WAIT_S; no test measures a duration."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ from websockets.typing import Subprotocol
 from tests.serving import WAIT_S, Serve, serve
 
 TRANSPORT_WS = [Subprotocol("graphql-transport-ws")]
+LOGIN = """mutation ($email: String!, $password: String!) {
+  login(input: {email: $email, password: $password}) {
+    __typename ... on RateLimited { limit retryAfter }
+  }
+}"""
 NO_RATE_LIMITS = json.dumps(
     {"login_per_address": "1000/minute", "websocket_connections_per_address": "1000/minute"}
 )
@@ -214,3 +220,35 @@ def test_connections_past_the_cap_are_answered_503_websockets_included(
         ws.close()
         idle[0].close()
         eventually(lambda: healthz_status(small_caps) == 200)
+
+
+@pytest.fixture
+def slow_hashing(server_with: Callable[..., Serve]) -> Serve:
+    """One hashing thread and one place in its queue; each hash takes seconds (argon2's
+    time cost), so whatever the test admits is still hashing when it asks again."""
+    return server_with(
+        RAPPORT_PASSWORD_HASH_THREADS="1",
+        RAPPORT_PASSWORD_HASH_QUEUE="1",
+        RAPPORT_ARGON2_TIME_COST="300",
+        RAPPORT_RATE_LIMITS=NO_RATE_LIMITS,
+    )
+
+
+def login(server: Serve, email: str) -> dict[str, Any]:
+    body = {"query": LOGIN, "variables": {"email": email, "password": "wrong password"}}
+    response = httpx.post(f"{server.base_url}/graphql", json=body, timeout=WAIT_S * 2)
+    return dict(response.json()["data"]["login"])
+
+
+def test_a_full_hashing_queue_answers_rate_limited_at_once(slow_hashing: Serve) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        admitted = [pool.submit(login, slow_hashing, f"a{i}@example.com") for i in range(2)]
+        # One hashing, one waiting: the queue is full.
+        eventually(lambda: metric(slow_hashing, "rapport_password_hashes") == 2)
+        refused = login(slow_hashing, "late@example.com")
+        assert refused["__typename"] == "RateLimited"
+        assert refused["limit"] == "password_hashing"
+        assert refused["retryAfter"] >= 1
+        assert [f.result()["__typename"] for f in admitted] == ["InvalidCredentials"] * 2
+    assert metric(slow_hashing, "rapport_password_hashes") == 0
+    assert login(slow_hashing, "later@example.com")["__typename"] == "InvalidCredentials"
