@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from rapport.metrics import MULTIPROC_ENV
 from rapport.settings import PROJECT_ROOT
 from tests.conftest import free_port, wait_until_ready
 
@@ -23,7 +24,8 @@ def environment(**extra: str) -> dict[str, str]:
     base = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("RAPPORT_")
+        # Nor another test's metrics directory (tests/test_metrics.py names one in os.environ).
+        if k not in ("DATABASE_URL", "REDIS_URL", MULTIPROC_ENV) and not k.startswith("RAPPORT_")
     }
     return {
         **base,
