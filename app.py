@@ -35,7 +35,7 @@ from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
 from rapport.resources import Resources, open_resources
 from rapport.settings import Settings
-from rapport.transport import LimitedTransportWSHandler
+from rapport.transport import LimitedTransportWSHandler, UninitialisedWebsockets
 from resolvers import accounts
 from schema import schema
 from schema.context import Context, bearer_token, connection_token
@@ -57,7 +57,9 @@ class RapportGraphQL(GraphQL[Context, None]):
 
     graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
-    def __init__(self, graphiql: OfflineGraphiQL | None, **kwargs: Any) -> None:
+    def __init__(
+        self, graphiql: OfflineGraphiQL | None, max_uninitialised_websockets: int, **kwargs: Any
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
@@ -66,6 +68,8 @@ class RapportGraphQL(GraphQL[Context, None]):
             **kwargs,
         )
         self._graphiql = graphiql
+        # Per client address (rapport/transport.py, README: "Slow and idle clients").
+        self.uninitialised_websockets = UninitialisedWebsockets(max_uninitialised_websockets)
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
         return Context(
@@ -205,6 +209,7 @@ def create_app(
     graphiql = _load_graphiql(settings)
     graphql = RapportGraphQL(
         graphiql,
+        max_uninitialised_websockets=settings.max_uninitialised_websockets_per_address,
         # Operations in flight per socket; one more is answered with an error message.
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_s),

@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import random
-import secrets
 import statistics
 import sys
 import time
@@ -42,11 +40,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from http_api import CONFIRM, LOAD_TEST_RATE_LIMITS, PASSWORD, REGISTER, start_database  # noqa: E402
+from http_api import CONFIRM, PASSWORD, REGISTER, in_process_settings, start_database  # noqa: E402
 
 from rapport.mail import latest_body  # noqa: E402
 from rapport.resources import open_resources  # noqa: E402
-from rapport.settings import Settings  # noqa: E402
 from resolvers.accounts import code_in_email, create_account  # noqa: E402
 from schema import schema  # noqa: E402
 from schema.context import Context  # noqa: E402
@@ -62,14 +59,7 @@ def parse_args() -> argparse.Namespace:
 
 
 async def run(rounds: int, database_url: str) -> None:
-    settings = Settings(
-        _env_file=None,
-        env="production",
-        secret_key=secrets.token_urlsafe(48),
-        database_url=database_url,
-        log_level="WARNING",
-        rate_limits=json.loads(LOAD_TEST_RATE_LIMITS),
-    )
+    settings = in_process_settings(database_url)
     async with open_resources(settings) as resources:
 
         async def gql(query: str, variables: dict[str, Any]) -> str:

@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 from rapport import embedded, migrations  # noqa: E402
 from rapport.mail import latest_body  # noqa: E402
 from rapport.rate_limits import Limit  # noqa: E402
+from rapport.settings import Settings  # noqa: E402
 from resolvers.accounts import code_in_email  # noqa: E402
 
 WRK = "/usr/bin/wrk"
@@ -181,6 +182,20 @@ def free_port() -> int:
 # A load generator's clients all share one address and act far faster than people: every
 # limit is still checked (its cost is part of the figures) but set out of reach.
 LOAD_TEST_RATE_LIMITS = json.dumps({limit.value: "10000000/minute" for limit in Limit})
+
+
+def in_process_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a benchmark running the schema in process: production's (argon2
+    parameters included), limits out of reach, quiet logs."""
+    return Settings(
+        _env_file=None,
+        env="production",
+        secret_key=secrets.token_urlsafe(48),
+        database_url=database_url,
+        log_level="WARNING",
+        rate_limits=json.loads(LOAD_TEST_RATE_LIMITS),
+        **overrides,
+    )
 
 
 def server_env(

@@ -8,7 +8,8 @@ GraphQL-shaped JSON with a code instead of Strawberry's plain text.
 - `decode_body`: UTF-8 strictly, then JSON; invalid UTF-8, nesting too deep for the decoder,
   integers of more digits than Python converts, and bodies that are not an object (a JSON
   string, a number, null) each raise `BadBody` with a message that says which.
-- `error_response`: `{"errors": [{"message", "extensions": {"code"}}]}` for a status.
+- `error_response`: `{"errors": [{"message", "extensions": {"code"}}]}` for a status
+  (`error_document`, the same as a dict, for answers written below ASGI: `rapport/protocol.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    408: "REQUEST_TIMEOUT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
 }
@@ -32,11 +34,13 @@ class BadBody(ValueError):
     """A body that is not a GraphQL request; the message is safe to show."""
 
 
-def error_response(status: int, message: str) -> JSONResponse:
+def error_document(status: int, message: str) -> dict[str, Any]:
     code = CODES.get(status, "BAD_REQUEST")
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
-    )
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse(error_document(status, message), status_code=status)
 
 
 def decode_body(data: str | bytes) -> Any:

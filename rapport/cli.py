@@ -148,6 +148,11 @@ def serve(
                 # costs CPU on every frame and a zlib context per socket (bench/chat.py measured).
                 ws_per_message_deflate=False,
                 ws_max_size=settings.max_body_bytes,  # a larger frame closes the socket (1009)
+                # Header and body read timeouts, and the connection cap for websockets too.
+                http="rapport.protocol:RapportHTTPProtocol",
+                # uvicorn counts the connection asking among those open: one more serves
+                # RAPPORT_MAX_CONNECTIONS others, and answers the next one 503.
+                limit_concurrency=settings.max_connections + 1,
             )
         finally:
             if own_database and embedded.release(settings.pgdata):

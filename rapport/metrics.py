@@ -106,6 +106,17 @@ PUBSUB_OVERFLOWS = Counter(
 RATE_LIMIT_REFUSALS = Counter(
     "rapport_rate_limit_refusals", "Actions refused by a rate limit, by limit.", ("limit",)
 )
+PASSWORD_HASHES = Gauge(
+    "rapport_password_hashes",
+    "Password hashes and verifications (argon2) running or waiting for a hashing thread.",
+    multiprocess_mode=LIVE,
+)
+SLOW_CLIENTS = Counter(
+    "rapport_slow_clients",
+    "Connections closed for being slow or idle, by reason: 'header_timeout', 'body_timeout', "
+    "'uninitialised_websockets' (one address's websockets that sent no connection_init).",
+    ("reason",),
+)
 DB_CONNECTIONS_IN_USE = Gauge(
     "rapport_db_connections_in_use",
     "Database connections checked out of a pool (sampled every second). Pools: 'orm' "

@@ -128,12 +128,14 @@ async def open_resources(
         outbox = Outbox(settings, sessionmaker)
         outbox.start()
         stack.push_async_callback(outbox.aclose)
+        credentials = Credentials(settings)
+        stack.callback(credentials.hashing.close)
         resources = Resources(
             settings=settings,
             engine=engine,
             sessionmaker=sessionmaker,
             raw_pool=raw_pool,
-            credentials=Credentials(settings),
+            credentials=credentials,
             viewer_cache=viewer_cache,
             revocations=revocations,
             matcher=Matcher(encoder=encoder, cache=cache),

@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     subscription_queue_size: int = Field(default=256, ge=8, le=100_000)
     max_subscriptions_per_connection: int = Field(default=20, ge=1, le=1000)
     connection_init_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # Slow and idle clients (README: "Slow and idle clients"). Websockets of one client address
+    # that have connected but not sent connection_init yet; one more is closed with 4429.
+    max_uninitialised_websockets_per_address: int = Field(default=10, ge=1, le=10_000)
+    # An HTTP request's headers must arrive within this of its first byte (or of the
+    # connection's opening), and its body within body_timeout_s of the headers' end.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    # Connections (HTTP and websocket) one process serves at once; beyond it, 503.
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    # Password hashing (argon2): threads per process (unset: the CPUs this process may use),
+    # and hashes that may wait for one; unset: as many as those threads finish in
+    # password_hash_max_wait_s at the cost of one hash measured at start-up.
+    password_hash_threads: int | None = Field(default=None, ge=1, le=256)
+    password_hash_queue: int | None = Field(default=None, ge=0, le=100_000)
+    password_hash_max_wait_s: float = Field(default=1.0, gt=0, le=60)
     graphiql: bool = True
     # GraphQL introspection (GraphiQL needs it); unset: on, except when RAPPORT_ENV=production.
     introspection: bool | None = None

@@ -4,6 +4,13 @@ Limits: connections per client address and subscribe messages per connection (RE
 limits"). A client over either limit is closed with 4429, the protocol's "too many requests"
 code, and a reason saying when to retry.
 
+Sockets that have connected but not sent `connection_init` yet cost the server memory and a
+connection slot while telling it nothing (no token, so no account to hold to account): each
+client address may have at most RAPPORT_MAX_UNINITIALISED_WEBSOCKETS_PER_ADDRESS of them per
+process (`UninitialisedWebsockets`), one more is closed at once with 4429, and each is closed
+with 4408 once RAPPORT_CONNECTION_INIT_TIMEOUT_S passes without it (Strawberry's
+connection_init_wait_timeout). README: "Slow and idle clients".
+
 Revocation (rapport/revocations.py): once connection_init authenticated the socket, it is
 registered under its person and token; when that token is revoked, in any process, its
 subscriptions are cancelled, queries and mutations running on it may finish, and it is closed
@@ -16,7 +23,7 @@ import asyncio
 import logging
 import uuid
 from contextlib import ExitStack, suppress
-from typing import Any
+from typing import Any, Protocol, cast
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -42,6 +49,33 @@ REVOKED_REASON = "Forbidden: the token was revoked"
 CALLS_GRACE_S = 5.0
 
 
+class UninitialisedWebsockets:
+    """How many websockets each client address has open without connection_init yet, in
+    this process; `enter` refuses one past `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def enter(self, address: str) -> bool:
+        count = self._open.get(address, 0)
+        if count >= self.limit:
+            return False
+        self._open[address] = count + 1
+        return True
+
+    def leave(self, address: str) -> None:
+        count = self._open.pop(address) - 1
+        if count:
+            self._open[address] = count
+
+
+class CountsUninitialised(Protocol):
+    """The view running the handler (app.RapportGraphQL)."""
+
+    uninitialised_websockets: UninitialisedWebsockets
+
+
 class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -49,23 +83,43 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self._held = ExitStack()  # the registration in LiveSockets, once authenticated
         self._held_token: uuid.UUID | None = None
         self._ending: asyncio.Task[None] | None = None
+        self._uninitialised = cast(CountsUninitialised, self.view).uninitialised_websockets
+        self._address = self.context.client_address or "unknown"
+        self._counted = False  # among this address's uninitialised websockets
 
     async def handle(self) -> None:
         metrics.WEBSOCKETS.inc()
         try:
+            if not self._uninitialised.enter(self._address):
+                metrics.SLOW_CLIENTS.labels("uninitialised_websockets").inc()
+                reason = (
+                    "Too many websockets waiting for connection_init from this address "
+                    f"(at most {self._uninitialised.limit})"
+                )
+                await self.websocket.close(code=TOO_MANY_REQUESTS, reason=reason)
+                return
+            self._counted = True
             with self._held:
                 await super().handle()
             if self._ending is not None:
                 with suppress(Exception, asyncio.CancelledError):
                     await self._ending
         finally:
+            self._initialised()
             metrics.WEBSOCKETS.dec()
 
+    def _initialised(self) -> None:
+        """No longer among its address's uninitialised websockets (once only)."""
+        if self._counted:
+            self._counted = False
+            self._uninitialised.leave(self._address)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        if not self.connection_init_received:
-            address = self.context.client_address or "unknown"
-            if not await self._allowed(Limit.WEBSOCKET_CONNECTIONS_PER_ADDRESS, address):
-                return
+        self._initialised()
+        if not self.connection_init_received and not await self._allowed(
+            Limit.WEBSOCKET_CONNECTIONS_PER_ADDRESS, self._address
+        ):
+            return
         sockets = self.context.resources.revocations.sockets
         generation = sockets.generation  # read before authenticating: see below
         await super().handle_connection_init(message)

@@ -4,15 +4,11 @@ SIGINT, refuses bad set-ups in one line, and runs several workers that share evi
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +16,12 @@ import httpx
 import pytest
 
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import PASSWORD, free_port, wait_until_ready
+from tests.conftest import PASSWORD, free_port
 from tests.mailbox import sign_up_sync
 from tests.redis_server import RedisServer
+from tests.serving import RAPPORT, WAIT_S, environment, serve
 
-RAPPORT = [sys.executable, "-m", "rapport.cli"]
 ME = "{ me { __typename ... on Me { id } } }"
-WAIT_S = 60  # the longest any one step may take before the test fails (never a timing target)
-
-
-def environment(**extra: str) -> dict[str, str]:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("RAPPORT_")
-    }
-    return {
-        **base,
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "RAPPORT_ENV": "test",
-        "RAPPORT_SECRET_KEY": secrets.token_urlsafe(48),
-        "RAPPORT_GRAPHIQL": "false",
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -56,45 +35,6 @@ def data_dir(encoder_model: Any) -> Iterator[Path]:
     finally:
         subprocess.run([*RAPPORT, "db", "stop"], env=environment(RAPPORT_DATA_DIR=str(path)))
         subprocess.run(["rm", "-rf", str(path)], check=False)
-
-
-@dataclass
-class Serve:
-    proc: subprocess.Popen[str]
-    port: int
-    log_path: Path
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@contextmanager
-def serve(tmp_path: Path, *args: str, **env: str) -> Iterator[Serve]:
-    """`rapport serve --port P ARGS`, until /readyz answers; killed if still running after."""
-    port = free_port()
-    log_path = tmp_path / f"serve-{port}.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [*RAPPORT, "serve", "--port", str(port), *args],
-            cwd=PROJECT_ROOT,
-            env=environment(**env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    server = Serve(proc, port, log_path)
-    try:
-        wait_until_ready(proc, server.base_url, log_path, WAIT_S)
-        yield server
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def postmaster_pid(pgdata: Path) -> int:
