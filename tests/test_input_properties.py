@@ -788,6 +788,7 @@ OPERATIONS = [
     operation("Mutation", "suspendUser", userId=("ID!", IDS), reason=("String!", texts())),
     operation("Mutation", "reinstateUser", userId=("ID!", IDS)),
     operation("Mutation", "dismissReport", id=("ID!", IDS), note=("String!", texts())),
+    operation("Mutation", "correctBirthDate", userId=("ID!", IDS), birthDate=("Date!", DATES)),
     operation(
         "Query",
         "reports",
