@@ -119,8 +119,8 @@ async def test_gender_height_and_intent_changes_are_limited_per_day(gql, resourc
         answer = (await gql(UPDATE, {"i": change}, token=me.token))["updateProfile"]
         assert answer["__typename"] == "OwnProfile", answer
     before = await own(gql, me)
-    for change in ({"gender": "NON_BINARY"}, {"intent": "DATING"}, {"heightCm": 150, "bio": "x"}):
-        refused((await gql(UPDATE, {"i": change}, token=me.token))["updateProfile"],
+    for over in ({"gender": "NON_BINARY"}, {"intent": "DATING"}, {"heightCm": 150, "bio": "x"}):
+        refused((await gql(UPDATE, {"i": over}, token=me.token))["updateProfile"],
                 "profile_match_changes_per_day")  # fmt: skip
     assert await own(gql, me) == before
     # other fields stay free
@@ -133,8 +133,8 @@ async def test_preference_changes_are_limited_per_day(gql) -> None:
     for change in ({"genders": ["WOMAN", "MAN"]}, {"genders": ["MAN", "WOMAN"]}, {"ageMin": 20}):
         answer = (await gql(PREFERENCES, {"i": change}, token=me.token))["updatePreferences"]
         assert answer["__typename"] == "Preferences", answer  # the reordering was free
-    for change in ({"ageMax": 60}, {"ageMin": 20, "intents": ["DATING"]}):
-        answer = (await gql(PREFERENCES, {"i": change}, token=me.token))["updatePreferences"]
+    for over in ({"ageMax": 60}, {"ageMin": 20, "intents": ["DATING"]}):
+        answer = (await gql(PREFERENCES, {"i": over}, token=me.token))["updatePreferences"]
         refused(answer, "preference_changes_per_day")
     answer = (await gql(PREFS, {"i": {"ageMin": 20}}, token=me.token))["updatePreferences"]
     assert answer["__typename"] == "Preferences"  # the value it has: free
