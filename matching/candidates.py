@@ -10,6 +10,9 @@ their combined vector:
 - viewers with a distance limit search the latitude/longitude box around them through
   (gender, intent, latitude, longitude); the others read their (gender, intent, birth date)
   range from an index that covers every column used, so it is an index-only scan;
+- distances (the limits both ways, and the score's distance part) are between the centres of
+  the two people's fixed 2 km grid cells, the only coordinates stored (matching/grid.py): who
+  is within a limit, and every number derived from it, changes only from cell to cell;
 - the candidates' own preferences are checked in the row, with no joins;
 - the survivors are pre-ranked by Hamming distance of the binary codes, and only the best
   SHORTLIST_FACTOR x limit have their full combined vectors compared (exact cosine), and only

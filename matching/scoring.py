@@ -27,6 +27,11 @@ W_GOALS, W_BIO, W_INTERESTS, W_INTENT, W_FIT = 0.40, 0.15, 0.30, 0.10, 0.05
 EXPOSURE_DAMPING = 0.15
 STRONG_GOALS = 0.55
 SOME_GOALS = 0.35
+# Scores are kept and shown to 3 decimals. Their distance part comes from grid-cell centres
+# (matching/grid.py), so it carries no more than the cell; the rounding also keeps the
+# distance term from being read back to metres (W_FIT / 2 * distance / limit: at 4 decimals
+# and a 1 km limit, 4 m). The order and the page cursors use the same rounded score.
+SCORE_DECIMALS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +140,9 @@ def score(
         ranked.append(
             Scored(
                 user_id=c.user_id,
-                score=round(damped, 6),
-                for_viewer=a_to_b,
-                for_candidate=b_to_a,
+                score=round(damped, SCORE_DECIMALS),
+                for_viewer=round(a_to_b, SCORE_DECIMALS),
+                for_candidate=round(b_to_a, SCORE_DECIMALS),
                 shared_interests=tuple(sorted(shared, key=lambda t: (-weights.get(t, 0.0), t))),
                 goals_similarity=c.goals_similarity,
             )

@@ -53,6 +53,11 @@ class Limit(StrEnum):
     REPORTS_PER_DAY = "reports_per_day"  # per account
     WEBSOCKET_CONNECTIONS_PER_ADDRESS = "websocket_connections_per_address"
     SUBSCRIBES_PER_MINUTE = "subscribes_per_minute"  # per websocket connection
+    # Issue 12 (privacy): each probe of other people's location or private preferences
+    # spends one of these per account (README "Privacy" says what they still cost to read).
+    LOCATION_CHANGES = "location_changes"  # a move to another grid cell, or a new maxDistanceKm
+    PROFILE_MATCH_CHANGES_PER_DAY = "profile_match_changes_per_day"  # gender, height, intent
+    PREFERENCE_CHANGES_PER_DAY = "preference_changes_per_day"  # ages, heights, genders, intents
 
 
 # Defaults: generous enough for people behind one carrier-grade NAT address, tight enough
@@ -73,6 +78,9 @@ DEFAULT_RATES: dict[Limit, str] = {
     Limit.REPORTS_PER_DAY: "20/day",
     Limit.WEBSOCKET_CONNECTIONS_PER_ADDRESS: "60/minute",
     Limit.SUBSCRIBES_PER_MINUTE: "120/minute",
+    Limit.LOCATION_CHANGES: "10/hour;30/day",
+    Limit.PROFILE_MATCH_CHANGES_PER_DAY: "2/day",
+    Limit.PREFERENCE_CHANGES_PER_DAY: "20/day",
 }
 
 

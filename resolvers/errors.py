@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     INVALID_CODE = "invalid_code"
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (an error code)
     CANNOT_TARGET_SELF = "cannot_target_self"
+    FIXED = "fixed"  # a field that cannot change once set (birthDate)
     # whole-result errors
     VALIDATION_FAILED = "validation_failed"
     NOT_FOUND = "not_found"

@@ -4,12 +4,22 @@ reinstate accounts, and dismiss reports (README: "Blocking and reporting")."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from models import AuthToken, Report, ReportReason, ReportStatus, User, UserRole, UserStatus
+from models import (
+    AuthToken,
+    Profile,
+    Report,
+    ReportReason,
+    ReportStatus,
+    User,
+    UserRole,
+    UserStatus,
+)
 from models.base import utcnow
 from models.moderation import MAX_DETAILS, MAX_RESOLUTION_NOTE
 from rapport.revocations import Revocation, Revocations
@@ -26,6 +36,8 @@ from resolvers.errors import (
 )
 from resolvers.matching import Matcher
 from resolvers.pagination import Page, newest_first
+from resolvers.profiles import clean_birth_date
+from resolvers.viewer_cache import ViewerCache
 
 
 def _not_self(viewer: Viewer, target_id: uuid.UUID, field: str = "userId") -> None:
@@ -175,6 +187,32 @@ async def dismiss(session: AsyncSession, viewer: Viewer, report_id: int, note: s
     row.resolution_note = cleaned
     await session.commit()
     return row
+
+
+async def correct_birth_date(
+    session: AsyncSession,
+    matcher: Matcher,
+    viewer_cache: ViewerCache,
+    viewer: Viewer,
+    target_id: uuid.UUID,
+    birth_date: date,
+    today: date,
+) -> Profile:
+    """Set someone's birth date: people cannot change their own once their profile exists
+    (it would read other people's private age ranges; README "Privacy"). Not one's own."""
+    require_moderator(viewer)
+    problems = Problems()
+    clean_birth_date(problems, birth_date, today)
+    problems.raise_if_any()
+    _not_self(viewer, target_id)
+    profile = await session.get(Profile, target_id, with_for_update=True)
+    if profile is None:
+        raise NotFoundError("No such profile.", field="userId", id=str(target_id))
+    profile.birth_date, profile.updated_at = birth_date, utcnow()
+    await session.commit()
+    await viewer_cache.forget_user(target_id)  # their cached viewer holds the profile
+    await matcher.profile_changed(target_id)
+    return profile
 
 
 async def set_role(session: AsyncSession, email: str, role: UserRole) -> bool:

@@ -16,10 +16,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from matching import grid
 from matching.embeddings import embed_profile
 from models import Gender, Intent, MentorshipRole, Preferences, Profile, User, UserStatus
 from models.base import utcnow
 from models.profiles import MAX_PHOTOS
+from rapport.rate_limits import Limit, RateLimits
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
@@ -32,6 +34,9 @@ MAX_DISTANCE_KM = 20040  # half the Earth's circumference
 MAX_SOCIAL_LINKS = 10
 MAX_EXPERTISE = 20
 REQUIRED_ON_CREATE = ("display_name", "birth_date", "gender", "intent")
+# What others are matched against: each change probes other people's private preferences.
+MATCH_FIELDS = ("gender", "height_cm", "intent", "mentorship_role")
+PREFERENCE_FIELDS = ("age_min", "age_max", "height_min_cm", "height_max_cm", "genders", "intents")
 
 
 def camel(name: str) -> str:
@@ -57,14 +62,7 @@ def _clean_profile_fields(
                 problems, name, fields[name] or "", max_length=limit, multiline=True
             )
     if (birth := fields.get("birth_date")) is not None:
-        age = validation.age_on(birth, today)
-        if not MIN_AGE <= age <= MAX_AGE:
-            problems.add(
-                "birthDate",
-                ErrorCode.OUT_OF_RANGE,
-                f"Age must be between {MIN_AGE} and {MAX_AGE} (got {age}).",
-            )
-        out["birth_date"] = birth
+        out["birth_date"] = clean_birth_date(problems, birth, today)
     if "height_cm" in fields:
         out["height_cm"] = validation.int_range(
             problems, "heightCm", fields["height_cm"], MIN_HEIGHT, MAX_HEIGHT
@@ -91,19 +89,38 @@ def _clean_profile_fields(
     return out
 
 
+def clean_birth_date(
+    problems: Problems, birth: date, today: date, field: str = "birthDate"
+) -> date:
+    age = validation.age_on(birth, today)
+    if not MIN_AGE <= age <= MAX_AGE:
+        problems.add(
+            field,
+            ErrorCode.OUT_OF_RANGE,
+            f"Age must be between {MIN_AGE} and {MAX_AGE} (got {age}).",
+        )
+    return birth
+
+
 def _clean_location(problems: Problems, location: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Only the centre of the point's grid cell is kept (matching/grid.py; README "Privacy")."""
     if location is None:
         return {"city": None, "latitude": None, "longitude": None}
+    latitude = validation.float_range(
+        problems, "location.latitude", location.get("latitude"), -90, 90
+    )
+    longitude = validation.float_range(
+        problems, "location.longitude", location.get("longitude"), -180, 180
+    )
+    valid = not (problems.has("location.latitude") or problems.has("location.longitude"))
+    if valid and latitude is not None and longitude is not None:
+        latitude, longitude = grid.snap(latitude, longitude)
     return {
         "city": validation.text(
             problems, "location.city", location.get("city"), max_length=100, required=True
         ),
-        "latitude": validation.float_range(
-            problems, "location.latitude", location.get("latitude"), -90, 90
-        ),
-        "longitude": validation.float_range(
-            problems, "location.longitude", location.get("longitude"), -180, 180
-        ),
+        "latitude": latitude,
+        "longitude": longitude,
     }
 
 
@@ -188,8 +205,17 @@ async def create_profile(
 
 
 async def update_profile(
-    session: AsyncSession, matcher: Matcher, viewer: Viewer, fields: Mapping[str, Any], today: date
+    session: AsyncSession,
+    matcher: Matcher,
+    viewer: Viewer,
+    fields: Mapping[str, Any],
+    today: date,
+    limits: RateLimits | None = None,
 ) -> Profile:
+    """Change some fields. The birth date is fixed (a moderator corrects it); a move to another
+    grid cell spends `location_changes`, a change of gender, height or intent
+    `profile_match_changes_per_day` (README "Privacy": what those probes would reveal).
+    Without `limits` (operators' tools) nothing is limited."""
     problems = Problems()
     values = _clean_profile_fields(fields, today, problems)
     profile = await session.get(Profile, viewer.id, with_for_update=True)
@@ -204,13 +230,56 @@ async def update_profile(
         values.setdefault("expertise", [])
         merged.update(mentorship_role=values["mentorship_role"], expertise=values["expertise"])
     _check_mentorship(problems, merged)
+    birth = values.get("birth_date", profile.birth_date)
+    if birth != profile.birth_date and not problems.has("birthDate"):
+        problems.add(
+            "birthDate",
+            ErrorCode.FIXED,
+            "Your birth date cannot change once your profile exists; a moderator can correct it.",
+        )
     problems.raise_if_any()
+    spends = _spends(
+        profile,
+        values,
+        {
+            Limit.LOCATION_CHANGES: ("latitude", "longitude"),
+            Limit.PROFILE_MATCH_CHANGES_PER_DAY: MATCH_FIELDS,
+        },
+    )
+    await _spend(limits, viewer, spends)
     for name, value in values.items():
         setattr(profile, name, value)
     await embed_profile(session, matcher.encoder, profile)  # only if goals or bio changed
     await _save(session, profile, {})
     await matcher.profile_changed(viewer.id)
     return profile
+
+
+def _spends(
+    row: Profile | Preferences, values: Mapping[str, Any], limits: Mapping[Limit, tuple[str, ...]]
+) -> list[Limit]:
+    """The limits a change spends: those with a field whose value would really change (lists
+    compared as sets; coordinates are already snapped, so a move within a cell is no change)."""
+
+    def same(old: Any, new: Any) -> bool:
+        return (
+            set(old) == set(new) if isinstance(old, list) and isinstance(new, list) else old == new
+        )
+
+    return [
+        limit
+        for limit, names in limits.items()
+        if any(name in values and not same(getattr(row, name), values[name]) for name in names)
+    ]
+
+
+async def _spend(limits: RateLimits | None, viewer: Viewer, spends: list[Limit]) -> None:
+    """Count the change against each budget it spends, before anything changes (one atomic
+    step each: concurrent updates cannot slip through together); RateLimitedError if one is
+    spent, and then nothing changes."""
+    if limits is not None:
+        for limit in spends:
+            await limits.hit(limit, str(viewer.id))
 
 
 def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
@@ -239,8 +308,14 @@ def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[st
 
 
 async def update_preferences(
-    session: AsyncSession, matcher: Matcher, viewer: Viewer, fields: Mapping[str, Any]
+    session: AsyncSession,
+    matcher: Matcher,
+    viewer: Viewer,
+    fields: Mapping[str, Any],
+    limits: RateLimits | None = None,
 ) -> Preferences:
+    """A new maxDistanceKm spends `location_changes`; any other change
+    `preference_changes_per_day`. Without `limits` (seeding, import) nothing is limited."""
     problems = Problems()
     values = _preference_values(fields, problems)
     preferences = await session.get(Preferences, viewer.id, with_for_update=True)
@@ -256,6 +331,15 @@ async def update_preferences(
         problems, "heightMinCm", merged["height_min_cm"], "heightMaxCm", merged["height_max_cm"]
     )
     problems.raise_if_any()
+    spends = _spends(
+        preferences,
+        values,
+        {
+            Limit.LOCATION_CHANGES: ("max_distance_km",),
+            Limit.PREFERENCE_CHANGES_PER_DAY: PREFERENCE_FIELDS,
+        },
+    )
+    await _spend(limits, viewer, spends)
     await _save(session, preferences, values)
     await matcher.profile_changed(viewer.id)
     return preferences

@@ -253,8 +253,8 @@ def _recommendation(r: matching.Recommendation) -> Recommendation:
                 for a in r.aligned_goals
             ],
             goals_alignment=round(r.scored.goals_similarity, 4),
-            score_for_you=round(r.scored.for_viewer, 4),
-            score_for_them=round(r.scored.for_candidate, 4),
+            score_for_you=r.scored.for_viewer,  # rounded by the scorer (SCORE_DECIMALS)
+            score_for_them=r.scored.for_candidate,
         ),
     )
 

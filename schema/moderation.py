@@ -3,7 +3,7 @@ dismissReport (moderators)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
@@ -21,7 +21,14 @@ from schema.errors import (
     ValidationError,
     expected_errors,
 )
-from schema.types import Connection, connection, optional_id, parse_number, parse_user_id
+from schema.types import (
+    Connection,
+    connection,
+    optional_id,
+    parse_number,
+    parse_user_id,
+    today,
+)
 
 ReportReasonEnum = strawberry.enum(ReportReason, name="ReportReason")
 ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
@@ -90,6 +97,12 @@ class Reinstatement:
     user_id: strawberry.ID
 
 
+@strawberry.type
+class BirthDateCorrection:
+    user_id: strawberry.ID
+    birth_date: date
+
+
 ReportResult = Annotated[
     ReportReceipt
     | ValidationError
@@ -114,6 +127,11 @@ ReinstateResult = Annotated[
 DismissResult = Annotated[
     ReportType | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
     strawberry.union("DismissReportResult"),
+]
+
+CorrectBirthDateResult = Annotated[
+    BirthDateCorrection | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
+    strawberry.union("CorrectBirthDateResult"),
 ]
 
 
@@ -194,3 +212,24 @@ class ModerationMutations:
         viewer = await info.context.require_viewer()
         row = await moderation.dismiss(info.context.session, viewer, parse_number(id, "id"), note)
         return ReportType(row=row)
+
+    @strawberry.mutation(
+        description="Moderators only: correct someone's birth date (people cannot change "
+        "their own once their profile exists). Not your own."
+    )
+    @expected_errors
+    async def correct_birth_date(
+        self, info: Info, user_id: strawberry.ID, birth_date: date
+    ) -> CorrectBirthDateResult:
+        viewer = await info.context.require_viewer()
+        r = info.context.resources
+        profile = await moderation.correct_birth_date(
+            info.context.session,
+            r.matcher,
+            r.viewer_cache,
+            viewer,
+            parse_user_id(user_id),
+            birth_date,
+            today(),
+        )
+        return BirthDateCorrection(user_id=user_id, birth_date=profile.birth_date)

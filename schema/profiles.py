@@ -32,7 +32,10 @@ from schema.types import (
 )
 
 
-@strawberry.input
+@strawberry.input(
+    description="Stored as the centre of the fixed 2 km grid cell holding the point: distances, "
+    "limits and scores never see anything finer."
+)
 class LocationInput:
     city: str
     latitude: float
@@ -97,11 +100,11 @@ CreateProfileResult = Annotated[
     strawberry.union("CreateProfileResult"),
 ]
 UpdateProfileResult = Annotated[
-    OwnProfile | ValidationError | NotFound | AuthenticationRequired,
+    OwnProfile | ValidationError | NotFound | RateLimited | AuthenticationRequired,
     strawberry.union("UpdateProfileResult"),
 ]
 UpdatePreferencesResult = Annotated[
-    PreferencesType | ValidationError | NotFound | AuthenticationRequired,
+    PreferencesType | ValidationError | NotFound | RateLimited | AuthenticationRequired,
     strawberry.union("UpdatePreferencesResult"),
 ]
 UserResult = Annotated[
@@ -139,22 +142,30 @@ class ProfileMutations:
         )
         return OwnProfile(profile=profile)
 
-    @strawberry.mutation(description="Change some fields of your profile.")
+    @strawberry.mutation(
+        description="Change some fields of your profile. Your birth date is fixed once set; "
+        "moves to another 2 km cell and changes of gender, height or intent are rate-limited."
+    )
     @expected_errors
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfileResult:
         viewer = await info.context.require_viewer()
+        r = info.context.resources
         profile = await profiles.update_profile(
-            info.context.session, info.context.resources.matcher, viewer, provided(input), today()
+            info.context.session, r.matcher, viewer, provided(input), today(), r.rate_limits
         )
         return OwnProfile(profile=profile)
 
-    @strawberry.mutation(description="Change whom you want to be shown.")
+    @strawberry.mutation(
+        description="Change whom you want to be shown (rate-limited: maxDistanceKm with your "
+        "location, the rest per day)."
+    )
     @expected_errors
     async def update_preferences(
         self, info: Info, input: UpdatePreferencesInput
     ) -> UpdatePreferencesResult:
         viewer = await info.context.require_viewer()
+        r = info.context.resources
         row = await profiles.update_preferences(
-            info.context.session, info.context.resources.matcher, viewer, provided(input)
+            info.context.session, r.matcher, viewer, provided(input), r.rate_limits
         )
         return PreferencesType(row=row)

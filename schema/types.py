@@ -37,7 +37,10 @@ class SocialLink:
     url: str
 
 
-@strawberry.type(description="Where a person is. Exact coordinates are shown to their owner only.")
+@strawberry.type(
+    description="Where a person is, shown to its owner only: the city as given, and the centre "
+    "of the fixed 2 km grid cell holding the point sent (nothing finer is stored)."
+)
 class Location:
     city: str
     latitude: float

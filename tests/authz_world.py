@@ -37,6 +37,7 @@ from graphql.language import NameNode, OperationDefinitionNode, SelectionSetNode
 from graphql.pyutils import Undefined
 from starlette.testclient import TestClient
 
+from matching import grid
 from rapport.settings import PROJECT_ROOT
 from tests.test_chat_live import Client, send
 
@@ -294,13 +295,16 @@ PRIVATE_PROFILES = {
 }
 
 
+PRIVATE_NAMES = tuple(PRIVATE_PROFILES)
+
+
 def _make_private(world: World, who: Client, name: str) -> None:
     birth, lat, lon, age_min, age_max, h_min, h_max, distance = PRIVATE_PROFILES[name]
     location = {"city": "Somewhere", "latitude": lat, "longitude": lon}
     done(
         who,
         "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { __typename } }",
-        {"i": {"birthDate": birth, "location": location}},
+        {"i": {"location": location}},
     )
     preferences = {
         "ageMin": age_min,
@@ -316,7 +320,8 @@ def _make_private(world: World, who: Client, name: str) -> None:
     )
     world.secrets |= {birth, who.token}
     world.unseen.add(who.token)
-    world.secret_numbers |= {("latitude", lat), ("longitude", lon)}
+    stored = grid.snap(lat, lon)  # only the cell centre is kept (and shown to its owner)
+    world.secret_numbers |= {("latitude", stored[0]), ("longitude", stored[1])}
     world.secret_numbers |= set(preferences.items())
 
 
@@ -335,7 +340,9 @@ def match(a: Client, b: Client, note: str | None = None) -> tuple[str, str]:
 
 
 def build_world(http: TestClient) -> World:
-    alice, bob, carol, mallory, trent = (Client(http) for _ in range(5))
+    # birth dates are fixed once a profile exists: the private ones are given at creation
+    alice, bob, carol = (Client(http, birthDate=PRIVATE_PROFILES[n][0]) for n in PRIVATE_NAMES)
+    mallory, trent = Client(http), Client(http)
     note, request_message = (f"secret-{what}-{uuid.uuid4().hex[:8]}" for what in ("note", "ask"))
     match_id, conversation = match(alice, bob, note)
     request = done(
@@ -362,7 +369,7 @@ def build_world(http: TestClient) -> World:
     world.secrets.add(details)
     world.report_details.add(details)
     world.unseen.add(details)  # moderators only
-    for who, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+    for who, name in zip((alice, bob, carol), PRIVATE_NAMES, strict=True):
         _make_private(world, who, name)
         world.emails[who.id] = who.gql("{ me { ... on Me { email } } }")["me"]["email"]
     world.secrets |= set(world.emails.values())

@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from matching import grid
 from tests.authz_world import (
     PRIVATE_PROFILES,
     World,
@@ -204,6 +205,9 @@ MATRIX: dict[str, Row] = {
     "Mutation.report": Row("ReportReceipt", at_alice(reason="SPAM", details="hello")),  # untold
     "Mutation.suspendUser": Row("NotAllowed", at_alice(reason="because"), check=moderators_only),
     "Mutation.reinstateUser": Row("NotAllowed", at_alice(), check=moderators_only),
+    "Mutation.correctBirthDate": Row(
+        "NotAllowed", at_alice(birthDate="1980-01-01"), check=moderators_only
+    ),
     "Mutation.dismissReport": Row(
         "NotAllowed",
         lambda w: [{"id": r, "note": "nothing"} for r in w.reports],
@@ -299,7 +303,12 @@ def test_an_export_holds_nothing_private_of_anyone_else(world: World) -> None:
     reporter's (Bob's) holds his report about Carol."""
     names = dict(zip(PRIVATE_PROFILES, world.victims, strict=True))
     own = {
-        name: {world.emails[who.id], who.token, *map(str, PRIVATE_PROFILES[name][:3])}
+        name: {
+            world.emails[who.id],
+            who.token,
+            PRIVATE_PROFILES[name][0],  # birth date
+            *map(str, grid.snap(*PRIVATE_PROFILES[name][1:3])),  # the stored coordinates
+        }
         for name, who in names.items()
     }
     own["bob"] |= world.report_details

@@ -31,7 +31,7 @@ def http(settings, encoder_model) -> Iterator[TestClient]:
 
 
 class Client:
-    def __init__(self, http: TestClient) -> None:
+    def __init__(self, http: TestClient, **profile_fields: Any) -> None:
         self.http = http
         email = f"live-{uuid.uuid4().hex[:10]}@example.com"
         signed_up = sign_up_client(http, email, PASSWORD)
@@ -39,7 +39,7 @@ class Client:
         self.id = signed_up["me"]["id"]
         created = self.gql(
             "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",
-            {"i": profile()},
+            {"i": {**profile(), **profile_fields}},
         )
         assert created["createProfile"]["__typename"] == "OwnProfile", created
 

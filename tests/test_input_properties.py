@@ -37,12 +37,12 @@ from sqlalchemy import text
 from models.chat import MAX_BODY, MAX_CLIENT_ID
 from models.matching import MAX_NOTE
 from rapport.resources import Resources
-from rapport.settings import PROJECT_ROOT
+from rapport.settings import PROJECT_ROOT, Settings
 from resolvers import validation
 from resolvers.errors import ErrorCode, Problems
 from schema import schema
 from schema.context import Context
-from tests.conftest import PASSWORD, Gql
+from tests.conftest import PASSWORD, Gql, make_settings
 from tests.mailbox import CONFIRM, code_in, latest_email, sign_up_code
 from tests.mailbox import REGISTER as SIGN_UP
 from tests.test_matching import Person, person
@@ -68,6 +68,15 @@ fragment Outcome on Error { __typename code message
   ... on ValidationError { errors { field code message } }
   ... on NotFound { field missingId }
   ... on AlreadyExists { field } }"""
+
+
+@pytest.fixture(name="settings")
+def rapport_settings(database_url: str) -> Settings:
+    """Properties of the input rules, not of the privacy rate limits (one owner takes many
+    examples): those are tests/test_location_privacy.py's and test_preference_privacy.py's."""
+    privacy = ("location_changes", "profile_match_changes_per_day", "preference_changes_per_day")
+    return make_settings(database_url, rate_limits=dict.fromkeys(privacy, "1000000/minute"))
+
 
 # ---------------------------------------------------------------------------------------------
 # Hostile values
@@ -779,6 +788,7 @@ OPERATIONS = [
     operation("Mutation", "suspendUser", userId=("ID!", IDS), reason=("String!", texts())),
     operation("Mutation", "reinstateUser", userId=("ID!", IDS)),
     operation("Mutation", "dismissReport", id=("ID!", IDS), note=("String!", texts())),
+    operation("Mutation", "correctBirthDate", userId=("ID!", IDS), birthDate=("Date!", DATES)),
     operation(
         "Query",
         "reports",

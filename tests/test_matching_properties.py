@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
+from matching import grid
 from models import User
 from tests.test_matching import Person, recommended
 from tests.test_profiles import profile_input, years_ago
@@ -63,7 +64,8 @@ def specs(draw: st.DrawFn) -> Spec:
 def km(a: str | None, b: str | None) -> float | None:
     if a is None or b is None:
         return None
-    (la1, lo1), (la2, lo2) = CITIES[a], CITIES[b]
+    # between the centres of the two grid cells: the only coordinates stored
+    (la1, lo1), (la2, lo2) = grid.snap(*CITIES[a]), grid.snap(*CITIES[b])
     h = (
         math.sin(math.radians(la2 - la1) / 2) ** 2
         + math.cos(math.radians(la1))

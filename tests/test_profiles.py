@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import select, update
 from sqlmodel import col
 
+from matching import grid
 from models import Preferences, Profile, User, UserStatus
 
 CREATE = """mutation($i: CreateProfileInput!) { createProfile(input: $i) {
@@ -69,7 +70,9 @@ async def test_create_profile_and_default_preferences(gql) -> None:
     result = await create(gql, token)
     assert result["__typename"] == "OwnProfile"
     assert result["age"] == 30 and result["displayName"] == "Ada"
-    assert result["location"] == {"city": "Lisbon", "latitude": 38.72, "longitude": -9.14}
+    latitude, longitude = grid.snap(38.72, -9.14)  # only the 2 km cell's centre is kept
+    assert result["location"] == {"city": "Lisbon", "latitude": latitude, "longitude": longitude}
+    assert abs(latitude - 38.72) < 0.01 and abs(longitude + 9.14) < 0.02
     assert result["photoUrls"] == ["https://img.example.com/1.jpg", "https://img.example.com/2.jpg"]
     me = await gql(
         "{ me { ... on Me { profile { displayName } preferences { ageMin ageMax genders intents maxDistanceKm } } } }",
