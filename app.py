@@ -30,9 +30,11 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from matching.embeddings import AsyncEncoder
 from rapport import metrics, migrations
 from rapport.bodies import BadBody, BodyLimit, decode_body, error_response
+from rapport.cors import Cors, quiet_strawberry_origin_warning, websocket_origin_allowed
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
+from rapport.origins import Origins
 from rapport.resources import Resources, open_resources
 from rapport.settings import Settings
 from rapport.transport import LimitedTransportWSHandler
@@ -57,7 +59,7 @@ class RapportGraphQL(GraphQL[Context, None]):
 
     graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
-    def __init__(self, graphiql: OfflineGraphiQL | None, **kwargs: Any) -> None:
+    def __init__(self, graphiql: OfflineGraphiQL | None, origins: Origins, **kwargs: Any) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
@@ -66,6 +68,12 @@ class RapportGraphQL(GraphQL[Context, None]):
             **kwargs,
         )
         self._graphiql = graphiql
+        self._origins = origins
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """A page on another origin opening a socket: allowed as RAPPORT_CORS_ORIGINS says
+        (same-origin pages and clients without Origin are let through before this)."""
+        return websocket_origin_allowed(self._origins, origin, request.headers.get("host"))
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
         return Context(
@@ -202,9 +210,11 @@ def create_app(
     `span_exporter`: where spans go when RAPPORT_OTEL is on (tests); by default OTEL_*."""
     settings = settings or Settings()
     configure_logging(settings)
+    quiet_strawberry_origin_warning()
     graphiql = _load_graphiql(settings)
     graphql = RapportGraphQL(
         graphiql,
+        settings.cors,
         # Operations in flight per socket; one more is answered with an error message.
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         connection_init_wait_timeout=timedelta(seconds=settings.connection_init_timeout_s),
@@ -265,5 +275,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outside the body limit, so that a 413 reaches a cross-origin page readable.
+    app.add_middleware(Cors, origins=settings.cors)
     app.add_middleware(RequestLog, enabled=settings.log_requests)
     return app
