@@ -46,6 +46,12 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+def interest_from(actor: str) -> dict[str, Any]:
+    """The NOTIFICATIONS result for an interest `actor` sent."""
+    notification = {"__typename": "Notification", "kind": "INTEREST_RECEIVED", "actorId": actor}
+    return {"data": {"notifications": notification}}
+
+
 def filled(payload: Any, token: str) -> Any:
     return json.loads(json.dumps(payload).replace("TOKEN", token))
 
@@ -119,15 +125,4 @@ def test_graphql_ws_client_in_node_subscribes_and_receives(
             out, err = client.communicate(timeout=WAIT_S)
         assert client.returncode == 0, (out, err)
     events = [json.loads(line) for line in out.splitlines()]
-    assert events[0] == {
-        "event": "next",
-        "result": {
-            "data": {
-                "notifications": {
-                    "__typename": "Notification",
-                    "kind": "INTEREST_RECEIVED",
-                    "actorId": other,
-                }
-            }
-        },
-    }, events
+    assert events[0] == {"event": "next", "result": interest_from(other)}, events
