@@ -25,7 +25,7 @@ from rapport.cli import cli
 from rapport.persisted import REDIS_PREFIX, LocalDocumentStore, RedisDocumentStore
 from rapport.settings import PROJECT_ROOT
 from schema.limits import MAX_DOCUMENT_CHARS
-from tests.conftest import ServerProcess, make_settings, raw_dsn, running_server
+from tests.conftest import PASSWORD, ServerProcess, make_settings, raw_dsn, running_server
 from tests.redis_server import RedisServer
 
 CLIENTS = Path(__file__).parent / "clients"
@@ -429,3 +429,40 @@ async def test_registered_documents_run_by_id_with_trusted_mode_off(
     async with app_client(database_url, encoder) as http:
         answer = await http.post("/graphql", json={"extensions": persisted(RELAY_ID)})
         assert answer.json()["data"]["interests"]["__typename"]
+
+
+def test_trusted_mode_holds_over_websockets(
+    database_url: str, encoder_model: Any, tmp_path: Path
+) -> None:
+    """graphql-transport-ws operations are resolved as HTTP ones are: registered ids run,
+    other text is an error message with the code."""
+    from starlette.testclient import TestClient
+
+    from app import create_app
+    from matching.batching import BatchingEncoder
+    from tests.mailbox import sign_up_client
+
+    assert asyncio.run(register(database_url, tmp_path, {RELAY_ID: REGISTERED})).exit_code == 0
+    encoder = BatchingEncoder(encoder_model)
+    first = make_settings(database_url)
+    with TestClient(create_app(first, encoder)) as http:  # not trusted yet: sign up
+        token = sign_up_client(http, "trusted@example.com", PASSWORD)["token"]
+    key = first.secret_key.get_secret_value()
+    settings = make_settings(database_url, trusted_documents=True, secret_key=key)
+    with (
+        TestClient(create_app(settings, encoder)) as http,
+        http.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        ws.send_json({"type": "connection_init", "payload": {"token": token}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": "{ me { __typename } }"}}
+        )
+        refused = ws.receive_json()
+        assert refused["type"] == "error"
+        assert refused["payload"][0]["extensions"]["code"] == "TRUSTED_DOCUMENT_REQUIRED"
+        ws.send_json(
+            {"id": "2", "type": "subscribe", "payload": {"extensions": persisted(RELAY_ID)}}
+        )
+        ran = ws.receive_json()
+        assert ran["type"] == "next" and ran["payload"]["data"]["interests"]["__typename"]
