@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -35,6 +34,7 @@ from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
 from rapport.origins import Origins
+from rapport.persisted import PersistedQueriesGraphQL
 from rapport.resources import Resources, open_resources
 from rapport.settings import Settings
 from rapport.transport import LimitedTransportWSHandler, UninitialisedWebsockets
@@ -53,9 +53,9 @@ log = logging.getLogger("rapport.app")
 GC_YOUNG_THRESHOLD = 10_000
 
 
-class RapportGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our typed context, rate-limited websockets and the offline
-    GraphiQL page."""
+class RapportGraphQL(PersistedQueriesGraphQL):
+    """Strawberry's ASGI view with our typed context, rate-limited websockets, the offline
+    GraphiQL page and persisted queries (rapport/persisted.py)."""
 
     graphql_transport_ws_handler_class = LimitedTransportWSHandler
 

@@ -4,6 +4,7 @@ from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
 from models.chat import Conversation, ConversationMember, Message, Notification
+from models.documents import PersistedDocument
 from models.enums import (
     Gender,
     Intent,
@@ -56,6 +57,7 @@ __all__ = [
     "NotificationKind",
     "OutboundEmail",
     "PendingRegistration",
+    "PersistedDocument",
     "Preferences",
     "Profile",
     "ProfileEmbedding",

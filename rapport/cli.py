@@ -1,4 +1,5 @@
-"""The `rapport` command line: serve, migrate, db, schema, seed, embed."""
+"""The `rapport` command line: serve, migrate, db, schema, seed, embed, mail, import,
+documents."""
 
 from __future__ import annotations
 
@@ -465,6 +466,59 @@ def import_command(
     )
     if report.failed:
         raise typer.Exit(1)
+
+
+# --- trusted documents ------------------------------------------------------------------------
+
+documents_cli = typer.Typer(
+    no_args_is_help=True, help="Trusted documents: operations registered from clients' builds."
+)
+cli.add_typer(documents_cli, name="documents")
+
+
+@documents_cli.command("register")
+def documents_register(
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="persisted-documents.json ({id: document}: graphql-codegen, Relay) or Apollo's "
+            "persisted-query manifest.",
+        ),
+    ],
+) -> None:
+    """Register a manifest's documents, each checked as a request would be; one bad entry
+    and nothing is registered."""
+    from rapport import documents
+
+    settings = prepared_settings(load_settings())
+    try:
+        found = documents.read_manifest(manifest.read_text(encoding="utf-8"), settings)
+        done = _with_session(settings, lambda s: documents.register(s, found))
+    except (documents.ManifestError, UnicodeDecodeError) as exc:
+        raise fail(f"{manifest}: {exc}; nothing was registered") from None
+    typer.echo(
+        f"Registered {done.added} documents ({done.already} were already registered) from "
+        f"{manifest}."
+    )
+
+
+@documents_cli.command("list")
+def documents_list() -> None:
+    """Registered documents: id, type, operation name, characters, registered at."""
+    from rapport import documents
+
+    settings = prepared_settings(load_settings())
+    rows = _with_session(settings, documents.listed)
+    if not rows:
+        typer.echo("No documents are registered.")
+        return
+    for row in rows:
+        typer.echo(
+            f"{row.id}  {row.operation_type:<12} {row.operation_name or '(anonymous)':<32} "
+            f"{row.chars:>7} chars  {row.registered_at:%Y-%m-%d %H:%M:%S}"
+        )
 
 
 def main() -> None:

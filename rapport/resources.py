@@ -34,6 +34,8 @@ from resolvers.viewer_cache import ViewerCache
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
+    from rapport.persisted import DocumentStore, PersistedDocuments
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -54,6 +56,8 @@ class Resources:
     presence: Presence
     rate_limits: RateLimits
     outbox: Outbox
+    # Persisted queries and trusted documents (rapport/persisted.py).
+    persisted: PersistedDocuments
     # OpenTelemetry (RAPPORT_OTEL): a span per GraphQL operation; None when off.
     tracing: Tracing | None = None
     # Work that must finish even if the request or subscription that started it is cancelled
@@ -88,6 +92,10 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     """Engine, pools, Redis, encoder, tracing. `encoder` lets tests share one across many
     apps; `span_exporter` replaces the one the OTEL_* variables choose (tests)."""
+    # rapport.persisted needs the schema, whose context needs this module: imported here.
+    from rapport.documents import RegisteredDocuments
+    from rapport.persisted import LocalDocumentStore, PersistedDocuments, RedisDocumentStore
+
     engine = create_engine(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
@@ -101,15 +109,18 @@ async def open_resources(
             stack.push_async_callback(batching.aclose)
             encoder = batching
         presence: Presence
+        documents: DocumentStore
         redis: Redis | None = None
         if settings.redis_url:
             redis = redis_client(settings.redis_url)
             stack.push_async_callback(redis.aclose)
             cache: RankingCache = RedisRankingCache(redis)
             presence = RedisPresence(redis)
+            documents = RedisDocumentStore(redis, settings.persisted_query_ttl_s)
         else:
             cache = LocalRankingCache()
             presence = LocalPresence()
+            documents = LocalDocumentStore(settings.persisted_query_cache_size)
         stack.push_async_callback(presence.aclose)
         hub = await stack.enter_async_context(
             create_hub(settings.redis_url, queue_size=settings.subscription_queue_size)
@@ -143,6 +154,7 @@ async def open_resources(
             presence=presence,
             rate_limits=RateLimits(settings.rate_limits, redis),
             outbox=outbox,
+            persisted=PersistedDocuments(settings, documents, RegisteredDocuments(raw_pool)),
             tracing=tracing,
         )
         stack.push_async_callback(_finish_deferred, resources)

@@ -138,6 +138,16 @@ class Settings(BaseSettings):
     metrics: bool = True
     metrics_allow_from: str | None = None
     metrics_token: SecretStr | None = None
+    # Persisted queries (rapport/persisted.py): Apollo's automatic persisted queries, kept in
+    # Redis with REDIS_URL (for persisted_query_ttl_s) or in a bounded in-process store.
+    persisted_queries: bool = True
+    persisted_query_ttl_s: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    persisted_query_cache_size: int = Field(default=1_000, ge=1, le=100_000)
+    # Only documents registered with `rapport documents register` run (production advice).
+    trusted_documents: bool = False
+    # Cache-Control max-age of a successful GET answered without an Authorization header
+    # (0: no-store); a GET with one is always private, no-store.
+    get_max_age_s: int = Field(default=0, ge=0, le=86_400)
     # OpenTelemetry: a span per GraphQL operation, exported as the OTEL_* variables say.
     otel: bool = False
     otel_traces_exporter: OtelExporter = Field(

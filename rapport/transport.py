@@ -26,15 +26,18 @@ from contextlib import ExitStack, suppress
 from typing import Any, Protocol, cast
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
+from strawberry.http import GraphQLRequestData
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
+    ErrorMessage,
     SubscribeMessage,
 )
 
 from rapport import metrics
+from rapport.persisted import PersistedQueryRefused
 from rapport.rate_limits import Limit
 from resolvers import accounts
 from resolvers.errors import RateLimitedError
@@ -141,7 +144,30 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if not await self._still_authenticated():
                 self.revoked()
                 return
+            if not await self._document_resolved(message):
+                return
         await super().handle_subscribe(message)
+
+    async def _document_resolved(self, message: SubscribeMessage) -> bool:
+        """Persisted queries and trusted documents, as over HTTP (rapport/persisted.py): a
+        refusal is an `error` message with its code; the socket stays open."""
+        payload: Any = message["payload"]
+        request = GraphQLRequestData(
+            query=payload.get("query"),
+            variables=None,
+            operation_name=payload.get("operationName"),
+            extensions=payload.get("extensions"),
+        )
+        try:
+            await self.context.resources.persisted.resolve(request)
+        except PersistedQueryRefused as refused:
+            error: Any = {"message": refused.message, "extensions": {"code": refused.code}}
+            answer = ErrorMessage(id=message["id"], type="error", payload=[error])
+            await self.send_message(answer)
+            return False
+        if request.query is not None:
+            payload["query"] = request.query
+        return True
 
     async def _token_valid(self) -> bool:
         """The socket's token, checked in the database (not the viewer cache)."""

@@ -136,6 +136,12 @@ _RULE_SETS: dict[tuple[bool, bool], tuple[Any, ...]] = {
 }
 
 
+def rules_for(introspection: bool, suggestions: bool) -> tuple[Any, ...]:
+    """The rules Rapport adds to graphql's own, for requests (LimitedDocuments) and for
+    documents registered ahead of them (rapport/documents.py)."""
+    return _RULE_SETS[introspection, suggestions]
+
+
 # --- cost ---------------------------------------------------------------------------------------
 
 
