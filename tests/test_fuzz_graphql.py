@@ -282,7 +282,19 @@ def test_fuzz_ending(case: Any, target: Target) -> None:
     ("status", "body", "log", "expected"),
     [
         (200, '{"data": {"me": {"__typename": "AuthenticationRequired"}}}', "", None),
-        (200, '{"errors": [{"message": "Cannot query field \'x\' on type \'Query\'."}]}', "", None),
+        (
+            200,
+            '{"errors": [{"message": "Cannot query field \'x\' on type \'Query\'.",'
+            ' "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}',
+            "",
+            None,
+        ),
+        (
+            200,
+            '{"errors": [{"message": "Cannot query field \'x\' on type \'Query\'."}]}',
+            "",
+            "without extensions.code",
+        ),
         (500, "Internal Server Error", "", "HTTP 500"),
         (502, "", "", "HTTP 502"),
         (200, "<html>oops</html>", "", "not JSON"),
