@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from matching.embeddings import AsyncEncoder
@@ -31,6 +32,13 @@ from rapport import metrics, migrations
 from rapport.bodies import BadBody, BodyLimit, decode_body, error_response
 from rapport.cors import Cors, quiet_strawberry_origin_warning, websocket_origin_allowed
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
+from rapport.graphql_http import (
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    negotiate,
+    request_error_status,
+    transport_error,
+)
 from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
 from rapport.origins import Origins
@@ -115,13 +123,51 @@ class RapportGraphQL(PersistedQueriesGraphQL):
             raise HTTPException(400, str(exc)) from None
 
     async def run(self, request: Request | WebSocket, *args: Any, **kwargs: Any) -> Any:
-        """Transport errors (bad body, wrong method, batching) as JSON with a code, not text."""
+        """GraphQL over HTTP in the media type the client accepts (rapport/graphql_http.py;
+        406 when it accepts no JSON at all), and transport errors (bad body, wrong method,
+        batching) as GraphQL responses with a code in that type, not text."""
+        if isinstance(request, WebSocket):
+            return await super().run(request, *args, **kwargs)
+        media_type = self._media_type(request)
+        if media_type is None:
+            return error_response(
+                406,
+                f"The Accept header allows neither {GRAPHQL_RESPONSE_JSON} nor {JSON}.",
+            )
+        request.state.graphql_media_type = media_type
         try:
             return await super().run(request, *args, **kwargs)
         except HTTPException as exc:
-            if isinstance(request, WebSocket):
-                raise
-            return error_response(exc.status_code, exc.reason)
+            return transport_error(exc, media_type)
+
+    def _media_type(self, request: Request) -> str | None:
+        if self.should_render_graphql_ide(self.request_adapter_class(request)):
+            return JSON  # the page itself, or a 404 when GraphiQL is off
+        return negotiate(request.headers.get("accept"))
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = request.state.graphql_media_type
+        return sub_response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        """In application/graphql-response+json, a request error (nothing executed) is a 4xx
+        without `data`; in application/json it stays a 200 with `"data": null`."""
+        media_type = sub_response.media_type or JSON
+        status = None
+        if media_type == GRAPHQL_RESPONSE_JSON and isinstance(response_data, dict):
+            status = request_error_status(response_data)
+            if status is not None:
+                response_data = {k: v for k, v in response_data.items() if k != "data"}  # type: ignore[assignment]
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = media_type
+        if status is not None and not sub_response.status_code:
+            response.status_code = status
+        return response
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         assert self._graphiql is not None
@@ -273,7 +319,7 @@ def create_app(
         return JSONResponse({"status": "ready", "revision": sorted(current)})
 
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", graphql),  # other methods: the view's 405, as JSON
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),

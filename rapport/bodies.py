@@ -8,13 +8,15 @@ GraphQL-shaped JSON with a code instead of Strawberry's plain text.
 - `decode_body`: UTF-8 strictly, then JSON; invalid UTF-8, nesting too deep for the decoder,
   integers of more digits than Python converts, and bodies that are not an object (a JSON
   string, a number, null) each raise `BadBody` with a message that says which.
-- `error_response`: `{"errors": [{"message", "extensions": {"code"}}]}` for a status
-  (`error_document`, the same as a dict, for answers written below ASGI: `rapport/protocol.py`).
+- `error_response`: `{"errors": [{"message", "extensions": {"code"}}]}` for a status, in the
+  media type negotiated for the request (rapport/graphql_http.py); `error_document`, the same
+  as a dict, for answers written below ASGI (`rapport/protocol.py`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -24,6 +26,7 @@ CODES = {
     400: "BAD_REQUEST",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
     408: "REQUEST_TIMEOUT",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
@@ -34,13 +37,26 @@ class BadBody(ValueError):
     """A body that is not a GraphQL request; the message is safe to show."""
 
 
-def error_document(status: int, message: str) -> dict[str, Any]:
-    code = CODES.get(status, "BAD_REQUEST")
+def error_document(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """The error as a GraphQL response without data; `code` defaults to the status's."""
+    code = code or CODES.get(status, "BAD_REQUEST")
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse(error_document(status, message), status_code=status)
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    media_type: str = "application/json",
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        error_document(status, message, code),
+        status_code=status,
+        headers=headers,
+        media_type=media_type,
+    )
 
 
 def decode_body(data: str | bytes) -> Any:

@@ -30,7 +30,7 @@ from schema.errors import (
 )
 from schema.extensions import MaskUnexpectedErrors, OperationScope, is_unexpected
 from schema.interests import InterestMutations, InterestQueries
-from schema.limits import BATCHING, LimitedDocuments, hides_suggestions
+from schema.limits import BATCHING, LimitedDocuments, hides_suggestions, with_code
 from schema.matching import MatchingMutations, MatchingQueries
 from schema.moderation import ModerationMutations, ModerationQueries
 from schema.profiles import ProfileMutations, ProfileQueries
@@ -105,12 +105,15 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> list[GraphQLError] | Executor:
-        """Errors in variable values leave out "Did you mean ...?" when the request's settings
-        say so (production; see schema/limits.py). graphql-core passes the context fourth."""
+        """Errors in variable values carry BAD_USER_INPUT and leave out "Did you mean ...?"
+        when the request's settings say so (production; see schema/limits.py). graphql-core
+        passes the context fourth."""
         context_value = args[3] if len(args) > 3 else kwargs.get("context_value")
         if hides_suggestions(context_value):
             kwargs["hide_suggestions"] = True
         executor = super().build(*args, **kwargs)
+        if isinstance(executor, list):
+            return with_code(executor, "BAD_USER_INPUT")
         if isinstance(executor, Executor) and isinstance(context_value, Context):
             operation = executor.operation
             if operation.operation is GraphQLOperationType.SUBSCRIPTION:

@@ -30,6 +30,7 @@ from graphql import (
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLSyntaxError,
     GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
@@ -362,6 +363,16 @@ def too_costly(cost: QueryCost, max_nodes: int) -> GraphQLError:
 _NO_RESULTS: dict[str, Any] = {}
 
 
+def with_code(errors: list[GraphQLError], code: str) -> list[GraphQLError]:
+    """`errors`, each with `extensions.code` (`code` where it had none), as Apollo Server names
+    them: GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, BAD_USER_INPUT (variables). Set in
+    place: validation errors are cached, and a code once set stays the same."""
+    for error in errors:
+        if not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": code}
+    return errors
+
+
 def invalid_unicode(variables: Mapping[str, object]) -> list[GraphQLError]:
     """A string holding a lone surrogate (JSON allows "\ud800"; Unicode, UTF-8, PostgreSQL
     and argon2 do not) is refused before anything runs, wherever it sits in the variables:
@@ -428,14 +439,21 @@ class LimitedDocuments(ParserCache, ValidationCache):
                 "allowed (comments and whitespace count).",
                 extensions={"code": "QUERY_TOO_LARGE"},
             )
-        yield from ParserCache.on_parse(self)
+        try:
+            yield from ParserCache.on_parse(self)
+        except GraphQLSyntaxError as error:  # the token limit's too
+            with_code([error], "GRAPHQL_PARSE_FAILED")
+            raise
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         assert document is not None
         schema = context.schema._schema
-        errors = self.cached_validate_document(schema, document, context.validation_rules)
+        errors = with_code(
+            self.cached_validate_document(schema, document, context.validation_rules),
+            "GRAPHQL_VALIDATION_FAILED",
+        )
         if not errors and context.variables:
             errors = invalid_unicode(context.variables)
         if not errors:
