@@ -36,6 +36,7 @@ from sqlalchemy import text
 
 from models.chat import MAX_BODY, MAX_CLIENT_ID
 from models.matching import MAX_NOTE
+from rapport.rate_limits import Limit
 from rapport.resources import Resources
 from rapport.settings import PROJECT_ROOT, Settings
 from resolvers import validation
@@ -72,10 +73,9 @@ fragment Outcome on Error { __typename code message
 
 @pytest.fixture(name="settings")
 def rapport_settings(database_url: str) -> Settings:
-    """Properties of the input rules, not of the privacy rate limits (one owner takes many
-    examples): those are tests/test_location_privacy.py's and test_preference_privacy.py's."""
-    privacy = ("location_changes", "profile_match_changes_per_day", "preference_changes_per_day")
-    return make_settings(database_url, rate_limits=dict.fromkeys(privacy, "1000000/minute"))
+    """Properties of the input rules, not of the rate limits (one owner takes many examples):
+    those are tests/test_rate_limits.py's and the privacy tests'."""
+    return make_settings(database_url, rate_limits=dict.fromkeys(Limit, "1000000/minute"))
 
 
 # ---------------------------------------------------------------------------------------------

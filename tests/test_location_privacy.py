@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import pytest
 
 from matching import grid
+from rapport.rate_limits import Limit
 from rapport.settings import Settings
 from tests.conftest import make_settings
 from tests.test_matching import person
@@ -36,15 +37,9 @@ EVERYTHING = """{ recommendations(first: 50) { __typename ... on RecommendationC
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    """The attacker is not slowed down: the grid alone must defeat them."""
-    return make_settings(
-        database_url,
-        rate_limits={
-            "location_changes": OUT_OF_REACH,
-            "profile_match_changes_per_day": OUT_OF_REACH,
-            "preference_changes_per_day": OUT_OF_REACH,
-        },
-    )
+    """The attacker is not slowed down by any limit (the scraping ones included): the grid
+    alone must defeat them."""
+    return make_settings(database_url, rate_limits=dict.fromkeys(Limit, OUT_OF_REACH))
 
 
 def km_between(a: Point, b: Point) -> float:
