@@ -30,9 +30,11 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from matching.embeddings import AsyncEncoder
 from rapport import metrics, migrations
 from rapport.bodies import BadBody, BodyLimit, decode_body, error_response
+from rapport.cors import Cors, quiet_strawberry_origin_warning, websocket_origin_allowed
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
+from rapport.origins import Origins
 from rapport.resources import Resources, open_resources
 from rapport.settings import Settings
 from rapport.transport import LimitedTransportWSHandler, UninitialisedWebsockets
@@ -58,7 +60,11 @@ class RapportGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
     def __init__(
-        self, graphiql: OfflineGraphiQL | None, max_uninitialised_websockets: int, **kwargs: Any
+        self,
+        graphiql: OfflineGraphiQL | None,
+        origins: Origins,
+        max_uninitialised_websockets: int,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             schema,
@@ -70,6 +76,12 @@ class RapportGraphQL(GraphQL[Context, None]):
         self._graphiql = graphiql
         # Per client address (rapport/transport.py, README: "Slow and idle clients").
         self.uninitialised_websockets = UninitialisedWebsockets(max_uninitialised_websockets)
+        self._origins = origins
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """A page on another origin opening a socket: allowed as RAPPORT_CORS_ORIGINS says
+        (same-origin pages and clients without Origin are let through before this)."""
+        return websocket_origin_allowed(self._origins, origin, request.headers.get("host"))
 
     async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
         return Context(
@@ -206,9 +218,11 @@ def create_app(
     `span_exporter`: where spans go when RAPPORT_OTEL is on (tests); by default OTEL_*."""
     settings = settings or Settings()
     configure_logging(settings)
+    quiet_strawberry_origin_warning()
     graphiql = _load_graphiql(settings)
     graphql = RapportGraphQL(
         graphiql,
+        settings.cors,
         max_uninitialised_websockets=settings.max_uninitialised_websockets_per_address,
         # Operations in flight per socket; one more is answered with an error message.
         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
@@ -270,5 +284,7 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outside the body limit, so that a 413 reaches a cross-origin page readable.
+    app.add_middleware(Cors, origins=settings.cors)
     app.add_middleware(RequestLog, enabled=settings.log_requests)
     return app

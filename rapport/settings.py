@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from rapport.origins import ANY, Origins, parse_origins
 from rapport.rate_limits import DEFAULT_RATES, Limit, parse_rates
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     # Addresses of reverse proxies whose X-Forwarded-For/-Proto to believe (uvicorn's
     # forwarded-allow-ips): comma-separated IPs or networks, or "*". Unset: believe none.
     forwarded_allow_ips: str | None = None
+    # Origins whose pages may call the API and open websockets (rapport/origins.py), comma-
+    # separated; unset: every port of localhost/127.0.0.1/[::1], except in production: none.
+    cors_origins: str | None = None
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     token_ttl_days: int = Field(default=30, ge=1, le=365)
     argon2_time_cost: int = Field(default=OWASP_ARGON2_MIN_TIME_COST, ge=OWASP_ARGON2_MIN_TIME_COST)
@@ -192,6 +196,13 @@ class Settings(BaseSettings):
                 ) from None
         return ",".join(entries)
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return ",".join(parse_origins(value))
+
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _rates_json(cls, value: Any) -> Any:
@@ -258,6 +269,11 @@ class Settings(BaseSettings):
             raise ValueError("RAPPORT_DEFAULT_PAGE_SIZE must not exceed RAPPORT_MAX_PAGE_SIZE")
         if self.env is Environment.DEVELOPMENT:
             return self
+        if self.env is Environment.PRODUCTION and self.cors_origins == ANY:
+            raise ValueError(
+                "RAPPORT_CORS_ORIGINS=* is refused when RAPPORT_ENV=production: list the "
+                "origins of your web apps (e.g. https://app.example.com)"
+            )
         key = self.secret_key.get_secret_value()
         if key == DEV_SECRET_KEY or key.lower() in PLACEHOLDER_SECRETS or len(key) < 32:
             raise ValueError(
@@ -288,6 +304,13 @@ class Settings(BaseSettings):
             ipaddress.ip_network(part, strict=False)
             for part in filter(None, (p.strip() for p in value.split(",")))
         )
+
+    @cached_property
+    def cors(self) -> Origins:
+        """Whose pages may use the API from another origin (RAPPORT_CORS_ORIGINS)."""
+        if self.cors_origins is None:
+            return Origins(loopback=self.env is not Environment.PRODUCTION)
+        return Origins(listed=frozenset(filter(None, self.cors_origins.split(","))))
 
     @property
     def embedded(self) -> bool:

@@ -161,16 +161,32 @@ class Context:
 
 def bearer_token(request: HTTPConnection) -> str | None:
     """The token of an 'Authorization: Bearer <token>' header."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return _after_bearer(request.headers.get("authorization", ""))
+
+
+def _after_bearer(value: str) -> str | None:
+    """'Bearer <token>' (any case) -> the token; anything else -> None."""
+    scheme, _, token = value.strip().partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+# Where the common clients put the token in connection_init's payload (README: Clients,
+# "Authenticating subscriptions"), tried in this order; headers: {"Authorization": ...} too.
+CONNECTION_TOKEN_KEYS = ("token", "authToken", "Authorization", "authorization")
+
+
 def connection_token(params: dict[str, object] | None) -> str | None:
-    """The token of a graphql-transport-ws connection_init payload: {"token": "..."} or
-    {"Authorization": "Bearer ..."}."""
-    if not params:
+    """The token of a graphql-transport-ws connection_init payload: the first of
+    CONNECTION_TOKEN_KEYS, or of headers.Authorization, that holds text, with or without
+    a "Bearer " prefix."""
+    if not isinstance(params, dict):
         return None
-    value = params.get("token") or params.get("Authorization") or params.get("authorization")
-    if not isinstance(value, str):
-        return None
-    return value.removeprefix("Bearer ").strip() or None
+    headers = params.get("headers")
+    places = [params.get(key) for key in CONNECTION_TOKEN_KEYS]
+    if isinstance(headers, dict):
+        places += [headers.get("Authorization"), headers.get("authorization")]
+    for value in places:
+        if isinstance(value, str) and value.strip():
+            value = value.strip()
+            return _after_bearer(value) if value.lower().startswith("bearer ") else value
+    return None
