@@ -80,6 +80,9 @@ def web_build() -> Path:
     with suppress(OSError):  # another session built the same content meanwhile: use theirs
         scratch.rename(out)
     shutil.rmtree(scratch, ignore_errors=True)
+    for old in BUILDS.iterdir():  # builds of content that has changed since
+        if old != out and not old.name.startswith("build-"):
+            shutil.rmtree(old, ignore_errors=True)
     return out
 
 

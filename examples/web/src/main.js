@@ -171,13 +171,8 @@ function profileView() {
     const interests = value("interests").split(",").map((s) => s.trim()).filter(Boolean);
     await run(api.SET_INTERESTS, { names: interests }, "setInterests");
     const genders = [...document.querySelectorAll('[name="want"]:checked')].map((c) => c.value);
-    const preferences = {
-      genders,
-      intents: [intent],
-      ageMin: number("ageMin"),
-      ageMax: number("ageMax"),
-      maxDistanceKm: number("maxDistanceKm"),
-    };
+    const preferences = { genders, intents: [intent], maxDistanceKm: number("maxDistanceKm") };
+    for (const name of ["ageMin", "ageMax"]) if (number(name) !== null) preferences[name] = number(name);
     await run(api.UPDATE_PREFERENCES, { input: preferences }, "updatePreferences");
     await start();
   }
