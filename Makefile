@@ -9,6 +9,7 @@ LOCK_STAMP := $(VENV)/.locked
 PY_STAMP   := $(VENV)/.installed
 NPM_STAMP  := rapport/graphiql/node_modules/.installed
 CLIENTS_STAMP := tests/clients/node_modules/.installed
+WEB_STAMP  := examples/web/node_modules/.installed
 # The folder holding the torch 2.13.0 CPU wheel (see requirements.in).
 TORCH_WHEELS ?= /opt/wheels
 
@@ -20,7 +21,7 @@ run: setup
 test: setup browser qemu
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(PY_STAMP) $(NPM_STAMP) $(CLIENTS_STAMP)
+setup: $(PY_STAMP) $(NPM_STAMP) $(CLIENTS_STAMP) $(WEB_STAMP)
 
 # Exactly the versions of requirements.lock, each checked against its hashes, and nothing
 # else (--no-deps): torch is its 2.13.0 CPU build, so no CUDA package can come in.
@@ -65,6 +66,13 @@ $(NPM_STAMP): rapport/graphiql/package.json rapport/graphiql/package-lock.json
 $(CLIENTS_STAMP): tests/clients/package.json tests/clients/package-lock.json
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
 	cd tests/clients && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+# The reference web client's packages (Apollo Client, graphql-ws, vite), from the npm registry,
+# never committed: tests/test_web_client.py builds it; `npm --prefix examples/web run dev` serves it.
+$(WEB_STAMP): examples/web/package.json examples/web/package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	cd examples/web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 # Debian's chromium, for the test that drives GraphiQL in a real browser.

@@ -28,7 +28,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from matching.embeddings import AsyncEncoder
-from rapport import metrics, migrations
+from rapport import dev_outbox, metrics, migrations
 from rapport.bodies import BadBody, BodyLimit, decode_body, error_response
 from rapport.cors import Cors, quiet_strawberry_origin_warning, websocket_origin_allowed
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
@@ -44,7 +44,7 @@ from rapport.logging import RequestLog, configure_logging
 from rapport.origins import Origins
 from rapport.persisted import PersistedQueriesGraphQL
 from rapport.resources import Resources, open_resources
-from rapport.settings import Settings
+from rapport.settings import Environment, Settings
 from rapport.transport import LimitedTransportWSHandler, UninitialisedWebsockets
 from resolvers import accounts
 from schema import schema
@@ -327,6 +327,8 @@ def create_app(
     ]
     if settings.metrics:
         routes.append(Route("/metrics", metrics.metrics_endpoint, methods=["GET"]))
+    if settings.env is Environment.DEVELOPMENT:  # sign-up codes for examples/web; never else
+        routes.extend(dev_outbox.routes())
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
