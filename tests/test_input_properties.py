@@ -223,9 +223,10 @@ async def attempt(gql: Gql, query: str, variables: dict[str, Any], token: str | 
     result = await gql.raw(query + OUTCOME, variables, token)
     if result.errors:
         for error in result.errors:
-            # not from a resolver: GraphQL refusing a variable (INVALID_UNICODE: schema/limits.py)
+            # not from a resolver: GraphQL refusing a variable (BAD_USER_INPUT, or
+            # INVALID_UNICODE: schema/limits.py)
             assert error.path is None, error
-            assert not error.extensions or error.extensions.get("code") == "INVALID_UNICODE"
+            assert (error.extensions or {}).get("code") in {"BAD_USER_INPUT", "INVALID_UNICODE"}
         assert result.data is None, result
         return None
     return result.data["r"]
