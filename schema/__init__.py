@@ -33,6 +33,7 @@ from schema.interests import InterestMutations, InterestQueries
 from schema.limits import BATCHING, LimitedDocuments, hides_suggestions
 from schema.matching import MatchingMutations, MatchingQueries
 from schema.moderation import ModerationMutations, ModerationQueries
+from schema.nodes import NodeQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
 Query = merge_types(
@@ -44,6 +45,7 @@ Query = merge_types(
         MatchingQueries,
         ChatQueries,
         ModerationQueries,
+        NodeQueries,
     ),
 )
 Mutation = merge_types(
@@ -166,3 +168,4 @@ def build_schema(**options: Any) -> strawberry.Schema:
 
 
 schema = build_schema()
+

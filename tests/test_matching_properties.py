@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from models import User
+from tests.ids import key, user_of
 from tests.test_matching import Person, recommended
 from tests.test_profiles import profile_input, years_ago
 
@@ -132,7 +133,7 @@ async def create(gql, spec: Spec) -> Person:
     )
     assert result["updatePreferences"]["__typename"] == "Preferences", result
     me = await gql("{ me { ... on Me { id } } }", token=token)
-    return Person(token, me["me"]["id"])
+    return Person(token, user_of(me["me"]["id"]))
 
 
 @settings(
@@ -173,4 +174,4 @@ async def test_recommendations_are_exactly_the_compatible_unblocked_people(
             population[i],
             [population[j] for j in range(len(people)) if people[j].id in set(got) ^ expected],
         )
-    assert all(uuid.UUID(p.id) for p in people)
+    assert all(uuid.UUID(key(p.id)) for p in people)
