@@ -248,17 +248,27 @@ def export_schema(
     / "schema.graphql",
     check: Annotated[bool, typer.Option(help="Only check that the file is up to date.")] = False,
 ) -> None:
-    """Write the GraphQL schema (SDL) to schema.graphql, or check it is current."""
-    from schema import schema
+    """Write the GraphQL schema (SDL) to schema.graphql and, next to it, possibleTypes.json
+    (what Apollo Client's InMemoryCache needs to match fragments on interfaces and unions), or
+    check that both are current."""
+    from schema import possible_types_json, schema
 
-    sdl = schema.as_str() + "\n"
+    files = {
+        output: schema.as_str() + "\n",
+        output.with_name(POSSIBLE_TYPES): possible_types_json(),
+    }
     if check:
-        if not output.exists() or output.read_text() != sdl:
-            raise fail(f"{output} is out of date: run `rapport schema`")
-        typer.echo(f"{output} is up to date.")
+        for path, text in files.items():
+            if not path.exists() or path.read_text() != text:
+                raise fail(f"{path} is out of date: run `rapport schema`")
+            typer.echo(f"{path} is up to date.")
         return
-    output.write_text(sdl)
-    typer.echo(f"Wrote {output}")
+    for path, text in files.items():
+        path.write_text(text)
+        typer.echo(f"Wrote {path}")
+
+
+POSSIBLE_TYPES = "possibleTypes.json"
 
 
 # --- seed and embed ---------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def to_announce(session: AsyncSession) -> set[uuid.UUID]:
     return session.info.pop(ANNOUNCE, set())
 
 
-def _visible() -> ColumnElement[bool]:
+def visible() -> ColumnElement[bool]:
     """Notifications caused by someone a block now stands between are hidden (kept, and
     shown again if the block is lifted)."""
     return or_(
@@ -63,7 +63,7 @@ async def listing(
     default_size: int,
     max_size: int,
 ) -> Page[Notification]:
-    query = select(Notification).where(col(Notification.user_id) == viewer.id, _visible())
+    query = select(Notification).where(col(Notification.user_id) == viewer.id, visible())
     if unread_only:
         query = query.where(col(Notification.read_at).is_(None))
     return await newest_first(
@@ -83,7 +83,7 @@ async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
             select(func.count()).where(
                 col(Notification.user_id) == user_id,
                 col(Notification.read_at).is_(None),
-                _visible(),
+                visible(),
             )
         )
         or 0
@@ -112,7 +112,7 @@ async def notifications_after(
     session: AsyncSession, user_id: uuid.UUID, after_id: int, limit: int = REPLAY_BATCH
 ) -> list[Notification]:
     """For the subscription: the person's notifications after a cursor, oldest first."""
-    query = select(Notification).where(col(Notification.user_id) == user_id, _visible())
+    query = select(Notification).where(col(Notification.user_id) == user_id, visible())
     return await rows_after(session, query, col(Notification.id), after_id, limit)
 
 

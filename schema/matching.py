@@ -31,6 +31,7 @@ from schema.errors import (
     ValidationError,
     expected_errors,
 )
+from schema.ids import Node, global_id
 from schema.types import Connection, User, connection, parse_number, parse_user_id, person, today
 
 SwipeKindEnum = strawberry.enum(SwipeKind, name="SwipeKind")
@@ -64,8 +65,14 @@ class Explanation:
     score_for_them: float = strawberry.field(description="How well you suit them.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="Someone recommended to you. Its id is keyed by the person (yours only)."
+)
 class Recommendation:
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return global_id("Recommendation", self.user.profile.user_id)
+
     user: User
     score: float = strawberry.field(
         description="Harmonic mean of both directions, damped by popularity."
@@ -74,8 +81,12 @@ class Recommendation:
 
 
 @strawberry.type(name="Swipe")
-class SwipeType:
+class SwipeType(Node):
     row: strawberry.Private[Swipe]
+
+    @classmethod
+    def resolve_id(cls, root: SwipeType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field
     async def user(self, info: Info) -> User | None:
@@ -99,13 +110,13 @@ class SwipeType:
 
 
 @strawberry.type(name="Match")
-class MatchType:
+class MatchType(Node):
     row: strawberry.Private[Match]
     viewer_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def resolve_id(cls, root: MatchType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field(description="The other person; null if their account is no longer active.")
     async def user(self, info: Info) -> User | None:
@@ -133,12 +144,12 @@ class MatchType:
 
 
 @strawberry.type(name="InterestRequest")
-class InterestRequestType:
+class InterestRequestType(Node):
     row: strawberry.Private[InterestRequest]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def resolve_id(cls, root: InterestRequestType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field
     async def sender(self, info: Info) -> User | None:
@@ -387,7 +398,7 @@ class MatchingMutations:
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            parse_number(match_id, "matchId"),
+            parse_number(match_id, "matchId", "Match"),
         )
         return MatchType(row=match, viewer_id=viewer.id)
 
@@ -425,7 +436,7 @@ class MatchingMutations:
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            parse_number(id, "id"),
+            parse_number(id, "id", "InterestRequest"),
             Response(response),
         )
         return RespondPayload(
@@ -437,7 +448,7 @@ class MatchingMutations:
     async def cancel_interest(self, info: Info, id: strawberry.ID) -> CancelInterestResult:
         viewer = await info.context.require_viewer()
         request = await interest_requests.cancel(
-            info.context.session, viewer, parse_number(id, "id")
+            info.context.session, viewer, parse_number(id, "id", "InterestRequest")
         )
         return InterestRequestType(row=request)
 
