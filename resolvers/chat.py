@@ -521,6 +521,22 @@ async def conversation_view(
     )
 
 
+async def conversation_of_match(
+    session: AsyncSession, viewer: Viewer, match_id: int
+) -> ConversationView | None:
+    """The conversation a match opened, as `conversations` shows it to the viewer; None if it
+    is gone or not theirs to see (across a block)."""
+    conversation_id = await session.scalar(
+        select(col(Conversation.id)).where(col(Conversation.match_id) == match_id)
+    )
+    if conversation_id is None:
+        return None
+    try:
+        return await conversation_view(session, viewer, conversation_id)
+    except NotFoundError:
+        return None
+
+
 async def read_state(session: AsyncSession, viewer: Viewer, conversation_id: int) -> ReadMark:
     """The viewer's read mark in one of their conversations; NotFound otherwise."""
     m = await membership(session, viewer.id, conversation_id)

@@ -90,9 +90,12 @@ async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
     )
 
 
-async def mark_read(session: AsyncSession, viewer: Viewer, up_to: str | None) -> tuple[int, int]:
+async def mark_read(
+    session: AsyncSession, viewer: Viewer, up_to: str | None
+) -> tuple[int, list[Notification], int]:
     """Mark the viewer's notifications read, all or up to a notification id; returns how many
-    were marked and how many stay unread. Commits."""
+    were marked, the marked ones the viewer may see (newest first: what `notifications`
+    lists, with their new readAt) and how many stay unread. Commits."""
     problems = Problems()
     limit = row_id(problems, "upTo", up_to, "notification")
     problems.raise_if_any()
@@ -100,12 +103,22 @@ async def mark_read(session: AsyncSession, viewer: Viewer, up_to: str | None) ->
         update(Notification)
         .where(col(Notification.user_id) == viewer.id, col(Notification.read_at).is_(None))
         .values(read_at=utcnow())
+        .returning(col(Notification.id))
     )
     if limit is not None:
         statement = statement.where(col(Notification.id) <= limit)
-    result = await session.execute(statement)
+    ids = list((await session.execute(statement)).scalars())
     await session.commit()
-    return int(result.rowcount), await unread_count(session, viewer.id)  # type: ignore[attr-defined]
+    marked: list[Notification] = []
+    if ids:
+        query = (
+            select(Notification)
+            .where(col(Notification.id).in_(ids), visible())
+            .order_by(col(Notification.id).desc())
+            .execution_options(populate_existing=True)
+        )
+        marked = list((await session.execute(query)).scalars())
+    return len(ids), marked, await unread_count(session, viewer.id)
 
 
 async def notifications_after(

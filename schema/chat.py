@@ -17,7 +17,7 @@ from rapport.presence import online_key, watching_key
 from rapport.rate_limits import Limit
 from resolvers import accounts, chat, events, live, notifications
 from resolvers.chat import ConversationView, ReadMark
-from resolvers.errors import DomainError, Problems
+from resolvers.errors import DomainError, NotFoundError, Problems
 from resolvers.pagination import row_id
 from schema.errors import (
     AuthenticationRequired,
@@ -66,6 +66,21 @@ class MessageType(Node):
     @strawberry.field
     def created_at(self) -> datetime:
         return self.row.created_at
+
+    @strawberry.field(
+        description="Its conversation as `conversations` shows it to you now (last message, "
+        "unread count, read mark; null if no longer yours to see): select it in "
+        "sendMessage's answer so a normalised cache updates the conversation too."
+    )
+    async def conversation(self, info: Info) -> ConversationType | None:
+        viewer = await info.context.require_viewer()
+        # A session of its own: this field may be selected in a long-lived subscription.
+        async with info.context.resources.sessionmaker() as session:
+            try:
+                view = await chat.conversation_view(session, viewer, self.row.conversation_id)
+            except NotFoundError:  # no longer yours to see (a block since)
+                return None
+        return ConversationType(view=view, viewer_id=viewer.id)
 
 
 @strawberry.type(name="Conversation")
@@ -134,6 +149,15 @@ class ReadState(Node):
     def unread_count(self) -> int:
         return self.mark.unread
 
+    @strawberry.field(
+        description="The conversation with your read mark and unread count as they are now "
+        "(so a normalised cache updates the conversation too)."
+    )
+    async def conversation(self, info: Info) -> ConversationType:
+        viewer = await info.context.require_viewer()
+        view = await chat.conversation_view(info.context.session, viewer, self.mark.conversation_id)
+        return ConversationType(view=view, viewer_id=viewer.id)
+
 
 NotificationKindEnum = strawberry.enum(NotificationKind, name="NotificationKind")
 
@@ -189,6 +213,10 @@ def _ref(row: Notification, name: str, type_name: str) -> strawberry.ID | None:
 class NotificationsRead:
     marked: int = strawberry.field(description="How many were marked read now.")
     unread_count: int
+    notifications: list[NotificationType] = strawberry.field(
+        description="The ones marked read now, newest first, with their readAt (so a "
+        "normalised cache updates them)."
+    )
 
 
 @strawberry.type(description="The other member is typing (sent by their client every few seconds).")
@@ -409,8 +437,12 @@ class ChatMutations:
         viewer = await info.context.require_viewer()
         if up_to is not None:
             up_to = strawberry.ID(key_of(up_to, "Notification"))
-        marked, unread = await notifications.mark_read(info.context.session, viewer, up_to)
-        return NotificationsRead(marked=marked, unread_count=unread)
+        marked, rows, unread = await notifications.mark_read(info.context.session, viewer, up_to)
+        return NotificationsRead(
+            marked=marked,
+            unread_count=unread,
+            notifications=[NotificationType(row=row) for row in rows],
+        )
 
 
 @strawberry.type

@@ -20,8 +20,9 @@ from models import (
     SwipeKind,
 )
 from rapport.rate_limits import Limit
-from resolvers import blocks, interest_requests, matching
+from resolvers import blocks, chat, interest_requests, matching
 from resolvers.interest_requests import Direction, Response
+from schema.chat import ConversationType
 from schema.errors import (
     AlreadyExists,
     AuthenticationRequired,
@@ -121,6 +122,16 @@ class MatchType(Node):
     @strawberry.field(description="The other person; null if their account is no longer active.")
     async def user(self, info: Info) -> User | None:
         return await person(info, matching.other(self.row, self.viewer_id))
+
+    @strawberry.field(
+        description="The conversation it opened, as `conversations` shows it to you (null if "
+        "it is gone or no longer yours to see)."
+    )
+    async def conversation(self, info: Info) -> ConversationType | None:
+        viewer = await info.context.require_viewer()
+        assert self.row.id is not None  # a stored match
+        view = await chat.conversation_of_match(info.context.session, viewer, self.row.id)
+        return ConversationType(view=view, viewer_id=viewer.id) if view else None
 
     @strawberry.field
     def origin(self) -> MatchOriginEnum:  # type: ignore[valid-type]
