@@ -77,8 +77,10 @@ export const MESSAGES = doc(`query Messages($conversationId: ID!) {
 export const NOTIFICATIONS = doc(`query Notifications($unreadOnly: Boolean! = false) {
   notifications(unreadOnly: $unreadOnly) { __typename
     ... on NotificationConnection { nodes { ...NotificationFields } } } }`);
-export const REQUESTS = doc(`query Requests($direction: InterestDirection!) {
-  interestRequests(direction: $direction) { __typename
+export const RECOMMENDATIONS = doc(`query Recommendations { recommendations(first: 3) {
+  __typename ... on RecommendationConnection { nodes { id user { id } } } ... on Error { code } } }`);
+export const REQUESTS = doc(`query Requests($direction: InterestDirection!, $status: InterestRequestStatus) {
+  interestRequests(direction: $direction, status: $status) { __typename
     ... on InterestRequestConnection { nodes { ...RequestFields } } } }`);
 
 const ERROR = "... on Error { code message }";
@@ -115,6 +117,12 @@ const M = {
     __typename ... on Match { ...MatchFields conversation { ...ConversationFields } } ${ERROR} } }`),
   block: doc(`mutation Block($userId: ID!) { block(userId: $userId) {
     __typename ... on BlockPayload { blocked } ${ERROR} } }`),
+  unblock: doc(`mutation Unblock($userId: ID!) { unblock(userId: $userId) {
+    __typename ... on BlockPayload { blocked } ${ERROR} } }`),
+  pass: doc(`mutation Pass($userId: ID!) { pass(userId: $userId) {
+    __typename ... on SwipePayload { swipe { id kind undoneAt } } ${ERROR} } }`),
+  undoSwipe: doc(`mutation UndoSwipe { undoSwipe {
+    __typename ... on Swipe { id kind undoneAt } ${ERROR} } }`),
 };
 
 // The client code README documents for each mutation: `update` for mutation(...), for list
@@ -131,6 +139,13 @@ export function editNodes(cache, query, variables, edit) {
 const first = (item) => (nodes) => [item, ...nodes.filter((n) => n.id !== item.id)];
 const without = (ids) => (nodes) => nodes.filter((n) => !ids.has(n.id));
 
+// Lists that change in ways the answer does not show: drop them; watchers read them again.
+export function again(cache, ...fieldNames) {
+  for (const fieldName of fieldNames) cache.evict({ id: "ROOT_QUERY", fieldName });
+  cache.gc();
+}
+const EVERY_LIST = ["matches", "conversations", "messages", "interestRequests", "notifications", "recommendations"];
+
 function addMatch(cache, match) {
   if (!match) return;
   editNodes(cache, MATCHES, {}, first(match));
@@ -141,11 +156,28 @@ function addMatch(cache, match) {
 
 export const CACHE_UPDATES = {
   createProfile(cache, { data }) {
-    // `me` had no profile and no preferences (default ones come with the profile): read it again.
-    if (data.createProfile.__typename === "OwnProfile") cache.evict({ id: "ROOT_QUERY", fieldName: "me" });
+    // `me` had no profile and no preferences (default ones come with the profile), and there
+    // were no recommendations without a profile.
+    if (data.createProfile.__typename === "OwnProfile") again(cache, "me", "recommendations");
   },
-  like: (cache, { data }) => addMatch(cache, data.like.match),
-  respondToInterest: (cache, { data }) => addMatch(cache, data.respondToInterest.match),
+  like(cache, { data }) {
+    if (data.like.__typename !== "SwipePayload") return;
+    addMatch(cache, data.like.match);
+    again(cache, "recommendations");
+  },
+  pass(cache, { data }) {
+    if (data.pass.__typename === "SwipePayload") again(cache, "recommendations");
+  },
+  undoSwipe(cache, { data }) {
+    if (data.undoSwipe.__typename === "Swipe") again(cache, "recommendations");
+  },
+  respondToInterest(cache, { data }) {
+    const answer = data.respondToInterest;
+    if (answer.__typename !== "RespondPayload") return;
+    editNodes(cache, REQUESTS, { direction: "RECEIVED", status: "PENDING" }, without(new Set([answer.request.id])));
+    addMatch(cache, answer.match);
+    if (answer.match) again(cache, "recommendations");
+  },
   sendMessage(cache, { data }) {
     const message = data.sendMessage;
     if (message.__typename !== "Message") return;
@@ -163,6 +195,14 @@ export const CACHE_UPDATES = {
     const request = data.sendInterest;
     if (request.__typename !== "InterestRequest") return;
     editNodes(cache, REQUESTS, { direction: "SENT" }, first(request));
+    editNodes(cache, REQUESTS, { direction: "SENT", status: "PENDING" }, first(request));
+    again(cache, "recommendations"); // they leave yours while it is pending
+  },
+  cancelInterest(cache, { data }) {
+    const request = data.cancelInterest;
+    if (request.__typename !== "InterestRequest") return;
+    editNodes(cache, REQUESTS, { direction: "SENT", status: "PENDING" }, without(new Set([request.id])));
+    again(cache, "recommendations"); // and come back
   },
   unmatch(cache, { data }) {
     const match = data.unmatch;
@@ -170,12 +210,12 @@ export const CACHE_UPDATES = {
     editNodes(cache, MATCHES, { status: "ACTIVE" }, without(new Set([match.id])));
   },
   block(cache, { data }) {
-    if (data.block.__typename !== "BlockPayload") return;
-    // Everything with them leaves every list: drop the lists; watchers fetch them again.
-    for (const fieldName of ["matches", "conversations", "messages", "interestRequests", "notifications"]) {
-      cache.evict({ id: "ROOT_QUERY", fieldName });
-    }
-    cache.gc();
+    // Everything with them leaves every list.
+    if (data.block.__typename === "BlockPayload") again(cache, ...EVERY_LIST);
+  },
+  unblock(cache, { data }) {
+    // And comes back.
+    if (data.unblock.__typename === "BlockPayload") again(cache, ...EVERY_LIST);
   },
 };
 
@@ -298,6 +338,9 @@ try {
   watch("notifications(unreadOnly)", NOTIFICATIONS, { unreadOnly: true });
   watch("interestRequests(RECEIVED)", REQUESTS, { direction: "RECEIVED" });
   watch("interestRequests(SENT)", REQUESTS, { direction: "SENT" });
+  watch("interestRequests(RECEIVED, PENDING)", REQUESTS, { direction: "RECEIVED", status: "PENDING" });
+  watch("interestRequests(SENT, PENDING)", REQUESTS, { direction: "SENT", status: "PENDING" });
+  watch("recommendations", RECOMMENDATIONS);
   await quiet();
 
   const profile = {
@@ -350,6 +393,9 @@ try {
 
   await step("unmatch", () => mutate("unmatch", { matchId: matchWithBo }));
   await step("block", () => mutate("block", { userId: cy.id }));
+  await step("unblock", () => mutate("unblock", { userId: cy.id }));
+  await step("pass", () => mutate("pass", { userId: di.id }));
+  await step("undoSwipe", () => mutate("undoSwipe"));
 } catch (error) {
   report.errors.push(String(error?.stack ?? error));
 }
