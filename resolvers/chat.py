@@ -486,3 +486,69 @@ async def mark_read(
         )
     )
     return ReadMark(conversation_id, viewer.id, m.other_id, stored, int(unread or 0))
+
+
+async def _unread(
+    session: AsyncSession, viewer_id: uuid.UUID, conversation_id: int, after_id: int
+) -> int:
+    """Messages from the other member after a read mark."""
+    count = await session.scalar(
+        select(func.count()).where(
+            col(Message.conversation_id) == conversation_id,
+            col(Message.id) > after_id,
+            col(Message.sender_id).is_distinct_from(viewer_id),
+        )
+    )
+    return int(count or 0)
+
+
+async def conversation_view(
+    session: AsyncSession, viewer: Viewer, conversation_id: int
+) -> ConversationView:
+    """One of the viewer's conversations as `conversations` lists it; NotFound otherwise."""
+    m = await membership(session, viewer.id, conversation_id)
+    last_id = m.conversation.last_message_id
+    last = await session.get(Message, last_id) if last_id else None
+    seen = await session.scalar(select(col(User.last_active_at)).where(col(User.id) == m.other_id))
+    return ConversationView(
+        conversation=m.conversation,
+        other_id=m.other_id,
+        open=m.open,
+        last_message=last,
+        unread=await _unread(session, viewer.id, conversation_id, m.member.last_read_id),
+        last_read_id=m.member.last_read_id,
+        other_last_seen_at=seen,
+    )
+
+
+async def conversation_of_match(
+    session: AsyncSession, viewer: Viewer, match_id: int
+) -> ConversationView | None:
+    """The conversation a match opened, as `conversations` shows it to the viewer; None if it
+    is gone or not theirs to see (across a block)."""
+    conversation_id = await session.scalar(
+        select(col(Conversation.id)).where(col(Conversation.match_id) == match_id)
+    )
+    if conversation_id is None:
+        return None
+    try:
+        return await conversation_view(session, viewer, conversation_id)
+    except NotFoundError:
+        return None
+
+
+async def read_state(session: AsyncSession, viewer: Viewer, conversation_id: int) -> ReadMark:
+    """The viewer's read mark in one of their conversations; NotFound otherwise."""
+    m = await membership(session, viewer.id, conversation_id)
+    mark = m.member.last_read_id
+    unread = await _unread(session, viewer.id, conversation_id, mark)
+    return ReadMark(conversation_id, viewer.id, m.other_id, mark, unread)
+
+
+async def visible_message(session: AsyncSession, viewer: Viewer, message_id: int) -> Message:
+    """A message of one of the viewer's conversations; NotFound otherwise."""
+    message = await session.get(Message, message_id)
+    if message is None:
+        raise NotFoundError("No such message.", field="id", id=str(message_id))
+    await membership(session, viewer.id, message.conversation_id)
+    return message

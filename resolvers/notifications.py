@@ -44,7 +44,7 @@ def to_announce(session: AsyncSession) -> set[uuid.UUID]:
     return session.info.pop(ANNOUNCE, set())
 
 
-def _visible() -> ColumnElement[bool]:
+def visible() -> ColumnElement[bool]:
     """Notifications caused by someone a block now stands between are hidden (kept, and
     shown again if the block is lifted)."""
     return or_(
@@ -63,7 +63,7 @@ async def listing(
     default_size: int,
     max_size: int,
 ) -> Page[Notification]:
-    query = select(Notification).where(col(Notification.user_id) == viewer.id, _visible())
+    query = select(Notification).where(col(Notification.user_id) == viewer.id, visible())
     if unread_only:
         query = query.where(col(Notification.read_at).is_(None))
     return await newest_first(
@@ -83,16 +83,19 @@ async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
             select(func.count()).where(
                 col(Notification.user_id) == user_id,
                 col(Notification.read_at).is_(None),
-                _visible(),
+                visible(),
             )
         )
         or 0
     )
 
 
-async def mark_read(session: AsyncSession, viewer: Viewer, up_to: str | None) -> tuple[int, int]:
+async def mark_read(
+    session: AsyncSession, viewer: Viewer, up_to: str | None
+) -> tuple[int, list[Notification], int]:
     """Mark the viewer's notifications read, all or up to a notification id; returns how many
-    were marked and how many stay unread. Commits."""
+    were marked, the marked ones the viewer may see (newest first: what `notifications`
+    lists, with their new readAt) and how many stay unread. Commits."""
     problems = Problems()
     limit = row_id(problems, "upTo", up_to, "notification")
     problems.raise_if_any()
@@ -100,19 +103,29 @@ async def mark_read(session: AsyncSession, viewer: Viewer, up_to: str | None) ->
         update(Notification)
         .where(col(Notification.user_id) == viewer.id, col(Notification.read_at).is_(None))
         .values(read_at=utcnow())
+        .returning(col(Notification.id))
     )
     if limit is not None:
         statement = statement.where(col(Notification.id) <= limit)
-    result = await session.execute(statement)
+    ids = list((await session.execute(statement)).scalars())
     await session.commit()
-    return int(result.rowcount), await unread_count(session, viewer.id)  # type: ignore[attr-defined]
+    marked: list[Notification] = []
+    if ids:
+        query = (
+            select(Notification)
+            .where(col(Notification.id).in_(ids), visible())
+            .order_by(col(Notification.id).desc())
+            .execution_options(populate_existing=True)
+        )
+        marked = list((await session.execute(query)).scalars())
+    return len(ids), marked, await unread_count(session, viewer.id)
 
 
 async def notifications_after(
     session: AsyncSession, user_id: uuid.UUID, after_id: int, limit: int = REPLAY_BATCH
 ) -> list[Notification]:
     """For the subscription: the person's notifications after a cursor, oldest first."""
-    query = select(Notification).where(col(Notification.user_id) == user_id, _visible())
+    query = select(Notification).where(col(Notification.user_id) == user_id, visible())
     return await rows_after(session, query, col(Notification.id), after_id, limit)
 
 

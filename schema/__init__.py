@@ -33,6 +33,7 @@ from schema.interests import InterestMutations, InterestQueries
 from schema.limits import BATCHING, LimitedDocuments, hides_suggestions, with_code
 from schema.matching import MatchingMutations, MatchingQueries
 from schema.moderation import ModerationMutations, ModerationQueries
+from schema.nodes import NodeQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
 Query = merge_types(
@@ -44,6 +45,7 @@ Query = merge_types(
         MatchingQueries,
         ChatQueries,
         ModerationQueries,
+        NodeQueries,
     ),
 )
 Mutation = merge_types(
@@ -173,7 +175,7 @@ schema = build_schema()
 
 def possible_types_json() -> str:
     """Every interface and union with its object types, sorted: Apollo Client's
-    `new InMemoryCache({ possibleTypes })` (without it, fragments on `Error` or a
+    `new InMemoryCache({ possibleTypes })` (without it, fragments on `Error`, `Node` or a
     result union's interface match nothing, silently)."""
     import json
 

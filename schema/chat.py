@@ -17,7 +17,7 @@ from rapport.presence import online_key, watching_key
 from rapport.rate_limits import Limit
 from resolvers import accounts, chat, events, live, notifications
 from resolvers.chat import ConversationView, ReadMark
-from resolvers.errors import DomainError, Problems
+from resolvers.errors import DomainError, NotFoundError, Problems
 from resolvers.pagination import row_id
 from schema.errors import (
     AuthenticationRequired,
@@ -28,25 +28,28 @@ from schema.errors import (
     expected_errors,
     to_graphql,
 )
+from schema.ids import Node, global_id, key_of, optional_global_id
 from schema.types import Connection, User, connection, parse_number, parse_user_id, person
 
 
 @strawberry.type(name="Message")
-class MessageType:
+class MessageType(Node):
+    """Its id is also its cursor (before/after/upTo): ids grow in each conversation's order."""
+
     row: strawberry.Private[Message]
     viewer_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field(description="Also its cursor: ids grow in each conversation's order.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def resolve_id(cls, root: MessageType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field
     def conversation_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.conversation_id))
+        return global_id("Conversation", self.row.conversation_id)
 
     @strawberry.field(description="None once the sender deleted their account.")
     def sender_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.sender_id)) if self.row.sender_id else None
+        return optional_global_id("User", self.row.sender_id)
 
     @strawberry.field(description="Whether you sent it.")
     def mine(self) -> bool:
@@ -64,15 +67,30 @@ class MessageType:
     def created_at(self) -> datetime:
         return self.row.created_at
 
+    @strawberry.field(
+        description="Its conversation as `conversations` shows it to you now (last message, "
+        "unread count, read mark; null if no longer yours to see): select it in "
+        "sendMessage's answer so a normalised cache updates the conversation too."
+    )
+    async def conversation(self, info: Info) -> ConversationType | None:
+        viewer = await info.context.require_viewer()
+        # A session of its own: this field may be selected in a long-lived subscription.
+        async with info.context.resources.sessionmaker() as session:
+            try:
+                view = await chat.conversation_view(session, viewer, self.row.conversation_id)
+            except NotFoundError:  # no longer yours to see (a block since)
+                return None
+        return ConversationType(view=view, viewer_id=viewer.id)
+
 
 @strawberry.type(name="Conversation")
-class ConversationType:
+class ConversationType(Node):
     view: strawberry.Private[ConversationView]
     viewer_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.view.conversation.id))
+    @classmethod
+    def resolve_id(cls, root: ConversationType, *, info: Info) -> str:
+        return str(root.view.conversation.id)
 
     @strawberry.field(description="The other member (None if their account is gone).")
     async def user(self, info: Info) -> User | None:
@@ -97,7 +115,7 @@ class ConversationType:
 
     @strawberry.field(description="The last message you have read (your read mark).")
     def last_read_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.view.last_read_id)) if self.view.last_read_id else None
+        return optional_global_id("Message", self.view.last_read_id)
 
     @strawberry.field(description="Whether the other member is online now.")
     async def online(self, info: Info) -> bool:
@@ -109,32 +127,50 @@ class ConversationType:
 
 
 @strawberry.type
-class ReadState:
+class ReadState(Node):
+    """Your read mark in one conversation (keyed by the conversation: only its members have
+    one, and each sees their own)."""
+
     mark: strawberry.Private[ReadMark]
+
+    @classmethod
+    def resolve_id(cls, root: ReadState, *, info: Info) -> str:
+        return str(root.mark.conversation_id)
 
     @strawberry.field
     def conversation_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.mark.conversation_id))
+        return global_id("Conversation", self.mark.conversation_id)
 
     @strawberry.field(description="Your read mark after this call (it never moves back).")
     def last_read_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.mark.last_read_id)) if self.mark.last_read_id else None
+        return optional_global_id("Message", self.mark.last_read_id)
 
     @strawberry.field
     def unread_count(self) -> int:
         return self.mark.unread
+
+    @strawberry.field(
+        description="The conversation with your read mark and unread count as they are now "
+        "(so a normalised cache updates the conversation too)."
+    )
+    async def conversation(self, info: Info) -> ConversationType:
+        viewer = await info.context.require_viewer()
+        view = await chat.conversation_view(info.context.session, viewer, self.mark.conversation_id)
+        return ConversationType(view=view, viewer_id=viewer.id)
 
 
 NotificationKindEnum = strawberry.enum(NotificationKind, name="NotificationKind")
 
 
 @strawberry.type(name="Notification")
-class NotificationType:
+class NotificationType(Node):
+    """Its id is also its cursor (after, upTo)."""
+
     row: strawberry.Private[Notification]
 
-    @strawberry.field(description="Also its cursor.")
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def resolve_id(cls, root: NotificationType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field
     def kind(self) -> NotificationKindEnum:  # type: ignore[valid-type]
@@ -142,23 +178,23 @@ class NotificationType:
 
     @strawberry.field(description="Who caused it (None once their account is gone).")
     def actor_id(self) -> strawberry.ID | None:
-        return strawberry.ID(str(self.row.actor_id)) if self.row.actor_id else None
+        return optional_global_id("User", self.row.actor_id)
 
     @strawberry.field(description="The interest request it is about, if any.")
     def request_id(self) -> strawberry.ID | None:
-        return _ref(self.row, "requestId")
+        return _ref(self.row, "requestId", "InterestRequest")
 
     @strawberry.field(description="The match it is about, if any.")
     def match_id(self) -> strawberry.ID | None:
-        return _ref(self.row, "matchId")
+        return _ref(self.row, "matchId", "Match")
 
     @strawberry.field(description="The conversation it is about, if any.")
     def conversation_id(self) -> strawberry.ID | None:
-        return _ref(self.row, "conversationId")
+        return _ref(self.row, "conversationId", "Conversation")
 
     @strawberry.field(description="The message it is about, if any.")
     def message_id(self) -> strawberry.ID | None:
-        return _ref(self.row, "messageId")
+        return _ref(self.row, "messageId", "Message")
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -169,15 +205,18 @@ class NotificationType:
         return self.row.read_at
 
 
-def _ref(row: Notification, name: str) -> strawberry.ID | None:
-    value = row.data.get(name)
-    return strawberry.ID(str(value)) if value else None
+def _ref(row: Notification, name: str, type_name: str) -> strawberry.ID | None:
+    return optional_global_id(type_name, row.data.get(name))
 
 
 @strawberry.type
 class NotificationsRead:
     marked: int = strawberry.field(description="How many were marked read now.")
     unread_count: int
+    notifications: list[NotificationType] = strawberry.field(
+        description="The ones marked read now, newest first, with their readAt (so a "
+        "normalised cache updates them)."
+    )
 
 
 @strawberry.type(description="The other member is typing (sent by their client every few seconds).")
@@ -194,10 +233,17 @@ class ReadReceipt:
 
 
 @strawberry.type(description="Whether a match is online now, and when they were last active.")
-class Presence:
+class Presence(Node):
+    """Keyed by the person it is about."""
+
     user_id: strawberry.ID
     online: bool
     last_seen_at: datetime | None
+    key: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def resolve_id(cls, root: Presence, *, info: Info) -> str:
+        return str(root.key)
 
 
 @strawberry.type
@@ -289,10 +335,10 @@ class ChatQueries:
         page = await chat.history(
             info.context.session,
             viewer,
-            parse_number(conversation_id, "conversationId"),
+            parse_number(conversation_id, "conversationId", "Conversation"),
             first=first,
-            before=before,
-            after=after,
+            before=key_of(before, "Message") if before is not None else None,
+            after=key_of(after, "Message") if after is not None else None,
             **info.context.page_sizes,
         )
         return connection(page, lambda m: MessageType(row=m, viewer_id=viewer.id))
@@ -324,7 +370,9 @@ class ChatQueries:
         other = parse_user_id(user_id)
         last_seen = await chat.last_seen_of_match(info.context.session, viewer, other)
         online = await info.context.resources.presence.held(online_key(other))
-        return Presence(user_id=user_id, online=online, last_seen_at=last_seen)
+        return Presence(
+            user_id=global_id("User", other), online=online, last_seen_at=last_seen, key=other
+        )
 
 
 @strawberry.type
@@ -338,7 +386,7 @@ class ChatMutations:
         self, info: Info, conversation_id: strawberry.ID, body: str, client_message_id: str
     ) -> SendMessageResult:
         viewer = await info.context.require_viewer()
-        cid = parse_number(conversation_id, "conversationId")
+        cid = parse_number(conversation_id, "conversationId", "Conversation")
         resources = info.context.resources
         await resources.rate_limits.hit(Limit.MESSAGES_PER_MINUTE, str(viewer.id))
         presence = resources.presence
@@ -365,8 +413,8 @@ class ChatMutations:
         self, info: Info, conversation_id: strawberry.ID, up_to: strawberry.ID
     ) -> MarkReadResult:
         viewer = await info.context.require_viewer()
-        cid = parse_number(conversation_id, "conversationId")
-        mark = await chat.mark_read(info.context.session, viewer, cid, up_to)
+        cid = parse_number(conversation_id, "conversationId", "Conversation")
+        mark = await chat.mark_read(info.context.session, viewer, cid, key_of(up_to, "Message"))
         await events.read(info.context.resources.hub, cid, viewer.id, mark.last_read_id)
         return ReadState(mark=mark)
 
@@ -377,7 +425,7 @@ class ChatMutations:
     @expected_errors
     async def send_typing(self, info: Info, conversation_id: strawberry.ID) -> SendTypingResult:
         viewer = await info.context.require_viewer()
-        cid = parse_number(conversation_id, "conversationId")
+        cid = parse_number(conversation_id, "conversationId", "Conversation")
         await chat.check_writable(info.context.session, viewer, cid)
         return Sent(ok=await events.typing(info.context.resources.hub, cid, viewer.id))
 
@@ -387,8 +435,14 @@ class ChatMutations:
         self, info: Info, up_to: strawberry.ID | None = None
     ) -> NotificationsReadResult:
         viewer = await info.context.require_viewer()
-        marked, unread = await notifications.mark_read(info.context.session, viewer, up_to)
-        return NotificationsRead(marked=marked, unread_count=unread)
+        if up_to is not None:
+            up_to = strawberry.ID(key_of(up_to, "Notification"))
+        marked, rows, unread = await notifications.mark_read(info.context.session, viewer, up_to)
+        return NotificationsRead(
+            marked=marked,
+            unread_count=unread,
+            notifications=[NotificationType(row=row) for row in rows],
+        )
 
 
 @strawberry.type
@@ -402,9 +456,11 @@ class ChatSubscriptions:
     ) -> AsyncGenerator[MessageAddedResult, None]:
         try:
             viewer = await info.context.require_viewer()
-            cid = parse_number(conversation_id, "conversationId")
+            cid = parse_number(conversation_id, "conversationId", "Conversation")
             problems = Problems()
-            after_id = chat.message_id(problems, "after", after)
+            after_id = chat.message_id(
+                problems, "after", key_of(after, "Message") if after is not None else None
+            )
             problems.raise_if_any()
             resources = info.context.resources
             stream = live.message_stream(
@@ -430,7 +486,9 @@ class ChatSubscriptions:
         try:
             viewer = await info.context.require_viewer()
             problems = Problems()
-            after_id = row_id(problems, "after", after, "notification")
+            after_id = row_id(
+                problems, "after", key_of(after, "Notification") if after else after, "notification"
+            )
             problems.raise_if_any()
             resources = info.context.resources
             async with online(info, viewer.id):
@@ -449,7 +507,10 @@ class ChatSubscriptions:
         try:
             async for signal in _signals(info, conversation_id, "typing"):
                 yield Typing(
-                    conversation_id=conversation_id, user_id=strawberry.ID(str(signal.user_id))
+                    conversation_id=global_id(
+                        "Conversation", key_of(conversation_id, "Conversation")
+                    ),
+                    user_id=global_id("User", signal.user_id),
                 )
         except DomainError as error:
             yield refusal(error)
@@ -461,9 +522,11 @@ class ChatSubscriptions:
         try:
             async for signal in _signals(info, conversation_id, "read"):
                 yield ReadReceipt(
-                    conversation_id=conversation_id,
-                    user_id=strawberry.ID(str(signal.user_id)),
-                    last_read_id=strawberry.ID(str(signal.up_to)) if signal.up_to else None,
+                    conversation_id=global_id(
+                        "Conversation", key_of(conversation_id, "Conversation")
+                    ),
+                    user_id=global_id("User", signal.user_id),
+                    last_read_id=optional_global_id("Message", signal.up_to),
                 )
         except DomainError as error:
             yield refusal(error)
@@ -473,7 +536,7 @@ async def _signals(
     info: Info, conversation_id: strawberry.ID, kind: str
 ) -> AsyncIterator[live.Signal]:
     viewer = await info.context.require_viewer()
-    cid = parse_number(conversation_id, "conversationId")
+    cid = parse_number(conversation_id, "conversationId", "Conversation")
     resources = info.context.resources
     async for signal in live.signal_stream(
         resources.sessionmaker, resources.hub, viewer.id, cid, kind

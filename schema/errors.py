@@ -22,6 +22,7 @@ from resolvers.errors import (
     NotFoundError,
     RateLimitedError,
 )
+from schema.ids import decode
 
 ErrorCodeEnum = strawberry.enum(
     ErrorCode, name="ErrorCode", description="Machine-readable error codes."
@@ -133,6 +134,22 @@ def expected_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[Any]
         try:
             return await fn(*args, **kwargs)
         except DomainError as error:
+            if isinstance(error, NotFoundError) and error.field and error.id:
+                error.id = _as_sent(error.id, kwargs.get(_snake(error.field)))
             return to_graphql(error)
 
     return wrapper
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def _as_sent(key: str, sent: object) -> str:
+    """missingId is the id as the client sent it (a global id, or an old raw one) when that
+    is the argument the resolver did not find."""
+    if isinstance(sent, str):
+        decoded = decode(sent)
+        if sent == key or (decoded is not None and decoded[1] == key):
+            return sent
+    return key

@@ -7,10 +7,11 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from models import Profile
 from resolvers import interests
 from resolvers.interests import InterestOrder
 from schema.errors import AuthenticationRequired, NotFound, ValidationError, expected_errors
-from schema.types import Connection, connection
+from schema.types import Connection, OwnProfile, connection
 
 InterestOrderEnum = strawberry.enum(InterestOrder, name="InterestOrder")
 
@@ -24,6 +25,9 @@ class InterestCountType:
 @strawberry.type
 class InterestsPayload:
     interests: list[str] = strawberry.field(description="Normalised, alphabetical.")
+    profile: OwnProfile = strawberry.field(
+        description="Your profile with its new interests (for a normalised client cache)."
+    )
 
 
 InterestsResult = Annotated[
@@ -66,8 +70,9 @@ class InterestMutations:
     @expected_errors
     async def set_interests(self, info: Info, names: list[str]) -> SetInterestsResult:
         viewer = await info.context.require_viewer()
-        return InterestsPayload(
-            interests=await interests.set_interests(
-                info.context.session, info.context.resources.matcher, viewer, names
-            )
-        )
+        session = info.context.session
+        tags = await interests.set_interests(session, info.context.resources.matcher, viewer, names)
+        profile = await session.get(Profile, viewer.id, populate_existing=True)
+        assert profile is not None  # set_interests needs one
+        info.context.loaders.interests.prime(viewer.id, tags, force=True)
+        return InterestsPayload(interests=tags, profile=OwnProfile(profile=profile))

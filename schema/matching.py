@@ -20,8 +20,9 @@ from models import (
     SwipeKind,
 )
 from rapport.rate_limits import Limit
-from resolvers import blocks, interest_requests, matching
+from resolvers import blocks, chat, interest_requests, matching
 from resolvers.interest_requests import Direction, Response
+from schema.chat import ConversationType
 from schema.errors import (
     AlreadyExists,
     AuthenticationRequired,
@@ -31,6 +32,7 @@ from schema.errors import (
     ValidationError,
     expected_errors,
 )
+from schema.ids import Node, global_id
 from schema.types import Connection, User, connection, parse_number, parse_user_id, person, today
 
 SwipeKindEnum = strawberry.enum(SwipeKind, name="SwipeKind")
@@ -64,8 +66,14 @@ class Explanation:
     score_for_them: float = strawberry.field(description="How well you suit them.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="Someone recommended to you. Its id is keyed by the person (yours only)."
+)
 class Recommendation:
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return global_id("Recommendation", self.user.profile.user_id)
+
     user: User
     score: float = strawberry.field(
         description="Harmonic mean of both directions, damped by popularity."
@@ -74,8 +82,12 @@ class Recommendation:
 
 
 @strawberry.type(name="Swipe")
-class SwipeType:
+class SwipeType(Node):
     row: strawberry.Private[Swipe]
+
+    @classmethod
+    def resolve_id(cls, root: SwipeType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field
     async def user(self, info: Info) -> User | None:
@@ -99,17 +111,27 @@ class SwipeType:
 
 
 @strawberry.type(name="Match")
-class MatchType:
+class MatchType(Node):
     row: strawberry.Private[Match]
     viewer_id: strawberry.Private[uuid.UUID]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def resolve_id(cls, root: MatchType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field(description="The other person; null if their account is no longer active.")
     async def user(self, info: Info) -> User | None:
         return await person(info, matching.other(self.row, self.viewer_id))
+
+    @strawberry.field(
+        description="The conversation it opened, as `conversations` shows it to you (null if "
+        "it is gone or no longer yours to see)."
+    )
+    async def conversation(self, info: Info) -> ConversationType | None:
+        viewer = await info.context.require_viewer()
+        assert self.row.id is not None  # a stored match
+        view = await chat.conversation_of_match(info.context.session, viewer, self.row.id)
+        return ConversationType(view=view, viewer_id=viewer.id) if view else None
 
     @strawberry.field
     def origin(self) -> MatchOriginEnum:  # type: ignore[valid-type]
@@ -133,12 +155,12 @@ class MatchType:
 
 
 @strawberry.type(name="InterestRequest")
-class InterestRequestType:
+class InterestRequestType(Node):
     row: strawberry.Private[InterestRequest]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def resolve_id(cls, root: InterestRequestType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field
     async def sender(self, info: Info) -> User | None:
@@ -387,7 +409,7 @@ class MatchingMutations:
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            parse_number(match_id, "matchId"),
+            parse_number(match_id, "matchId", "Match"),
         )
         return MatchType(row=match, viewer_id=viewer.id)
 
@@ -425,7 +447,7 @@ class MatchingMutations:
             info.context.session,
             info.context.resources.matcher,
             viewer,
-            parse_number(id, "id"),
+            parse_number(id, "id", "InterestRequest"),
             Response(response),
         )
         return RespondPayload(
@@ -437,7 +459,7 @@ class MatchingMutations:
     async def cancel_interest(self, info: Info, id: strawberry.ID) -> CancelInterestResult:
         viewer = await info.context.require_viewer()
         request = await interest_requests.cancel(
-            info.context.session, viewer, parse_number(id, "id")
+            info.context.session, viewer, parse_number(id, "id", "InterestRequest")
         )
         return InterestRequestType(row=request)
 

@@ -21,34 +21,28 @@ from schema.errors import (
     ValidationError,
     expected_errors,
 )
-from schema.types import (
-    Connection,
-    connection,
-    optional_id,
-    parse_number,
-    parse_user_id,
-    today,
-)
+from schema.ids import Node, global_id, optional_global_id
+from schema.types import Connection, connection, parse_number, parse_user_id, today
 
 ReportReasonEnum = strawberry.enum(ReportReason, name="ReportReason")
 ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
 
 
 @strawberry.type(name="Report")
-class ReportType:
+class ReportType(Node):
     row: strawberry.Private[Report]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def resolve_id(cls, root: ReportType, *, info: Info) -> str:
+        return str(root.row.id)
 
     @strawberry.field(description="None once that account is deleted.")
     def reporter_id(self) -> strawberry.ID | None:
-        return optional_id(self.row.reporter_id)
+        return optional_global_id("User", self.row.reporter_id)
 
     @strawberry.field(description="None once that account is deleted.")
     def reported_user_id(self) -> strawberry.ID | None:
-        return optional_id(self.row.reported_id)
+        return optional_global_id("User", self.row.reported_id)
 
     @strawberry.field
     def reason(self) -> ReportReasonEnum:  # type: ignore[valid-type]
@@ -72,7 +66,7 @@ class ReportType:
 
     @strawberry.field(description="The moderator who closed it.")
     def resolved_by(self) -> strawberry.ID | None:
-        return optional_id(self.row.resolved_by)
+        return optional_global_id("User", self.row.resolved_by)
 
     @strawberry.field
     def resolution_note(self) -> str | None:
@@ -80,9 +74,15 @@ class ReportType:
 
 
 @strawberry.type(description="Your report is stored for moderators; the person is not told.")
-class ReportReceipt:
-    id: strawberry.ID
+class ReportReceipt(Node):
+    """Keyed by the report (the reporter's view of it)."""
+
+    key: strawberry.Private[int]
     status: ReportStatusEnum  # type: ignore[valid-type]
+
+    @classmethod
+    def resolve_id(cls, root: ReportReceipt, *, info: Info) -> str:
+        return str(root.key)
 
 
 @strawberry.type
@@ -181,7 +181,8 @@ class ModerationMutations:
         limits = info.context.resources.rate_limits
         await limits.hit(Limit.REPORTS_PER_DAY, str(viewer.id))
         row = await moderation.report(info.context.session, viewer, target, reason, details)
-        return ReportReceipt(id=strawberry.ID(str(row.id)), status=row.status)
+        assert row.id is not None
+        return ReportReceipt(key=row.id, status=row.status)
 
     @strawberry.mutation(
         description="Moderators only: suspend an account. It cannot log in, its tokens stop "
@@ -195,22 +196,29 @@ class ModerationMutations:
             info.context.session, r.matcher, r.revocations, viewer, parse_user_id(user_id), reason
         )
         assert user.suspended_at is not None
-        return Suspension(user_id=user_id, suspended_at=user.suspended_at, closed_reports=closed)
+        return Suspension(
+            user_id=global_id("User", user.id),
+            suspended_at=user.suspended_at,
+            closed_reports=closed,
+        )
 
     @strawberry.mutation(description="Moderators only: lift a suspension.")
     @expected_errors
     async def reinstate_user(self, info: Info, user_id: strawberry.ID) -> ReinstateResult:
         viewer = await info.context.require_viewer()
+        target = parse_user_id(user_id)
         await moderation.reinstate(
-            info.context.session, info.context.resources.matcher, viewer, parse_user_id(user_id)
+            info.context.session, info.context.resources.matcher, viewer, target
         )
-        return Reinstatement(user_id=user_id)
+        return Reinstatement(user_id=global_id("User", target))
 
     @strawberry.mutation(description="Moderators only: close an open report without action.")
     @expected_errors
     async def dismiss_report(self, info: Info, id: strawberry.ID, note: str) -> DismissResult:
         viewer = await info.context.require_viewer()
-        row = await moderation.dismiss(info.context.session, viewer, parse_number(id, "id"), note)
+        row = await moderation.dismiss(
+            info.context.session, viewer, parse_number(id, "id", "Report", "ReportReceipt"), note
+        )
         return ReportType(row=row)
 
     @strawberry.mutation(

@@ -19,6 +19,7 @@ from schema.errors import (
     ValidationError,
     expected_errors,
 )
+from schema.ids import PERSON, key_of
 from schema.inputs import provided
 from schema.types import (
     GenderEnum,
@@ -119,7 +120,7 @@ class ProfileQueries:
     @expected_errors
     async def user(self, info: Info, id: strawberry.ID) -> UserResult:
         viewer = await info.context.require_viewer()
-        user_id = parse_id(id)
+        user_id = parse_id(key_of(id, *PERSON))
         if user_id is None:
             raise Invalid([FieldProblem("id", ErrorCode.INVALID_FORMAT, "Not a user id.")])
         if user_id != viewer.id:

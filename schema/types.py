@@ -17,6 +17,7 @@ from resolvers import profiles
 from resolvers.errors import ErrorCode, FieldProblem, Invalid
 from resolvers.pagination import Page
 from resolvers.validation import age_on
+from schema.ids import PERSON, Node, key_of
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
 IntentEnum = strawberry.enum(Intent, name="Intent", description="What a person is here for.")
@@ -52,12 +53,12 @@ def _links(profile: Profile) -> list[SocialLink]:
 
 
 @strawberry.type(description="Someone else's profile: public fields only.")
-class User:
+class User(Node):
     profile: strawberry.Private[Profile]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.profile.user_id))
+    @classmethod
+    def resolve_id(cls, root: User, *, info: Info) -> str:
+        return str(root.profile.user_id)
 
     @strawberry.field
     def display_name(self) -> str:
@@ -131,8 +132,14 @@ class OwnProfile(User):
 
 
 @strawberry.type(name="Preferences", description="Whom you want to be shown. Only you can read it.")
-class PreferencesType:
+class PreferencesType(Node):
+    """Keyed by its owner: one set of preferences per person."""
+
     row: strawberry.Private[Preferences]
+
+    @classmethod
+    def resolve_id(cls, root: PreferencesType, *, info: Info) -> str:
+        return str(root.row.user_id)
 
     @strawberry.field
     def age_min(self) -> int:
@@ -164,13 +171,13 @@ class PreferencesType:
 
 
 @strawberry.type(description="The signed-in account.")
-class Me:
+class Me(Node):
     user: strawberry.Private[UserRow]
     own_profile: strawberry.Private[Profile | None]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.user.id))
+    @classmethod
+    def resolve_id(cls, root: Me, *, info: Info) -> str:
+        return str(root.user.id)
 
     @strawberry.field
     def email(self) -> str:
@@ -243,11 +250,6 @@ async def person(info: Info, user_id: uuid.UUID) -> User | None:
     return User(profile=profile) if profile else None
 
 
-def optional_id(value: object) -> strawberry.ID | None:
-    """An id field that may be absent (None stays None)."""
-    return strawberry.ID(str(value)) if value is not None else None
-
-
 def parse_id(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
@@ -256,14 +258,17 @@ def parse_id(value: str) -> uuid.UUID | None:
 
 
 def parse_user_id(value: strawberry.ID, field: str = "userId") -> uuid.UUID:
-    parsed = parse_id(value)
+    """A person's id: the global id of their User (or OwnProfile, or Me), or a raw uuid."""
+    parsed = parse_id(key_of(value, *PERSON))
     if parsed is None:
         raise Invalid([FieldProblem(field, ErrorCode.INVALID_FORMAT, "Not a user id.")])
     return parsed
 
 
-def parse_number(value: strawberry.ID, field: str) -> int:
-    """An integer id (matches, requests, conversations, messages)."""
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+def parse_number(value: strawberry.ID, field: str, *type_names: str) -> int:
+    """An integer id (matches, requests, conversations, messages): the global id of one of
+    `type_names`, or its raw number."""
+    key = key_of(value, *type_names)
+    if not (key.isascii() and key.isdigit()) or len(key) > 18:
         raise Invalid([FieldProblem(field, ErrorCode.INVALID_FORMAT, f"Not a valid {field}.")])
-    return int(value)
+    return int(key)

@@ -39,6 +39,9 @@ from starlette.testclient import TestClient
 
 from matching import grid
 from rapport.settings import PROJECT_ROOT
+from schema.ids import decode
+from tests.ids import gid
+from tests.ids import key as raw
 from tests.test_chat_live import Client, send
 
 SCHEMA: GraphQLSchema = build_schema((PROJECT_ROOT / "schema.graphql").read_text())
@@ -63,9 +66,16 @@ def root_field(key: str) -> GraphQLField:
     return root.fields[name]
 
 
-def selection(output: GraphQLOutputType, depth: int = SELECTION_DEPTH) -> str:
+ALIAS = "_as_"  # members of one abstract type whose fields of one name differ: `kind_as_Swipe`
+
+
+def selection(
+    output: GraphQLOutputType, depth: int = SELECTION_DEPTH, seen: dict[str, str] | None = None
+) -> str:
     """Every field the type can show, down to `depth` objects. Connections are read through
-    `nodes` (their `edges` hold the same nodes); fields that need arguments are left out."""
+    `nodes` (their `edges` hold the same nodes); fields that need arguments are left out.
+    Where members of an abstract type (e.g. Node) have fields of one name but different types,
+    the later ones are aliased `<name>_as_<Type>` (objects() reads them under their name)."""
     named = get_named_type(output)
     if is_leaf_type(named):
         return ""
@@ -73,7 +83,10 @@ def selection(output: GraphQLOutputType, depth: int = SELECTION_DEPTH) -> str:
         return " { __typename }"
     if is_abstract_type(named):
         members = SCHEMA.get_possible_types(named)
-        return " { " + " ".join(f"... on {m.name}{selection(m, depth)}" for m in members) + " }"
+        types: dict[str, str] = {}
+        return (
+            " { " + " ".join(f"... on {m.name}{selection(m, depth, types)}" for m in members) + " }"
+        )
     assert isinstance(named, GraphQLObjectType)
     parts = []
     for name, child in named.fields.items():
@@ -81,7 +94,12 @@ def selection(output: GraphQLOutputType, depth: int = SELECTION_DEPTH) -> str:
             is_non_null_type(a.type) and a.default_value is Undefined for a in child.args.values()
         )
         if not needs_args and not (name == "edges" and "nodes" in named.fields):
-            parts.append(name + selection(child.type, depth - 1))
+            sub = selection(child.type, depth - 1)
+            shape = f"{child.type}{sub}"
+            alias = ""
+            if seen is not None and seen.setdefault(name, shape) != shape:
+                alias = f"{name}{ALIAS}{named.name}: "
+            parts.append(alias + name + sub)
     return " { " + " ".join(parts) + " }"
 
 
@@ -142,6 +160,16 @@ ID_FIELDS = {
     "requestId": "InterestRequest",
     "matchId": "Match",
 }
+# Objects keyed by their owner: never a victim's for a stranger.
+OWNED = {"Me", "OwnProfile", "Preferences"}
+
+
+def owner(value: Any) -> str | None:
+    """The User id of the person an owned object's global id is keyed by."""
+    decoded = decode(value) if isinstance(value, str) else None
+    return gid("User", decoded[1]) if decoded else None
+
+
 # Objects that are only ever about the person they name (userId): never a victim's for a stranger.
 PERSONAL = {"Presence", "Typing", "ReadReceipt"}
 
@@ -219,7 +247,8 @@ class World:
             ids["Notification"] |= {
                 n["id"] for n in nodes(view["notifications"]) if n["actorId"] in people
             }
-        ids["Report"] = ids["ReportReceipt"] = set(self.reports)  # only moderators list them
+        ids["ReportReceipt"] = set(self.reports)  # only moderators list them
+        ids["Report"] = {gid("Report", raw(r)) for r in self.reports}
         self.private_ids = ids
 
     def victims_act(self, tag: str) -> None:
@@ -252,8 +281,8 @@ class World:
             for name, target in ID_FIELDS.items():
                 if obj.get(name) in self.private_ids.get(target, ()):
                     found.append(f"{kind}.{name} {obj[name]} (a victims' {target})")
-            if kind == "Me" and obj.get("id") in people:
-                found.append(f"a victim's account {obj['id']}")
+            if kind in OWNED and owner(obj.get("id")) in people:
+                found.append(f"a victim's {kind} {obj['id']}")
             if kind in PERSONAL and obj.get("userId") in people:
                 found.append(f"{kind} of victim {obj['userId']}")
             found += [
@@ -270,7 +299,7 @@ def nodes(result: Any) -> list[Any]:
 
 def objects(value: Any) -> Iterator[dict[str, Any]]:
     if isinstance(value, dict):
-        yield value
+        yield {k.split(ALIAS)[0]: v for k, v in value.items()}
         for v in value.values():
             yield from objects(v)
     elif isinstance(value, list):

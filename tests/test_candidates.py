@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from matching.candidates import EARTH_KM, bounding_box, reciprocal_candidates
 from rapport.seed import planted, seed
+from tests.ids import key
 from tests.test_matching import person, recommended
 from tests.test_profiles import UPDATE
 
@@ -24,14 +25,14 @@ FROM match_index m JOIN profile_embeddings e USING (user_id) WHERE m.user_id = :
 async def test_binary_codes_follow_the_embeddings(gql) -> None:
     someone = await person(gql, goals="Run a marathon with friends.")
     async with gql.resources.sessionmaker() as session:
-        same, before = (await session.execute(CODES, {"id": someone.id})).one()
+        same, before = (await session.execute(CODES, {"id": key(someone.id)})).one()
     assert same and len(before) == 384 and set(before) == {"0", "1"}
     changed = await gql(
         UPDATE, {"i": {"goals": "Restore an old sailing boat."}}, token=someone.token
     )
     assert changed["updateProfile"]["__typename"] == "OwnProfile", changed
     async with gql.resources.sessionmaker() as session:
-        same, after = (await session.execute(CODES, {"id": someone.id})).one()
+        same, after = (await session.execute(CODES, {"id": key(someone.id)})).one()
     assert same and after != before
 
 

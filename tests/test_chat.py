@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.ids import number
 from tests.test_matching import LIKE, Person, person
 
 CONVERSATIONS = """query($first: Int, $after: String) { conversations(first: $first, after: $after) {
@@ -69,7 +70,7 @@ async def test_messages_are_stored_ordered_and_counted_unread(gql) -> None:
     sent = [await send(gql, a, conversation, f"  hello {i}  ", f"k{i}") for i in range(5)]
     assert [m["body"] for m in sent] == [f"hello {i}" for i in range(5)]  # trimmed
     assert all(m["mine"] and m["senderId"] == a.id for m in sent)
-    ids = [int(m["id"]) for m in sent]
+    ids = [number(m["id"]) for m in sent]
     assert ids == sorted(ids)
 
     (edge,) = (await gql(CONVERSATIONS, token=b.token))["conversations"]["edges"]
@@ -148,7 +149,7 @@ async def test_concurrent_senders_get_increasing_ids_in_commit_order(gql) -> Non
     )
     assert all(r["__typename"] == "Message" for r in results)
     nodes = (await gql(MESSAGES, {"c": conversation, "first": 50}, token=a.token))["messages"]
-    ids = [int(n["id"]) for n in nodes["nodes"]]
+    ids = [number(n["id"]) for n in nodes["nodes"]]
     assert ids == sorted(ids, reverse=True) and len(ids) == 20
 
 

@@ -19,6 +19,7 @@ import pytest
 import websockets
 
 from tests.conftest import PASSWORD, ServerProcess, running_server
+from tests.ids import user_of
 from tests.mailbox import sign_up
 from tests.redis_server import RedisServer
 from tests.test_profiles import profile_input
@@ -78,7 +79,7 @@ async def person(base: str, database_url: str) -> tuple[str, str]:
 
     email = f"c-{uuid.uuid4().hex[:10]}@example.com"
     signed_up = await sign_up(post, database_url, email, PASSWORD)
-    token, user = signed_up["token"], signed_up["me"]["id"]
+    token, user = signed_up["token"], user_of(signed_up["me"]["id"])
     created = await gql(
         base,
         "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",

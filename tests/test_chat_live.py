@@ -15,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from tests.conftest import PASSWORD
+from tests.ids import gid, key, number, user_of
 from tests.mailbox import sign_up_client
 
 PROTOCOL = ["graphql-transport-ws"]
@@ -36,7 +37,7 @@ class Client:
         email = f"live-{uuid.uuid4().hex[:10]}@example.com"
         signed_up = sign_up_client(http, email, PASSWORD)
         self.token = signed_up["token"]
-        self.id = signed_up["me"]["id"]
+        self.id = user_of(signed_up["me"]["id"])  # their User id
         created = self.gql(
             "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",
             {"i": {**profile(), **profile_fields}},
@@ -141,12 +142,17 @@ def test_a_message_whose_event_was_lost_is_read_from_the_database(http) -> None:
             return True
 
         async with resources.sessionmaker() as session:
-            user = await session.get_one(User, uuid.UUID(a.id))
+            user = await session.get_one(User, uuid.UUID(key(a.id)))
         viewer = Viewer(user=user, token_id=uuid.uuid4())
         sent = await chat.send_message(
-            resources.raw_pool, viewer, int(conversation), body, uuid.uuid4().hex, watching=watching
+            resources.raw_pool,
+            viewer,
+            number(conversation),
+            body,
+            uuid.uuid4().hex,
+            watching=watching,
         )
-        return str(sent.message.id)
+        return gid("Message", sent.message.id)
 
     with b.socket() as ws:
         sid = subscribe(ws, ADDED, {"c": conversation, "after": "0"})

@@ -17,6 +17,7 @@ from websockets.typing import Subprotocol
 
 from rapport.settings import PROJECT_ROOT
 from tests.conftest import running_server
+from tests.ids import gid, key
 from tests.test_chat_cluster import gql, person
 
 CLIENTS = PROJECT_ROOT / "tests" / "clients"
@@ -71,6 +72,11 @@ async def me_over_socket(url: str, payload: Any) -> str:
         return str(answer["payload"]["data"]["me"]["id"])
 
 
+def me_of(user: str) -> str:
+    """The Me id of the person a User id names (two views of one person, two ids)."""
+    return gid("Me", key(user))
+
+
 def test_every_connection_init_shape_authenticates(database_url: str, tmp_path: Path) -> None:
     with running_server(database_url, tmp_path / "server.log") as server:
         url = server.base_url.replace("http", "ws", 1) + "/graphql"
@@ -82,7 +88,7 @@ def test_every_connection_init_shape_authenticates(database_url: str, tmp_path: 
             return user, accepted, refused
 
         user, accepted, refused = asyncio.run(run())
-    assert accepted == {name: user for name, _ in SHAPES}
+    assert accepted == {name: me_of(user) for name, _ in SHAPES}
     assert refused == {name: "closed 4403" for name, _ in REFUSED}
 
 

@@ -40,6 +40,8 @@ from schemathesis.graphql import nodes
 from rapport.settings import PROJECT_ROOT
 from resolvers.credentials import Credentials
 from tests.conftest import PASSWORD, make_settings, raw_dsn, running_server
+from tests.ids import key as raw_key
+from tests.ids import user_of
 from tests.mailbox import sign_up_sync
 from tests.test_profiles import profile_input
 
@@ -158,7 +160,7 @@ def person(base_url: str, database_url: str) -> tuple[str, str]:
 
     account = sign_up_sync(send, database_url, email, PASSWORD)
     post(base_url, CREATE, {"i": profile_input()}, account["token"], "OwnProfile")
-    return account["token"], account["me"]["id"]
+    return account["token"], user_of(account["me"]["id"])
 
 
 def populate(base_url: str, database_url: str) -> tuple[str, list[str]]:
@@ -199,13 +201,13 @@ def target(
     try:
         with running_server(database_url, log_path, RAPPORT_SECRET_KEY=key) as server:
             user_id, ids = populate(server.base_url, database_url)
-            KNOWN_IDS[:] = ids
+            KNOWN_IDS[:] = ids + [raw_key(i) for i in ids]  # global ids, and the old raw ones
             conn = loop.run_until_complete(asyncpg.connect(database_url))
             try:
                 yield Target(
                     base_url=server.base_url,
                     log_path=log_path,
-                    user_id=uuid.UUID(user_id),
+                    user_id=uuid.UUID(raw_key(user_id)),
                     credentials=Credentials(make_settings(database_url, secret_key=key)),
                     conn=conn,
                     loop=loop,

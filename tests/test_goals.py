@@ -10,6 +10,7 @@ from matching.embeddings import count_pending
 from matching.goals import MAX_PHRASES, split_goals
 from models import GoalPhrase, ProfileEmbedding
 from rapport.cli import embed_pending
+from tests.ids import key
 from tests.test_matching import person
 from tests.test_profiles import UPDATE
 
@@ -47,7 +48,7 @@ async def _phrases(resources, user_id: str) -> list[str]:
     async with resources.sessionmaker() as session:
         rows = await session.execute(
             select(col(GoalPhrase.phrase))
-            .where(col(GoalPhrase.user_id) == user_id)
+            .where(col(GoalPhrase.user_id) == key(user_id))
             .order_by(col(GoalPhrase.position))
         )
         return list(rows.scalars())

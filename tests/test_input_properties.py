@@ -43,6 +43,7 @@ from resolvers import validation
 from resolvers.errors import ErrorCode, Problems
 from schema import schema
 from schema.context import Context
+from schema.ids import global_id, key_of
 from tests.conftest import PASSWORD, Gql, make_settings
 from tests.mailbox import CONFIRM, code_in, latest_email, sign_up_code
 from tests.mailbox import REGISTER as SIGN_UP
@@ -842,14 +843,15 @@ def sure_to_wait(op: Operation, variables: dict[str, Any], chat: Chat) -> bool:
     """Whether a subscription may rightly wait for events (else it must refuse at once): its
     conversation, if it has one, is the chat's, and its `after`, if any, is a well-formed id."""
 
-    def number(value: str) -> int | None:
+    def number(value: str, *kinds: str) -> int | None:
+        value = key_of(value, *kinds)  # a global id of that kind, or a raw number
         return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
     conversation = variables.get("conversationId", chat.conversation_id)
     after = variables.get("after")
-    return number(conversation) == int(chat.conversation_id) and (
-        after is None or number(after) is not None
-    )
+    return number(conversation, "Conversation") == number(
+        chat.conversation_id, "Conversation"
+    ) and (after is None or number(after, "Message", "Notification") is not None)
 
 
 @pytest.mark.parametrize("op", SUBSCRIPTIONS, ids=lambda op: f"{op.root}.{op.field}")
@@ -993,7 +995,41 @@ COVERED_ARGUMENTS = {
     "Mutation.sendMessage.body",
     "Mutation.sendMessage.clientMessageId",
     *(f"{op.root}.{op.field}.{name}" for op in OPERATIONS + SUBSCRIPTIONS for name in op.args),
+    "Query.node.id",  # test_node_ids
+    "Query.nodes.ids",
 }
+
+NODE_IDS = st.one_of(
+    IDS,
+    st.builds(
+        lambda kind, key: str(global_id(kind, key)),
+        st.sampled_from(["User", "Me", "OwnProfile", "Preferences", "Match", "Message", "Nope"]),
+        st.one_of(texts(), st.integers().map(str), st.uuids().map(str)),
+    ),
+)
+NODE = """query($id: ID!, $ids: [ID!]!) {
+  node(id: $id) { __typename id } nodes(ids: $ids) { __typename id } }"""
+
+
+@ID_SETTINGS
+@given(data=st.data())
+async def test_node_ids(gql: Gql, chat: Chat, data: st.DataObject) -> None:
+    """node(id) and nodes(ids) with any id at all: null, or an object whose id is the one
+    asked for; never an error; and nothing changes."""
+    one = resolve({"id": data.draw(NODE_IDS, label="id")}, chat)["id"]
+    many = [resolve({"i": v}, chat)["i"] for v in data.draw(st.lists(NODE_IDS, max_size=5))]
+    before = await snapshot(gql.resources)
+    for token in (chat.a.token, None):
+        result = await gql.raw(NODE, {"id": one, "ids": many}, token)
+        if result.errors:  # GraphQL refusing a variable before anything ran
+            assert result.data is None and all(e.path is None for e in result.errors), result
+            continue
+        found = [result.data["node"], *result.data["nodes"]]
+        assert len(found) == 1 + len(many)
+        for asked, got in zip([one, *many], found, strict=True):
+            assert got is None or got["id"] == asked, (asked, got)
+            assert token is not None or got is None
+    assert await snapshot(gql.resources) == before
 
 
 def test_every_input_has_a_property() -> None:

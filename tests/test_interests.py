@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from resolvers import accounts
 from schema.context import Context
+from tests.ids import key, user_of
 from tests.test_profiles import create
 
 SET = """mutation($n: [String!]!) { setInterests(names: $n) {
@@ -137,7 +138,9 @@ async def test_interests_of_many_users_load_in_one_query(gql, resources) -> None
     ids = []
     for i in range(5):
         token = await person(gql, [f"i{i}", "shared"])
-        ids.append(uuid.UUID((await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"]))
+        ids.append(
+            uuid.UUID(key((await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"]))
+        )
     context = Context(resources=resources)
     try:
         with count_statements(resources.engine) as statements:
@@ -157,7 +160,7 @@ async def test_sibling_fields_share_one_session_and_one_authentication(
     ids = []
     for i in range(4):
         token = await person(gql, [f"x{i}"])
-        ids.append((await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"])
+        ids.append(user_of((await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"]))
     calls = []
     real = accounts.authenticate
 

@@ -17,6 +17,7 @@ from matching import grid
 from rapport.rate_limits import Limit
 from rapport.settings import Settings
 from tests.conftest import make_settings
+from tests.ids import key
 from tests.test_matching import person
 from tests.test_rate_limits import RATE_LIMITED, refused
 
@@ -116,12 +117,12 @@ async def test_only_the_cell_centre_is_stored_whoever_writes(gql, resources) -> 
     # a write that bypasses the API (an operator's SQL) is snapped by the trigger too
     await resources.raw_pool.execute(
         "UPDATE profiles SET latitude = $2, longitude = $3 WHERE user_id = $1::uuid",
-        me.id,
+        key(me.id),
         *exact,
     )
     for table in ("profiles", "match_index"):
         row = await resources.raw_pool.fetchrow(
-            f"SELECT latitude, longitude FROM {table} WHERE user_id = $1::uuid", me.id
+            f"SELECT latitude, longitude FROM {table} WHERE user_id = $1::uuid", key(me.id)
         )
         assert (row["latitude"], row["longitude"]) == pytest.approx(grid.snap(*exact), abs=1e-9)
 
@@ -311,7 +312,7 @@ class TestLocationChangesAreLimited:
         row = await resources.raw_pool.fetchrow(
             "SELECT p.latitude, p.longitude, p.city, pr.max_distance_km FROM profiles p "
             "JOIN preferences pr USING (user_id) WHERE user_id = $1::uuid",
-            me.id,
+            key(me.id),
         )
         assert (row["latitude"], row["longitude"]) == pytest.approx(grid.snap(*away), abs=1e-9)
         assert row["max_distance_km"] == 30 and row["city"] == "Berlin"

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from models import Match, User, UserStatus
+from tests.ids import key, user_of
 from tests.test_profiles import profile_input, years_ago
 
 RECS = """query($first: Int, $after: String) { recommendations(first: $first, after: $after) {
@@ -75,7 +76,7 @@ async def person(
         result = await gql(PREFS, {"i": prefs}, token=token)
         assert result["updatePreferences"]["__typename"] == "Preferences", result
     me = await gql("{ me { ... on Me { id } } }", token=token)
-    return Person(token, me["me"]["id"])
+    return Person(token, user_of(me["me"]["id"]))
 
 
 async def recommended(gql, who: Person, first: int = 50) -> list[str]:
@@ -255,7 +256,7 @@ async def test_swipe_refusals(gql, resources) -> None:
     }
     async with resources.sessionmaker() as session:
         await session.execute(
-            update(User).where(col(User.id) == gone.id).values(status=UserStatus.SUSPENDED)
+            update(User).where(col(User.id) == key(gone.id)).values(status=UserStatus.SUSPENDED)
         )
         await session.commit()
     assert (await gql(LIKE, {"id": gone.id}, token=me.token))["like"]["__typename"] == "NotFound"

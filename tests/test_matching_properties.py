@@ -14,6 +14,7 @@ from sqlalchemy import delete
 
 from matching import grid
 from models import User
+from tests.ids import key, user_of
 from tests.test_matching import Person, recommended
 from tests.test_profiles import profile_input, years_ago
 
@@ -134,7 +135,7 @@ async def create(gql, spec: Spec) -> Person:
     )
     assert result["updatePreferences"]["__typename"] == "Preferences", result
     me = await gql("{ me { ... on Me { id } } }", token=token)
-    return Person(token, me["me"]["id"])
+    return Person(token, user_of(me["me"]["id"]))
 
 
 @settings(
@@ -175,4 +176,4 @@ async def test_recommendations_are_exactly_the_compatible_unblocked_people(
             population[i],
             [population[j] for j in range(len(people)) if people[j].id in set(got) ^ expected],
         )
-    assert all(uuid.UUID(p.id) for p in people)
+    assert all(uuid.UUID(key(p.id)) for p in people)

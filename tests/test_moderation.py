@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from models import Report, UserRole
 from resolvers.moderation import set_role
 from tests.conftest import PASSWORD
+from tests.ids import user_of
 from tests.test_chat import BLOCK
 from tests.test_matching import Person, person, recommended
 from tests.test_profiles import profile_input
@@ -44,7 +45,7 @@ async def moderator(gql, resources) -> Person:
     async with resources.sessionmaker() as session:
         assert await set_role(session, email, UserRole.MODERATOR)
     me = await gql("{ me { ... on Me { id } } }", token=token)
-    return Person(token, me["me"]["id"])
+    return Person(token, user_of(me["me"]["id"]))
 
 
 async def reports_count(resources) -> int:
@@ -97,7 +98,9 @@ async def test_suspension_locks_the_account_out_everywhere_until_reinstated(gql,
         {"i": profile_input()},
         token=token,
     )
-    suspect = Person(token, (await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"])
+    suspect = Person(
+        token, user_of((await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"])
+    )
     viewer, witness = await person(gql), await person(gql)
     assert suspect.id in await recommended(gql, viewer)  # now in viewer's cached list
     for who in (viewer, witness):

@@ -12,6 +12,7 @@ from sqlmodel import SQLModel
 from models import Report
 from resolvers.privacy import EXPORTED_TABLES, NOT_EXPORTED_TABLES
 from tests.conftest import PASSWORD
+from tests.ids import key, user_of
 from tests.test_chat import BLOCK, CONVERSATIONS, matched, send
 from tests.test_matching import LIKE, Person, person, recommended
 
@@ -58,21 +59,22 @@ async def test_export_holds_everything_about_me_and_no_secret(gql, resources) ->
 
     data = (await gql(EXPORT, token=a.token))["exportMyData"]["data"]
     me = (await gql(ME, token=a.token))["me"]
-    assert data["account"]["id"] == a.id and data["account"]["email"] == me["email"]
-    assert data["profile"]["user_id"] == a.id and data["preferences"]["user_id"] == a.id
+    # The export is a document of rows: raw keys, not global ids.
+    assert data["account"]["id"] == key(a.id) and data["account"]["email"] == me["email"]
+    assert data["profile"]["user_id"] == key(a.id) and data["preferences"]["user_id"] == key(a.id)
     assert data["interests"] == ["chess", "hiking"]
     assert len(data["embeddings"]) == 1 and len(data["embeddings"][0]["combined"]) == 384
-    assert {(s["target_id"], s["kind"]) for s in data["swipes"]} >= {(other.id, "like")}
-    assert [m["id"] for m in data["matches"]] and data["blocks"][0]["blocked_id"] == other.id
+    assert {(s["target_id"], s["kind"]) for s in data["swipes"]} >= {(key(other.id), "like")}
+    assert [m["id"] for m in data["matches"]] and data["blocks"][0]["blocked_id"] == key(other.id)
     (chat,) = data["conversations"]
-    assert chat["with_user_id"] == b.id
+    assert chat["with_user_id"] == key(b.id)
     assert [m["body"] for m in chat["messages"]] == ["a private hello", "hello back"]
     assert data["notifications"] and len(data["sessions"]) >= 1
-    assert [r["reported_id"] for r in data["reports_made"]] == [other.id]
+    assert [r["reported_id"] for r in data["reports_made"]] == [key(other.id)]
     serialised = json.dumps(data)
     for secret in ("$argon2", "password_hash", "token_hash", "rpt_"):
         assert secret not in serialised, secret
-    assert other.id not in {r.get("reporter_id") for r in data["reports_made"]}
+    assert key(other.id) not in {r.get("reporter_id") for r in data["reports_made"]}
 
 
 async def test_delete_needs_the_password_and_removes_every_personal_row(gql, resources) -> None:
@@ -87,7 +89,7 @@ async def test_delete_needs_the_password_and_removes_every_personal_row(gql, res
         {"i": profile_input()},
         token=token,
     )
-    me = Person(token, (await gql(ME, token=token))["me"]["id"])
+    me = Person(token, user_of((await gql(ME, token=token))["me"]["id"]))
     await gql(LIKE, {"id": b.id}, token=me.token)
     await gql(LIKE, {"id": me.id}, token=b.token)  # a match and a conversation with b
     convs = (await gql(CONVERSATIONS, token=me.token))["conversations"]["edges"]
@@ -115,7 +117,7 @@ async def test_delete_needs_the_password_and_removes_every_personal_row(gql, res
             for column in columns:
                 left = await session.scalar(
                     text(f"SELECT count(*) FROM {table} WHERE {column} = :id"),
-                    {"id": uuid.UUID(me.id)},
+                    {"id": uuid.UUID(key(me.id))},
                 )
                 assert left == 0, (table, column)
         messages = await session.scalar(

@@ -9,6 +9,7 @@ from sqlmodel import col
 
 from matching import grid
 from models import Preferences, Profile, User, UserStatus
+from tests.ids import key, user_of
 
 CREATE = """mutation($i: CreateProfileInput!) { createProfile(input: $i) {
   __typename
@@ -292,7 +293,7 @@ PUBLIC = """query($id: ID!) { user(id: $id) {
 
 
 async def _id(gql, token: str) -> str:
-    return (await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"]
+    return user_of((await gql("{ me { ... on Me { id } } }", token=token))["me"]["id"])
 
 
 async def test_user_shows_public_fields_to_signed_in_users_only(gql, resources) -> None:
@@ -315,7 +316,7 @@ async def test_user_shows_public_fields_to_signed_in_users_only(gql, resources) 
     # suspended accounts vanish
     async with resources.sessionmaker() as session:
         await session.execute(
-            update(User).where(col(User.id) == user_id).values(status=UserStatus.SUSPENDED)
+            update(User).where(col(User.id) == key(user_id)).values(status=UserStatus.SUSPENDED)
         )
         await session.commit()
     assert (await gql(PUBLIC, {"id": user_id}, token=viewer))["user"] == {

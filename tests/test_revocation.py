@@ -27,6 +27,7 @@ from rapport.revocations import Revocation
 from rapport.transport import FORBIDDEN
 from resolvers import accounts
 from tests.conftest import PASSWORD, free_port, make_settings, raw_dsn
+from tests.ids import user_of
 from tests.mailbox import sign_up
 from tests.test_chat_cluster import WAIT_S, conversation, gql, instances, redis_server
 
@@ -187,7 +188,7 @@ async def test_a_revocation_on_one_instance_closes_sockets_on_the_other(
     one, two = instances
     sender, used, conv = await conversation(two.base_url, two.database_url)
     other = await login(two.base_url, used)
-    victim = (await gql(two.base_url, ME, token=used))["me"]["id"]
+    victim = user_of((await gql(two.base_url, ME, token=used))["me"]["id"])
     async with (
         socket(one.base_url, used) as used_ws,
         socket(one.base_url, other) as other_ws,

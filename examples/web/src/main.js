@@ -311,13 +311,13 @@ async function showMatches() {
   );
 }
 
-// Message ids are cursors that grow in each conversation; sort by them.
-const byId = (a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0);
+// Ids are opaque (compare them only for equality): order by time sent, ties in arrival order.
+const byTime = (a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt);
 
 function addMessages(...added) {
   for (const m of added) messages.set(m.id, m);
   $("#messages").replaceChildren(
-    ...[...messages.values()].sort(byId).map((m) =>
+    ...[...messages.values()].sort(byTime).map((m) =>
       h("li", { class: m.mine ? "mine" : "theirs", "data-testid": "message" }, m.body),
     ),
   );
