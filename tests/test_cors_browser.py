@@ -5,12 +5,7 @@ same page served from an origin not listed cannot read an answer (CORS) nor open
 
 from __future__ import annotations
 
-import functools
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,31 +14,17 @@ from playwright.async_api import ConsoleMessage, Page, async_playwright
 
 from tests.conftest import PASSWORD, running_server
 from tests.mailbox import CONFIRM, REGISTER, sign_up_code
+from tests.static_site import static_site
 from tests.test_chat_cluster import gql, person
 from tests.test_connection_init import CLIENTS, INTEREST, NOTIFICATIONS, interest_from
-from tests.test_graphiql_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.test_graphiql_browser import (  # noqa: F401 (chromium: a fixture)
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    chromium,
+)
 from tests.test_profiles import CREATE, profile_input
 
 ME = "{ me { __typename ... on Me { id email profile { displayName } } } }"
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def static_site(directory: Path) -> Iterator[str]:
-    """`directory` over HTTP on a free loopback port (node_modules through its symlink)."""
-    handler = functools.partial(_Quiet, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def call(page: Page, api: str, query: str, variables: Any, token: str | None = None) -> Any:
@@ -59,10 +40,10 @@ def data(answer: dict[str, Any], field: str) -> dict[str, Any]:
 
 
 async def test_a_listed_origin_uses_the_api_and_others_are_refused(
-    database_url: str, tmp_path: Path
+    database_url: str,
+    tmp_path: Path,
+    chromium: Path,  # noqa: F811 (the fixture imported above)
 ) -> None:
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` to install Debian's chromium")
     if not (CLIENTS / "node_modules" / "graphql-ws").is_dir():
         pytest.fail("tests/clients/node_modules is missing: run `make setup`")
     log = tmp_path / "server.log"
@@ -76,7 +57,7 @@ async def test_a_listed_origin_uses_the_api_and_others_are_refused(
         other_token, other = await person(api, database_url)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+                executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
             )
             context = await browser.new_context()
             context.set_default_timeout(TIMEOUT_MS)

@@ -12,17 +12,14 @@ so that a test run never changes a committed file."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,8 +30,9 @@ from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_pla
 from playwright.async_api import Error as PlaywrightError
 
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import PASSWORD, ServerProcess, free_port, running_server
+from tests.conftest import PASSWORD, ServerProcess, running_server
 from tests.mailbox import sign_up
+from tests.static_site import static_site
 from tests.test_graphiql_browser import CHROMIUM_ARGS, chromium  # noqa: F401 (a fixture)
 from tests.test_interests import SET
 from tests.test_matching import PREFS
@@ -86,23 +84,11 @@ def web_build() -> Path:
     return out
 
 
-class QuietFiles(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def web_origin(web_build: Path) -> Iterator[str]:
     """The build served as static files from an origin of its own (another port)."""
-    handler = functools.partial(QuietFiles, directory=str(web_build))
-    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with static_site(web_build) as origin:
+        yield origin
 
 
 @pytest.fixture
