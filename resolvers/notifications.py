@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -91,11 +92,11 @@ async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
 
 
 async def mark_read(
-    session: AsyncSession, viewer: Viewer, up_to: str | None
+    session: AsyncSession, viewer: Viewer, up_to: str | None, shown: int
 ) -> tuple[int, list[Notification], int]:
     """Mark the viewer's notifications read, all or up to a notification id; returns how many
-    were marked, the marked ones the viewer may see (newest first: what `notifications`
-    lists, with their new readAt) and how many stay unread. Commits."""
+    were marked, the newest `shown` of the marked ones the viewer may see (newest first: what
+    `notifications` lists, with their new readAt) and how many stay unread. Commits."""
     problems = Problems()
     limit = row_id(problems, "upTo", up_to, "notification")
     problems.raise_if_any()
@@ -113,8 +114,12 @@ async def mark_read(
     if ids:
         query = (
             select(Notification)
-            .where(col(Notification.id).in_(ids), visible())
+            # One array parameter, not one per id: a backlog may exceed PostgreSQL's 32,767.
+            .where(
+                col(Notification.id) == any_(bindparam("ids", ids, ARRAY(BigInteger))), visible()
+            )
             .order_by(col(Notification.id).desc())
+            .limit(shown)
             .execution_options(populate_existing=True)
         )
         marked = list((await session.execute(query)).scalars())

@@ -215,7 +215,8 @@ class NotificationsRead:
     unread_count: int
     notifications: list[NotificationType] = strawberry.field(
         description="The ones marked read now, newest first, with their readAt (so a "
-        "normalised cache updates them)."
+        "normalised cache updates them): at most the largest page size (100 by default); when "
+        "`marked` is larger, read the list again."
     )
 
 
@@ -437,7 +438,9 @@ class ChatMutations:
         viewer = await info.context.require_viewer()
         if up_to is not None:
             up_to = strawberry.ID(key_of(up_to, "Notification"))
-        marked, rows, unread = await notifications.mark_read(info.context.session, viewer, up_to)
+        marked, rows, unread = await notifications.mark_read(
+            info.context.session, viewer, up_to, info.context.page_sizes["max_size"]
+        )
         return NotificationsRead(
             marked=marked,
             unread_count=unread,
