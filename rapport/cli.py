@@ -18,7 +18,7 @@ from rapport import db, embedded, migrations
 from rapport.settings import PROJECT_ROOT, Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from matching.embeddings import AsyncEncoder
 
@@ -328,7 +328,7 @@ class EmbedProgress:
 
 
 async def embed_pending(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    sessionmaker: async_sessionmaker[db.OperationSession],
     encoder: AsyncEncoder,
     *,
     batch: int = 64,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Self
 
 import asyncpg
 from sqlalchemy import text
@@ -37,17 +38,39 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     )
 
 
+# What runs the effects a transaction registered, once it committed (resolvers/effects.py).
+EffectRunner = Callable[[Sequence[Hashable]], Awaitable[None]]
+
+
 class OperationSession(AsyncSession):
     """The one session of a GraphQL operation. graphql-core resolves sibling fields
     concurrently and AsyncSession forbids concurrent use, so each database call here holds a
     lock: calls from sibling resolvers queue up on the operation's connection instead of
     failing. (Mutations run their root fields serially anyway.) Only methods that reach the
     connection directly are wrapped: the lock is not reentrant, and e.g. `scalars` is built on
-    `execute`."""
+    `execute`.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    It is also the one route for work after a commit: `after_commit(effect)` registers an
+    effect during the transaction; a successful `commit()` hands the registered effects, in
+    order and each once, to the runner before returning; a rollback or close drops them.
+    `after_each_commit` registers one for every commit of the session's life (the acting
+    viewer's cache eviction in a mutation)."""
+
+    def __init__(self, *args: Any, effects: EffectRunner | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lock = asyncio.Lock()
+        self._run_effects = effects
+        self._pending: dict[Hashable, None] = {}  # ordered, each effect once
+        self._standing: dict[Hashable, None] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    def after_commit(self, *effects: Hashable) -> None:
+        self._pending.update(dict.fromkeys(effects))
+
+    def after_each_commit(self, *effects: Hashable) -> None:
+        self._standing.update(dict.fromkeys(effects))
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         async with self._lock:
@@ -76,19 +99,35 @@ class OperationSession(AsyncSession):
     async def commit(self) -> None:
         async with self._lock:
             await super().commit()
+            effects = list(self._pending) + [e for e in self._standing if e not in self._pending]
+            self._pending = {}
+        if effects:
+            if self._run_effects is None:
+                raise RuntimeError(f"effects registered on a session without a runner: {effects}")
+            await self._run_effects(effects)
 
     async def rollback(self) -> None:
         async with self._lock:
+            self._pending = {}
             await super().rollback()
 
     async def close(self) -> None:
         async with self._lock:
+            self._pending = {}  # never committed: never run
             await super().close()
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_sessionmaker(
+    engine: AsyncEngine, effects: EffectRunner | None = None
+) -> async_sessionmaker[OperationSession]:
+    """Sessions for `engine`; `effects` runs what their transactions registered to do once
+    committed (without it, registering an effect and committing is a bug, and raises)."""
     return async_sessionmaker(
-        engine, class_=OperationSession, expire_on_commit=False, autoflush=False
+        engine,
+        class_=OperationSession,
+        expire_on_commit=False,
+        autoflush=False,
+        effects=effects,
     )
 
 

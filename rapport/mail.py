@@ -22,6 +22,7 @@ from sqlmodel import col
 
 from models import OutboundEmail
 from models.base import utcnow
+from rapport.db import OperationSession
 from rapport.settings import Environment, Settings
 
 log = logging.getLogger("rapport.mail")
@@ -74,7 +75,7 @@ class Outbox:
     claimed with SKIP LOCKED); a failed delivery is retried up to MAX_ATTEMPTS times."""
 
     def __init__(
-        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], poll_s: float = 5
+        self, settings: Settings, sessions: async_sessionmaker[OperationSession], poll_s: float = 5
     ) -> None:
         self._server = SmtpServer.from_url(settings.smtp_url) if settings.smtp_url else None
         self._sender = settings.mail_from

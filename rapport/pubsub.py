@@ -548,6 +548,12 @@ class Hub:
         Iterate the Subscription for decoded messages and GAP."""
         return self._broadcast.subscribe(channel)
 
+    def subscribers(self, channel: str) -> int:
+        """Live subscriptions to `channel` in this process (a subscription counts from the
+        moment nothing published after it can be missed)."""
+        state = self._broadcast._channels.get(channel)
+        return len(state.subscribers) if state is not None and state.subscribed else 0
+
 
 def create_hub(redis_url: str | None, *, queue_size: int = 256) -> Hub:
     """A hub on Redis when `redis_url` is set, else in-process (one process only)."""

@@ -11,13 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from redis.asyncio import BlockingConnectionPool, Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from matching.batching import BatchingEncoder
 from matching.cache import LocalRankingCache, RankingCache, RedisRankingCache
 from matching.embeddings import AsyncEncoder
 from matching.encoder import load_encoder
-from rapport.db import check_usable, create_engine, create_raw_pool, create_sessionmaker
+from rapport.db import (
+    OperationSession,
+    check_usable,
+    create_engine,
+    create_raw_pool,
+    create_sessionmaker,
+)
 from rapport.mail import Outbox
 from rapport.presence import LocalPresence, Presence, RedisPresence
 from rapport.pubsub import Hub, create_hub
@@ -28,6 +34,7 @@ from rapport.tracing import Tracing, create_tracing
 from rapport.viewer_evictions import shared_evictions
 from resolvers import accounts
 from resolvers.credentials import Credentials
+from resolvers.effects import Effects
 from resolvers.matching import Matcher
 from resolvers.viewer_cache import ViewerCache
 
@@ -41,7 +48,7 @@ if TYPE_CHECKING:
 class Resources:
     settings: Settings
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
+    sessionmaker: async_sessionmaker[OperationSession]
     # A small asyncpg pool for the per-request hot path (authentication), which skips the
     # ORM and SQLAlchemy's greenlet-adapted pool: see resolvers/accounts.py.
     raw_pool: asyncpg.Pool
@@ -56,6 +63,9 @@ class Resources:
     presence: Presence
     rate_limits: RateLimits
     outbox: Outbox
+    # Runs what a committed transaction registered (events, notifications, cache evictions,
+    # the outbox wake-up): resolvers/effects.py. Sessions of `sessionmaker` use it.
+    effects: Effects
     # Persisted queries and trusted documents (rapport/persisted.py).
     persisted: PersistedDocuments
     # OpenTelemetry (RAPPORT_OTEL): a span per GraphQL operation; None when off.
@@ -135,8 +145,10 @@ async def open_resources(
         tracing = create_tracing(settings, span_exporter)
         if tracing is not None:
             stack.callback(tracing.shutdown)
-        sessionmaker = create_sessionmaker(engine)
-        outbox = Outbox(settings, sessionmaker)
+        matcher = Matcher(encoder=encoder, cache=cache)
+        effects = Effects(hub, cache, viewer_cache, revocations)
+        sessionmaker = create_sessionmaker(engine, effects.run)
+        outbox = effects.outbox = Outbox(settings, sessionmaker)
         outbox.start()
         stack.push_async_callback(outbox.aclose)
         credentials = Credentials(settings)
@@ -149,11 +161,12 @@ async def open_resources(
             credentials=credentials,
             viewer_cache=viewer_cache,
             revocations=revocations,
-            matcher=Matcher(encoder=encoder, cache=cache),
+            matcher=matcher,
             hub=hub,
             presence=presence,
             rate_limits=RateLimits(settings.rate_limits, redis),
             outbox=outbox,
+            effects=effects,
             persisted=PersistedDocuments(settings, documents, RegisteredDocuments(raw_pool)),
             tracing=tracing,
         )

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 import asyncpg
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from models import (
@@ -25,10 +24,12 @@ from models import (
 )
 from models.base import from_row, utcnow
 from rapport import mail, metrics
+from rapport.db import OperationSession
 from rapport.rate_limits import Limit, RateLimits
 from rapport.revocations import Revocation, Revocations
 from resolvers import validation
 from resolvers.credentials import CODE_DIGITS, TOKEN_PREFIX, Credentials
+from resolvers.effects import EmailQueued
 from resolvers.errors import (
     AlreadyExists,
     ErrorCode,
@@ -84,7 +85,7 @@ class Guesses:
 
 
 async def password_guess(
-    session: AsyncSession,
+    session: OperationSession,
     credentials: Credentials,
     guesses: Guesses,
     email: str,
@@ -117,7 +118,7 @@ def _address_hash(credentials: Credentials, address: str) -> bytes:
 
 
 async def _signed_in_from(
-    session: AsyncSession, credentials: Credentials, email: str, address: str
+    session: OperationSession, credentials: Credentials, email: str, address: str
 ) -> bool:
     """Whether the account of `email` signed in from `address` lately (one query whether or
     not the email has an account)."""
@@ -134,7 +135,7 @@ async def _signed_in_from(
 
 
 async def _remember_address(
-    session: AsyncSession, credentials: Credentials, user_id: uuid.UUID, address: str
+    session: OperationSession, credentials: Credentials, user_id: uuid.UUID, address: str
 ) -> None:
     """Note a sign-in from `address` (committed with the sign-in), and forget the account's
     addresses not used for KNOWN_ADDRESS_FOR."""
@@ -170,7 +171,7 @@ def _check_password(problems: Problems, field: str, password: str) -> None:
 
 
 async def _issue_token(
-    session: AsyncSession, credentials: Credentials, user: User, ttl: timedelta
+    session: OperationSession, credentials: Credentials, user: User, ttl: timedelta
 ) -> Session:
     token = credentials.new_token()
     expires_at = utcnow() + ttl
@@ -186,8 +187,6 @@ async def _issue_token(
 class SignUp:
     email: str  # normalised
     expires_at: datetime  # when the emailed code stops working
-    subject: str
-    body: str  # what was queued for the address (the caller wakes the outbox)
 
 
 SIGN_UP_SUBJECT = "Your Rapport sign-up code"
@@ -211,7 +210,7 @@ def code_in_email(body: str | None) -> str | None:
 
 
 async def register(
-    session: AsyncSession,
+    session: OperationSession,
     credentials: Credentials,
     limits: RateLimits,
     email: str,
@@ -241,12 +240,13 @@ async def register(
     taken = await session.scalar(select(col(User.id)).where(col(User.email) == address))
     body = _EXISTING_BODY if taken is not None else _NEW_BODY.format(code=code)
     mail.enqueue(session, address, SIGN_UP_SUBJECT, body)
+    session.after_commit(EmailQueued(address, SIGN_UP_SUBJECT, body))
     await session.commit()
-    return SignUp(email=address, expires_at=expires_at, subject=SIGN_UP_SUBJECT, body=body)
+    return SignUp(email=address, expires_at=expires_at)
 
 
 async def confirm_registration(
-    session: AsyncSession,
+    session: OperationSession,
     credentials: Credentials,
     guesses: Guesses,
     ttl: timedelta,
@@ -297,7 +297,7 @@ async def confirm_registration(
     return result
 
 
-async def _new_user(session: AsyncSession, email: str, password_hash: str) -> User | None:
+async def _new_user(session: OperationSession, email: str, password_hash: str) -> User | None:
     """None if the address has an account (INSERT .. ON CONFLICT: two confirmations of one
     address cannot both make one)."""
     user_id = (
@@ -312,7 +312,7 @@ async def _new_user(session: AsyncSession, email: str, password_hash: str) -> Us
 
 
 async def create_account(
-    session: AsyncSession,
+    session: OperationSession,
     credentials: Credentials,
     ttl: timedelta,
     email: str,
@@ -346,7 +346,7 @@ async def create_account(
 
 
 async def login(
-    session: AsyncSession,
+    session: OperationSession,
     credentials: Credentials,
     guesses: Guesses,
     ttl: timedelta,
@@ -443,22 +443,24 @@ async def valid_tokens(pool: asyncpg.Pool, token_ids: list[uuid.UUID]) -> set[uu
     return {row["id"] for row in rows}
 
 
-async def logout(session: AsyncSession, revocations: Revocations, viewer: Viewer) -> None:
+async def logout(session: OperationSession, revocations: Revocations, viewer: Viewer) -> None:
     """Revoke the viewer's token: sockets authenticated with it end (rapport/revocations.py)."""
     await session.execute(delete(AuthToken).where(col(AuthToken.id) == viewer.token_id))
+    session.after_commit(Revocation(viewer.id, token_id=viewer.token_id))
     await session.commit()
-    await revocations.revoked(Revocation(viewer.id, token_id=viewer.token_id))
 
 
-async def logout_everywhere(session: AsyncSession, revocations: Revocations, viewer: Viewer) -> int:
+async def logout_everywhere(
+    session: OperationSession, revocations: Revocations, viewer: Viewer
+) -> int:
     result = await session.execute(delete(AuthToken).where(col(AuthToken.user_id) == viewer.id))
+    session.after_commit(Revocation(viewer.id))
     await session.commit()
-    await revocations.revoked(Revocation(viewer.id))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 async def change_password(
-    session: AsyncSession,
+    session: OperationSession,
     credentials: Credentials,
     revocations: Revocations,
     viewer: Viewer,
@@ -492,12 +494,12 @@ async def change_password(
             col(AuthToken.user_id) == viewer.id, col(AuthToken.id) != viewer.token_id
         )
     )
+    session.after_commit(Revocation(viewer.id, keep=viewer.token_id))
     await session.commit()
-    await revocations.revoked(Revocation(viewer.id, keep=viewer.token_id))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
-async def purge_expired(session: AsyncSession, now: datetime | None = None) -> int:
+async def purge_expired(session: OperationSession, now: datetime | None = None) -> int:
     """Expired tokens and sign-ups, and sent email older than a week. Returns the tokens."""
     now = now or utcnow()
     result = await session.execute(delete(AuthToken).where(col(AuthToken.expires_at) <= now))
@@ -508,10 +510,10 @@ async def purge_expired(session: AsyncSession, now: datetime | None = None) -> i
         delete(OutboundEmail).where(col(OutboundEmail.sent_at) <= now - SENT_MAIL_KEPT)
     )
     await session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
-async def seen(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def seen(session: OperationSession, user_id: uuid.UUID) -> None:
     """Record that someone was active just now (their last live subscription ended). Commits."""
     await session.execute(
         update(User).where(col(User.id) == user_id).values(last_active_at=utcnow())

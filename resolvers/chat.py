@@ -5,13 +5,12 @@ hub only says that something new exists (see resolvers/events.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import (
@@ -26,7 +25,10 @@ from models import (
 from models.base import from_row, utcnow
 from models.chat import MAX_BODY, MAX_CLIENT_ID
 from models.matching import ordered_pair
-from resolvers import validation
+from rapport.db import OperationSession
+from rapport.presence import watching_key
+from rapport.rate_limits import Limit
+from resolvers import events, validation
 from resolvers.accounts import Viewer
 from resolvers.errors import (
     ErrorCode,
@@ -36,6 +38,7 @@ from resolvers.errors import (
     NotFoundError,
     Problems,
 )
+from resolvers.operation import Operation
 from resolvers.pagination import Page, is_int_key, make_page, page_request, row_id, rows_after
 from resolvers.visibility import blocked_between
 
@@ -48,7 +51,7 @@ def _micros(at: datetime) -> int:
     return (at - EPOCH) // timedelta(microseconds=1)
 
 
-async def open_conversation(session: AsyncSession, match: Match) -> Conversation:
+async def open_conversation(session: OperationSession, match: Match) -> Conversation:
     """The conversation of a new match, with its two members. Does not commit."""
     conversation = Conversation(match_id=match.id)  # type: ignore[arg-type]
     session.add(conversation)
@@ -82,7 +85,7 @@ class Membership:
 
 
 async def membership(
-    session: AsyncSession, viewer_id: uuid.UUID, conversation_id: int
+    session: OperationSession, viewer_id: uuid.UUID, conversation_id: int
 ) -> Membership:
     """The viewer's conversation, or NotFound (other people's conversations do not exist for
     them)."""
@@ -122,15 +125,18 @@ def _client_message_id(problems: Problems, value: str) -> str:
     return cleaned
 
 
-async def check_writable(session: AsyncSession, viewer: Viewer, conversation_id: int) -> None:
-    """NotFound unless a member; NotAllowed unless open (for typing signals)."""
-    m = await membership(session, viewer.id, conversation_id)
+async def typing(op: Operation, conversation_id: int) -> bool:
+    """Tell the other member the viewer is typing (never stored: no transaction to follow).
+    NotFound unless a member; NotAllowed unless open. False if it could not be published."""
+    m = await membership(op.session, op.viewer.id, conversation_id)
     if not m.open:
         raise NotAllowedError(ErrorCode.CONVERSATION_CLOSED, "This conversation is closed.")
+    event = events.typing(conversation_id, op.viewer.id)
+    return await op.resources.hub.publish(event.channel, event.message)
 
 
 async def last_seen_of_match(
-    session: AsyncSession, viewer: Viewer, other_id: uuid.UUID
+    session: OperationSession, viewer: Viewer, other_id: uuid.UUID
 ) -> datetime | None:
     """When someone the viewer is matched with was last active; NotFound for anyone else
     (presence is for matches only) or across a block."""
@@ -157,8 +163,9 @@ class Sent:
     message: Message
     recipient_id: uuid.UUID
     created: bool  # False: a retry answered with the message stored the first time
-    previous_id: int | None = None  # created: the conversation's message just before it
-    notified: bool = False  # created: the recipient got a NEW_MESSAGE notification
+    # What follows the commit (resolvers/effects.py): the message event, and the recipient's
+    # notification event if one was stored. Nothing for a retry.
+    effects: tuple[Hashable, ...] = ()
 
 
 def _key_used_elsewhere() -> Invalid:
@@ -241,6 +248,27 @@ async def _earlier(
 
 
 async def send_message(
+    op: Operation, conversation_id: int, body: str, client_message_id: str
+) -> Message:
+    """Send a message (rate-limited per sender): stored and committed, then announced to the
+    conversation (and, by notification, to a recipient not watching it). Idempotent per
+    (sender, clientMessageId): a retry returns the message stored the first time, even after
+    the conversation closed, and announces nothing."""
+    await op.hit(Limit.MESSAGES_PER_MINUTE)
+    presence = op.resources.presence
+    sent = await store_message(
+        op.resources.raw_pool,
+        op.viewer,
+        conversation_id,
+        body,
+        client_message_id,
+        watching=lambda user_id: presence.held(watching_key(user_id, conversation_id)),
+    )
+    await op.run(sent.effects)
+    return sent.message
+
+
+async def store_message(
     pool: asyncpg.Pool,
     viewer: Viewer,
     conversation_id: int,
@@ -249,10 +277,9 @@ async def send_message(
     *,
     watching: Callable[[uuid.UUID], Awaitable[bool]],
 ) -> Sent:
-    """Store a message (committed on return). Idempotent per (sender, clientMessageId): a
-    retry returns the message stored the first time, even after the conversation closed. The
-    recipient gets a NEW_MESSAGE notification, in the same transaction, unless
-    `watching(recipient)` says they are watching this conversation."""
+    """Store a message (committed on return) and say what must follow the commit
+    (`Sent.effects`). The recipient gets a NEW_MESSAGE notification, in the same
+    transaction, unless `watching(recipient)` says they are watching this conversation."""
     problems = Problems()
     cleaned = validation.text(
         problems, "body", body, max_length=MAX_BODY, multiline=True, required=True
@@ -289,7 +316,10 @@ async def send_message(
             "created_at": now,
         },
     )
-    return Sent(message, other_id, created=True, previous_id=previous_id, notified=notify_other)
+    effects: list[Hashable] = [events.message_added(message, previous_id)]
+    if notify_other:
+        effects.append(events.notified(other_id))
+    return Sent(message, other_id, created=True, effects=tuple(effects))
 
 
 def message_id(problems: Problems, field: str, value: str | None) -> int | None:
@@ -298,7 +328,7 @@ def message_id(problems: Problems, field: str, value: str | None) -> int | None:
 
 
 async def history(
-    session: AsyncSession,
+    session: OperationSession,
     viewer: Viewer,
     conversation_id: int,
     *,
@@ -338,7 +368,7 @@ async def history(
 
 
 async def messages_after(
-    session: AsyncSession, conversation_id: int, after_id: int, limit: int = REPLAY_BATCH
+    session: OperationSession, conversation_id: int, after_id: int, limit: int = REPLAY_BATCH
 ) -> list[Message]:
     """For subscriptions (membership already checked): the next messages after a cursor."""
     query = select(Message).where(col(Message.conversation_id) == conversation_id)
@@ -361,7 +391,7 @@ class ConversationView:
 
 
 async def conversations(
-    session: AsyncSession,
+    session: OperationSession,
     viewer: Viewer,
     *,
     first: int | None,
@@ -455,15 +485,14 @@ class ReadMark:
     unread: int
 
 
-async def mark_read(
-    session: AsyncSession, viewer: Viewer, conversation_id: int, up_to: str
-) -> ReadMark:
+async def mark_read(op: Operation, conversation_id: int, up_to: str) -> ReadMark:
     """Move the viewer's read mark forward to `up_to` (a message id; past the conversation's
-    last message it stops there); never backwards. Commits."""
+    last message it stops there); never backwards. Commits; then the other member is told."""
     problems = Problems()
     mark_id = message_id(problems, "upTo", up_to)
     problems.raise_if_any()
     assert mark_id is not None
+    session, viewer = op.session, op.viewer
     m = await membership(session, viewer.id, conversation_id)
     last = m.conversation.last_message_id or 0
     mark = min(mark_id, last)
@@ -476,8 +505,9 @@ async def mark_read(
         )
         .values(last_read_id=mark)
     )
-    await session.commit()
     stored = max(mark, m.member.last_read_id)
+    op.after_commit(events.read(conversation_id, viewer.id, stored))
+    await session.commit()
     unread = await session.scalar(
         select(func.count()).where(
             col(Message.conversation_id) == conversation_id,
@@ -489,7 +519,7 @@ async def mark_read(
 
 
 async def _unread(
-    session: AsyncSession, viewer_id: uuid.UUID, conversation_id: int, after_id: int
+    session: OperationSession, viewer_id: uuid.UUID, conversation_id: int, after_id: int
 ) -> int:
     """Messages from the other member after a read mark."""
     count = await session.scalar(
@@ -503,7 +533,7 @@ async def _unread(
 
 
 async def conversation_view(
-    session: AsyncSession, viewer: Viewer, conversation_id: int
+    session: OperationSession, viewer: Viewer, conversation_id: int
 ) -> ConversationView:
     """One of the viewer's conversations as `conversations` lists it; NotFound otherwise."""
     m = await membership(session, viewer.id, conversation_id)
@@ -522,7 +552,7 @@ async def conversation_view(
 
 
 async def conversation_of_match(
-    session: AsyncSession, viewer: Viewer, match_id: int
+    session: OperationSession, viewer: Viewer, match_id: int
 ) -> ConversationView | None:
     """The conversation a match opened, as `conversations` shows it to the viewer; None if it
     is gone or not theirs to see (across a block)."""
@@ -537,7 +567,7 @@ async def conversation_of_match(
         return None
 
 
-async def read_state(session: AsyncSession, viewer: Viewer, conversation_id: int) -> ReadMark:
+async def read_state(session: OperationSession, viewer: Viewer, conversation_id: int) -> ReadMark:
     """The viewer's read mark in one of their conversations; NotFound otherwise."""
     m = await membership(session, viewer.id, conversation_id)
     mark = m.member.last_read_id
@@ -545,7 +575,7 @@ async def read_state(session: AsyncSession, viewer: Viewer, conversation_id: int
     return ReadMark(conversation_id, viewer.id, m.other_id, mark, unread)
 
 
-async def visible_message(session: AsyncSession, viewer: Viewer, message_id: int) -> Message:
+async def visible_message(session: OperationSession, viewer: Viewer, message_id: int) -> Message:
     """A message of one of the viewer's conversations; NotFound otherwise."""
     message = await session.get(Message, message_id)
     if message is None:

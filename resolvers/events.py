@@ -1,36 +1,25 @@
-"""What the chat publishes after each commit, and on which channel. An event only says that
-something new exists (and where to read it); subscribers read the rows from PostgreSQL, so a
-lost or duplicated event costs a query, never a message."""
+"""What the chat publishes, and on which channel, as effects (resolvers/effects.py) that run
+once the commit that stored what they announce succeeded. An event only says that something
+new exists (and where to read it); subscribers read the rows from PostgreSQL, so a lost or
+duplicated event costs a query, never a message."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from models import Message
 from models.base import from_row
+from resolvers.channels import conversation_channel
+from resolvers.effects import Notify, Publish
 
 
-class Publisher(Protocol):
-    async def publish(self, channel: str, message: dict[str, Any]) -> bool: ...
-
-
-def conversation_channel(conversation_id: int) -> str:
-    """Messages, typing and read receipts of one conversation."""
-    return f"conversation:{conversation_id}"
-
-
-def user_channel(user_id: uuid.UUID) -> str:
-    """Notifications for one person."""
-    return f"user:{user_id}"
-
-
-async def message_added(hub: Publisher, message: Message, previous_id: int | None) -> bool:
+def message_added(message: Message, previous_id: int | None) -> Publish:
     """A new message, with the id of the one before it in its conversation: a subscriber
     whose last delivered message is that one delivers this straight from the event; any other
     reads the database from its cursor (a lost or reordered event costs a query)."""
-    return await hub.publish(
+    return Publish(
         conversation_channel(message.conversation_id),
         {
             "type": "message",
@@ -57,19 +46,17 @@ def carried_message(event: dict[str, Any], last: int) -> Message | None:
     )
 
 
-async def typing(hub: Publisher, conversation_id: int, user_id: uuid.UUID) -> bool:
-    return await hub.publish(
-        conversation_channel(conversation_id), {"type": "typing", "user": str(user_id)}
-    )
+def typing(conversation_id: int, user_id: uuid.UUID) -> Publish:
+    return Publish(conversation_channel(conversation_id), {"type": "typing", "user": str(user_id)})
 
 
-async def read(hub: Publisher, conversation_id: int, user_id: uuid.UUID, up_to: int) -> bool:
-    return await hub.publish(
+def read(conversation_id: int, user_id: uuid.UUID, up_to: int) -> Publish:
+    return Publish(
         conversation_channel(conversation_id),
         {"type": "read", "user": str(user_id), "upTo": up_to},
     )
 
 
-async def notified(hub: Publisher, user_id: uuid.UUID) -> bool:
+def notified(user_id: uuid.UUID) -> Notify:
     """Something new for them: their subscriptions read from their cursor."""
-    return await hub.publish(user_channel(user_id), {"type": "notification"})
+    return Notify(user_id)

@@ -8,14 +8,15 @@ from enum import StrEnum
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import InterestRequest, InterestRequestStatus, Match, MatchOrigin, NotificationKind
 from models.base import utcnow
 from models.matching import MAX_NOTE
+from rapport.db import OperationSession
 from resolvers import validation
 from resolvers.accounts import Viewer
+from resolvers.effects import HideFromRanking
 from resolvers.errors import AlreadyExists, ErrorCode, NotAllowedError, NotFoundError, Problems
 from resolvers.matching import (
     Matcher,
@@ -40,7 +41,11 @@ class Direction(StrEnum):
 
 
 async def send(
-    session: AsyncSession, matcher: Matcher, viewer: Viewer, receiver_id: uuid.UUID, message: str
+    session: OperationSession,
+    matcher: Matcher,
+    viewer: Viewer,
+    receiver_id: uuid.UUID,
+    message: str,
 ) -> InterestRequest:
     problems = Problems()
     cleaned = (
@@ -74,14 +79,15 @@ async def send(
         actor_id=viewer.id,
         data={"requestId": request_id},
     )
+    session.after_commit(
+        HideFromRanking(viewer.id, receiver_id), HideFromRanking(receiver_id, viewer.id)
+    )
     await session.commit()
-    await matcher.cache.remove(viewer.id, receiver_id)
-    await matcher.cache.remove(receiver_id, viewer.id)
     return request
 
 
 async def _own_pending(
-    session: AsyncSession, viewer: Viewer, request_id: int, *, as_receiver: bool
+    session: OperationSession, viewer: Viewer, request_id: int, *, as_receiver: bool
 ) -> InterestRequest:
     """The pending request, locked, if the viewer is its receiver (or sender); else refused.
     Someone else's request reads as unknown: its existence is not the viewer's business."""
@@ -103,7 +109,7 @@ async def _own_pending(
 
 
 async def respond(
-    session: AsyncSession, matcher: Matcher, viewer: Viewer, request_id: int, response: Response
+    session: OperationSession, matcher: Matcher, viewer: Viewer, request_id: int, response: Response
 ) -> tuple[InterestRequest, Match | None]:
     request = await _own_pending(session, viewer, request_id, as_receiver=True)
     match = None
@@ -127,7 +133,7 @@ async def respond(
     return request, match
 
 
-async def cancel(session: AsyncSession, viewer: Viewer, request_id: int) -> InterestRequest:
+async def cancel(session: OperationSession, viewer: Viewer, request_id: int) -> InterestRequest:
     request = await _own_pending(session, viewer, request_id, as_receiver=False)
     request.status, request.responded_at = InterestRequestStatus.CANCELLED, utcnow()
     await session.commit()
@@ -135,7 +141,7 @@ async def cancel(session: AsyncSession, viewer: Viewer, request_id: int) -> Inte
 
 
 async def listing(
-    session: AsyncSession,
+    session: OperationSession,
     viewer: Viewer,
     *,
     direction: Direction,

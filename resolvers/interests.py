@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import Interest, Profile, UserInterest
 from models.interests import MAX_INTEREST_LENGTH
+from rapport.db import OperationSession
 from resolvers import validation
 from resolvers.accounts import Viewer
+from resolvers.effects import profile_changed
 from resolvers.errors import ErrorCode, NotFoundError, Problems
 from resolvers.matching import Matcher
 from resolvers.pagination import Page, is_int_key, is_text_key, make_page, page_request
@@ -35,7 +36,7 @@ class InterestCount:
 
 
 async def set_interests(
-    session: AsyncSession, matcher: Matcher, viewer: Viewer, names: list[str]
+    session: OperationSession, matcher: Matcher, viewer: Viewer, names: list[str]
 ) -> list[str]:
     """Replace the viewer's interests with `names` (normalised, de-duplicated)."""
     problems = Problems()
@@ -90,12 +91,14 @@ async def set_interests(
             .values([{"user_id": viewer.id, "interest_id": i} for i in ids])
             .on_conflict_do_nothing()
         )
+    session.after_commit(*profile_changed(viewer.id))
     await session.commit()
-    await matcher.profile_changed(viewer.id)
     return sorted(tags)
 
 
-async def interests_by_user(session: AsyncSession, user_ids: list[uuid.UUID]) -> list[list[str]]:
+async def interests_by_user(
+    session: OperationSession, user_ids: list[uuid.UUID]
+) -> list[list[str]]:
     """Batch loader: each user's interest names, alphabetically."""
     rows = await session.execute(
         select(col(UserInterest.user_id), col(Interest.name))
@@ -116,7 +119,7 @@ def _key_shape(order: InterestOrder) -> Any:
 
 
 async def catalogue(
-    session: AsyncSession,
+    session: OperationSession,
     *,
     prefix: str | None,
     order: InterestOrder,

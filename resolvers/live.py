@@ -15,14 +15,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from models import Message, Notification
+from rapport.db import OperationSession
 from resolvers import notifications
+from resolvers.channels import conversation_channel, user_channel
 from resolvers.chat import REPLAY_BATCH, membership, messages_after
-from resolvers.events import carried_message, conversation_channel, user_channel
+from resolvers.events import carried_message
 
-Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+Sessions = Callable[[], AbstractAsyncContextManager[OperationSession]]
 Row = TypeVar("Row", Message, Notification)
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import or_, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from matching.cache import RankingCache
@@ -31,9 +30,11 @@ from models import (
 )
 from models.base import utcnow
 from models.matching import MAX_NOTE, ordered_pair
+from rapport.db import OperationSession
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.chat import open_conversation
+from resolvers.effects import DropRanking, HideFromRanking
 from resolvers.errors import (
     AlreadyExists,
     ErrorCode,
@@ -63,11 +64,6 @@ class Matcher:
     encoder: AsyncEncoder
     cache: RankingCache
 
-    async def profile_changed(self, user_id: uuid.UUID) -> None:
-        """Their own list and every list that holds them are out of date."""
-        await self.cache.drop(user_id)
-        await self.cache.drop_containing(user_id)
-
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
@@ -81,7 +77,7 @@ def _is_key(key: list[Any]) -> bool:
 
 
 async def recommendations(
-    session: AsyncSession,
+    session: OperationSession,
     matcher: Matcher,
     viewer: Viewer,
     *,
@@ -109,7 +105,7 @@ async def recommendations(
 
 
 async def _page(
-    session: AsyncSession, viewer_id: uuid.UUID, ranking: list[Scored], request: PageRequest
+    session: OperationSession, viewer_id: uuid.UUID, ranking: list[Scored], request: PageRequest
 ) -> Page[Recommendation]:
     """Keyset over (score desc, id): pages stay stable while the list shrinks or is rebuilt."""
     start = 0
@@ -135,7 +131,7 @@ async def _page(
     return make_page(items, request, lambda r: [r.scored.score, str(r.scored.user_id)])
 
 
-async def lock_pair(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
+async def lock_pair(session: OperationSession, a: uuid.UUID, b: uuid.UUID) -> None:
     """Serialise everything two people do to each other (likes, requests) until commit."""
     low, high = ordered_pair(a, b)
     await session.execute(
@@ -144,7 +140,7 @@ async def lock_pair(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> None:
 
 
 async def check_target(
-    session: AsyncSession, viewer: Viewer, target_id: uuid.UUID, field: str
+    session: OperationSession, viewer: Viewer, target_id: uuid.UUID, field: str
 ) -> None:
     """The target is someone else, active, with a profile, and neither has blocked the other.
     Unknown, inactive and blocked all read as NotFound: a block is not revealed."""
@@ -162,7 +158,7 @@ async def check_target(
         raise NotFoundError("No such user.", field=field, id=str(target_id))
 
 
-async def active_match(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> Match | None:
+async def active_match(session: OperationSession, a: uuid.UUID, b: uuid.UUID) -> Match | None:
     low, high = ordered_pair(a, b)
     return (
         await session.execute(
@@ -176,7 +172,7 @@ async def active_match(session: AsyncSession, a: uuid.UUID, b: uuid.UUID) -> Mat
 
 
 async def prepare_pair_action(
-    session: AsyncSession, viewer: Viewer, target_id: uuid.UUID, field: str
+    session: OperationSession, viewer: Viewer, target_id: uuid.UUID, field: str
 ) -> None:
     """The shared start of a like, a pass and an interest request: the target must pass
     check_target; then the pair lock is taken (held until commit) and an active match between
@@ -188,7 +184,7 @@ async def prepare_pair_action(
 
 
 async def create_match(
-    session: AsyncSession, a: uuid.UUID, b: uuid.UUID, origin: MatchOrigin
+    session: OperationSession, a: uuid.UUID, b: uuid.UUID, origin: MatchOrigin
 ) -> Match:
     """Exactly one active match per pair (callers hold the pair lock; the partial unique index
     backs it up), with its conversation."""
@@ -203,7 +199,7 @@ async def create_match(
     return match
 
 
-async def match_refs(session: AsyncSession, match: Match) -> dict[str, int]:
+async def match_refs(session: OperationSession, match: Match) -> dict[str, int]:
     """What a notification about a new match points to: the match and its conversation."""
     conversation_id = await session.scalar(
         select(col(Conversation.id)).where(col(Conversation.match_id) == match.id)
@@ -218,7 +214,7 @@ class SwipeOutcome:
 
 
 async def swipe(
-    session: AsyncSession,
+    session: OperationSession,
     matcher: Matcher,
     viewer: Viewer,
     target_id: uuid.UUID,
@@ -266,16 +262,16 @@ async def swipe(
                 data=await match_refs(session, match),
             )
     row = await session.get_one(Swipe, inserted)
-    await session.commit()
-    await matcher.cache.remove(viewer.id, target_id)
+    session.after_commit(HideFromRanking(viewer.id, target_id))
     if kind is SwipeKind.PASS or match is not None:
         # A pass is mutual for matching (whoever is passed on no longer sees the passer), and
         # a match leaves both lists.
-        await matcher.cache.remove(target_id, viewer.id)
+        session.after_commit(HideFromRanking(target_id, viewer.id))
+    await session.commit()
     return SwipeOutcome(row, match)
 
 
-async def undo_swipe(session: AsyncSession, matcher: Matcher, viewer: Viewer) -> Swipe:
+async def undo_swipe(session: OperationSession, matcher: Matcher, viewer: Viewer) -> Swipe:
     """Take back the latest live like or pass, unless it already made a match."""
     latest = (
         await session.execute(
@@ -291,12 +287,14 @@ async def undo_swipe(session: AsyncSession, matcher: Matcher, viewer: Viewer) ->
     if await active_match(session, viewer.id, latest.target_id) is not None:
         raise NotAllowedError(ErrorCode.ALREADY_MATCHED, "That like made a match: unmatch instead.")
     latest.undone_at = utcnow()
+    session.after_commit(DropRanking(viewer.id))  # the person comes back into the list
     await session.commit()
-    await matcher.cache.drop(viewer.id)  # the person comes back into the list
     return latest
 
 
-async def unmatch(session: AsyncSession, matcher: Matcher, viewer: Viewer, match_id: int) -> Match:
+async def unmatch(
+    session: OperationSession, matcher: Matcher, viewer: Viewer, match_id: int
+) -> Match:
     match = (
         await session.execute(select(Match).where(col(Match.id) == match_id).with_for_update())
     ).scalar_one_or_none()
@@ -314,7 +312,7 @@ def other(match: Match, viewer_id: uuid.UUID) -> uuid.UUID:
 
 
 async def matches(
-    session: AsyncSession,
+    session: OperationSession,
     viewer: Viewer,
     *,
     status: MatchStatus | None,
@@ -336,7 +334,7 @@ async def matches(
     )
 
 
-async def profiles_of(session: AsyncSession, ids: list[uuid.UUID]) -> list[Profile | None]:
+async def profiles_of(session: OperationSession, ids: list[uuid.UUID]) -> list[Profile | None]:
     """Batch loader: profiles of active accounts (others read as None), in the order asked."""
     rows = (
         await session.execute(

@@ -7,7 +7,6 @@ import uuid
 from datetime import date
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import (
@@ -22,9 +21,11 @@ from models import (
 )
 from models.base import utcnow
 from models.moderation import MAX_DETAILS, MAX_RESOLUTION_NOTE
+from rapport.db import OperationSession
 from rapport.revocations import Revocation, Revocations
 from resolvers import validation
 from resolvers.accounts import Viewer
+from resolvers.effects import ForgetViewer, profile_changed
 from resolvers.errors import (
     AlreadyExists,
     ErrorCode,
@@ -46,7 +47,7 @@ def _not_self(viewer: Viewer, target_id: uuid.UUID, field: str = "userId") -> No
 
 
 async def report(
-    session: AsyncSession,
+    session: OperationSession,
     viewer: Viewer,
     target_id: uuid.UUID,
     reason: ReportReason,
@@ -82,7 +83,7 @@ def require_moderator(viewer: Viewer) -> None:
 
 
 async def reports(
-    session: AsyncSession,
+    session: OperationSession,
     viewer: Viewer,
     *,
     status: ReportStatus | None,
@@ -114,7 +115,7 @@ def _note(problems: Problems, field: str, value: str) -> str:
 
 
 async def suspend(
-    session: AsyncSession,
+    session: OperationSession,
     matcher: Matcher,
     revocations: Revocations,
     viewer: Viewer,
@@ -149,15 +150,15 @@ async def suspend(
             resolution_note=cleaned,
         )
     )
+    # Cached viewers and open websockets would outlive the deleted tokens; and the person
+    # leaves every cached recommendation list.
+    session.after_commit(Revocation(target_id), *profile_changed(target_id))
     await session.commit()
-    # Cached viewers and open websockets would outlive the deleted tokens.
-    await revocations.revoked(Revocation(target_id))
-    await matcher.profile_changed(target_id)  # out of every cached recommendation list
-    return user, int(closed.rowcount or 0)  # type: ignore[attr-defined]
+    return user, int(closed.rowcount or 0)
 
 
 async def reinstate(
-    session: AsyncSession, matcher: Matcher, viewer: Viewer, target_id: uuid.UUID
+    session: OperationSession, matcher: Matcher, viewer: Viewer, target_id: uuid.UUID
 ) -> User:
     """Lift a suspension: the person can log in again (their old tokens stay revoked)."""
     require_moderator(viewer)
@@ -167,12 +168,12 @@ async def reinstate(
     if user.status is not UserStatus.SUSPENDED:
         raise NotAllowedError(ErrorCode.NOT_SUSPENDED, "This account is not suspended.")
     user.status, user.suspended_at, user.suspension_reason = UserStatus.ACTIVE, None, None
+    session.after_commit(*profile_changed(target_id))
     await session.commit()
-    await matcher.profile_changed(target_id)
     return user
 
 
-async def dismiss(session: AsyncSession, viewer: Viewer, report_id: int, note: str) -> Report:
+async def dismiss(session: OperationSession, viewer: Viewer, report_id: int, note: str) -> Report:
     """Close an open report without action."""
     require_moderator(viewer)
     problems = Problems()
@@ -190,7 +191,7 @@ async def dismiss(session: AsyncSession, viewer: Viewer, report_id: int, note: s
 
 
 async def correct_birth_date(
-    session: AsyncSession,
+    session: OperationSession,
     matcher: Matcher,
     viewer_cache: ViewerCache,
     viewer: Viewer,
@@ -209,16 +210,16 @@ async def correct_birth_date(
     if profile is None:
         raise NotFoundError("No such profile.", field="userId", id=str(target_id))
     profile.birth_date, profile.updated_at = birth_date, utcnow()
+    # Their cached viewer holds the profile.
+    session.after_commit(ForgetViewer(target_id), *profile_changed(target_id))
     await session.commit()
-    await viewer_cache.forget_user(target_id)  # their cached viewer holds the profile
-    await matcher.profile_changed(target_id)
     return profile
 
 
-async def set_role(session: AsyncSession, email: str, role: UserRole) -> bool:
+async def set_role(session: OperationSession, email: str, role: UserRole) -> bool:
     """For the `rapport moderator` command: False if no account has this email."""
     result = await session.execute(
         update(User).where(col(User.email) == email.strip().lower()).values(role=role)
     )
     await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)

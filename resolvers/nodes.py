@@ -7,16 +7,16 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import InterestRequest, Match, Notification, Report, Swipe, UserRole
+from rapport.db import OperationSession
 from resolvers.accounts import Viewer
 from resolvers.notifications import visible as notification_visible
 from resolvers.visibility import blocked_between
 
 
-async def match(session: AsyncSession, viewer: Viewer, match_id: int) -> Match | None:
+async def match(session: OperationSession, viewer: Viewer, match_id: int) -> Match | None:
     return (
         await session.execute(
             select(Match).where(
@@ -29,7 +29,7 @@ async def match(session: AsyncSession, viewer: Viewer, match_id: int) -> Match |
 
 
 async def interest_request(
-    session: AsyncSession, viewer: Viewer, request_id: int
+    session: OperationSession, viewer: Viewer, request_id: int
 ) -> InterestRequest | None:
     sender, receiver = col(InterestRequest.sender_id), col(InterestRequest.receiver_id)
     return (
@@ -44,7 +44,7 @@ async def interest_request(
 
 
 async def notification(
-    session: AsyncSession, viewer: Viewer, notification_id: int
+    session: OperationSession, viewer: Viewer, notification_id: int
 ) -> Notification | None:
     return (
         await session.execute(
@@ -57,7 +57,7 @@ async def notification(
     ).scalar_one_or_none()
 
 
-async def swipe(session: AsyncSession, viewer: Viewer, swipe_id: int) -> Swipe | None:
+async def swipe(session: OperationSession, viewer: Viewer, swipe_id: int) -> Swipe | None:
     """The viewer's own swipes only (not across a block)."""
     return (
         await session.execute(
@@ -70,14 +70,14 @@ async def swipe(session: AsyncSession, viewer: Viewer, swipe_id: int) -> Swipe |
     ).scalar_one_or_none()
 
 
-async def report(session: AsyncSession, viewer: Viewer, report_id: int) -> Report | None:
+async def report(session: OperationSession, viewer: Viewer, report_id: int) -> Report | None:
     """Moderators see every report (as `reports` lists them)."""
     if viewer.user.role is not UserRole.MODERATOR:
         return None
     return await session.get(Report, report_id)
 
 
-async def own_report(session: AsyncSession, viewer: Viewer, report_id: int) -> Report | None:
+async def own_report(session: OperationSession, viewer: Viewer, report_id: int) -> Report | None:
     """The reporter's receipt of their own report."""
     row = await session.get(Report, report_id)
     return row if row is not None and row.reporter_id == viewer.id else None

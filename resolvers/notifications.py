@@ -1,5 +1,5 @@
 """Notifications: stored in the same transaction as what caused them, listed newest first,
-marked read, and announced after commit on the person's channel (see OperationScope)."""
+marked read, and announced after commit on the person's channel (resolvers/effects.py)."""
 
 from __future__ import annotations
 
@@ -8,41 +8,36 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import Notification, NotificationKind
 from models.base import utcnow
+from rapport.db import OperationSession
+from resolvers import events
 from resolvers.accounts import Viewer
 from resolvers.errors import Problems
 from resolvers.pagination import Page, newest_first, row_id, rows_after
 from resolvers.visibility import blocked_between
 
-ANNOUNCE = "rapport.announce"  # session.info key: people to tell, once the operation ends
 REPLAY_BATCH = 100
 
 
 async def notify(
-    session: AsyncSession,
+    session: OperationSession,
     user_id: uuid.UUID,
     kind: NotificationKind,
     *,
     actor_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
 ) -> Notification:
-    """Store a notification in the caller's transaction (does not commit) and remember to
-    announce it when the operation ends. An announcement whose transaction rolled back only
-    makes a subscriber look and find nothing new."""
+    """Store a notification in the caller's transaction (does not commit); once that commits,
+    the person's subscriptions are told (one event per person however many were stored; none
+    if it rolls back)."""
     notification = Notification(user_id=user_id, kind=kind, actor_id=actor_id, data=data or {})
     session.add(notification)
     await session.flush()
-    session.info.setdefault(ANNOUNCE, set()).add(user_id)
+    session.after_commit(events.notified(user_id))
     return notification
-
-
-def to_announce(session: AsyncSession) -> set[uuid.UUID]:
-    """The people notified through this session since the last call (and forget them)."""
-    return session.info.pop(ANNOUNCE, set())
 
 
 def visible() -> ColumnElement[bool]:
@@ -55,7 +50,7 @@ def visible() -> ColumnElement[bool]:
 
 
 async def listing(
-    session: AsyncSession,
+    session: OperationSession,
     viewer: Viewer,
     *,
     unread_only: bool,
@@ -78,7 +73,7 @@ async def listing(
     )
 
 
-async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
+async def unread_count(session: OperationSession, user_id: uuid.UUID) -> int:
     return int(
         await session.scalar(
             select(func.count()).where(
@@ -92,7 +87,7 @@ async def unread_count(session: AsyncSession, user_id: uuid.UUID) -> int:
 
 
 async def mark_read(
-    session: AsyncSession, viewer: Viewer, up_to: str | None, shown: int
+    session: OperationSession, viewer: Viewer, up_to: str | None, shown: int
 ) -> tuple[int, list[Notification], int]:
     """Mark the viewer's notifications read, all or up to a notification id; returns how many
     were marked, the newest `shown` of the marked ones the viewer may see (newest first: what
@@ -127,14 +122,14 @@ async def mark_read(
 
 
 async def notifications_after(
-    session: AsyncSession, user_id: uuid.UUID, after_id: int, limit: int = REPLAY_BATCH
+    session: OperationSession, user_id: uuid.UUID, after_id: int, limit: int = REPLAY_BATCH
 ) -> list[Notification]:
     """For the subscription: the person's notifications after a cursor, oldest first."""
     query = select(Notification).where(col(Notification.user_id) == user_id, visible())
     return await rows_after(session, query, col(Notification.id), after_id, limit)
 
 
-async def latest_id(session: AsyncSession, user_id: uuid.UUID) -> int:
+async def latest_id(session: OperationSession, user_id: uuid.UUID) -> int:
     return int(
         await session.scalar(
             select(func.coalesce(func.max(col(Notification.id)), 0)).where(

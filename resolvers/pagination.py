@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from rapport.db import OperationSession
 from resolvers.errors import ErrorCode, Problems
 
 T = TypeVar("T")
@@ -124,7 +124,7 @@ def make_page(rows: list[T], request: PageRequest, key: Callable[[T], Sequence[A
 
 
 async def newest_first(
-    session: AsyncSession,
+    session: OperationSession,
     query: Select[Any],
     id_column: Any,
     first: int | None,
@@ -152,7 +152,7 @@ async def newest_first(
 
 
 async def rows_after(
-    session: AsyncSession, query: Select[Any], id_column: Any, after_id: int, limit: int
+    session: OperationSession, query: Select[Any], id_column: Any, after_id: int, limit: int
 ) -> list[Any]:
     """The next `limit` rows of `query` after an id, oldest first (subscriptions catching up
     from a cursor)."""

@@ -10,7 +10,6 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from models import (
@@ -33,9 +32,11 @@ from models import (
     UserInterest,
 )
 from models.base import utcnow
+from rapport.db import OperationSession
 from rapport.revocations import Revocation, Revocations
 from resolvers.accounts import Guesses, Viewer, password_guess
 from resolvers.credentials import Credentials
+from resolvers.effects import profile_changed
 from resolvers.errors import ErrorCode, Problems
 from resolvers.matching import Matcher
 
@@ -87,7 +88,7 @@ def _row(row: SQLModel) -> dict[str, Any]:
 
 
 async def _rows(
-    session: AsyncSession, model: type[SQLModel], *where: ColumnElement[bool], order: Any = None
+    session: OperationSession, model: type[SQLModel], *where: ColumnElement[bool], order: Any = None
 ) -> list[dict[str, Any]]:
     query = select(model).where(*where)
     if order is not None:
@@ -95,7 +96,7 @@ async def _rows(
     return [_row(r) for r in (await session.execute(query)).scalars()]
 
 
-async def export(session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
+async def export(session: OperationSession, viewer: Viewer) -> dict[str, Any]:
     """Everything stored about the viewer, and everything they wrote. Not included: other
     people's reports about them (the reporters' safety), who liked or passed on them (other
     people's choices), and match_index, a derived copy of their profile for matching."""
@@ -165,7 +166,7 @@ async def export(session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
 
 
 async def delete_account(
-    session: AsyncSession,
+    session: OperationSession,
     credentials: Credentials,
     guesses: Guesses,
     matcher: Matcher,
@@ -190,6 +191,5 @@ async def delete_account(
     problems.raise_if_any()
     await session.execute(delete(Notification).where(col(Notification.actor_id) == viewer.id))
     await session.execute(delete(User).where(col(User.id) == viewer.id))
+    session.after_commit(Revocation(viewer.id), *profile_changed(viewer.id))
     await session.commit()
-    await revocations.revoked(Revocation(viewer.id))
-    await matcher.profile_changed(viewer.id)

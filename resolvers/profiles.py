@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from matching import grid
@@ -21,9 +20,11 @@ from matching.embeddings import embed_profile
 from models import Gender, Intent, MentorshipRole, Preferences, Profile, User, UserStatus
 from models.base import utcnow
 from models.profiles import MAX_PHOTOS
+from rapport.db import OperationSession
 from rapport.rate_limits import Limit, RateLimits
 from resolvers import validation
 from resolvers.accounts import Viewer
+from resolvers.effects import profile_changed
 from resolvers.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
 from resolvers.matching import Matcher
 from resolvers.visibility import blocked_between
@@ -159,7 +160,7 @@ def _check_mentorship(problems: Problems, profile: Mapping[str, Any]) -> None:
 
 
 async def _save(
-    session: AsyncSession, row: Profile | Preferences, values: Mapping[str, Any]
+    session: OperationSession, row: Profile | Preferences, values: Mapping[str, Any]
 ) -> None:
     """Apply validated values to a row and commit."""
     for name, value in values.items():
@@ -169,7 +170,11 @@ async def _save(
 
 
 async def create_profile(
-    session: AsyncSession, matcher: Matcher, viewer: Viewer, fields: Mapping[str, Any], today: date
+    session: OperationSession,
+    matcher: Matcher,
+    viewer: Viewer,
+    fields: Mapping[str, Any],
+    today: date,
 ) -> Profile:
     problems = Problems()
     for name in REQUIRED_ON_CREATE:
@@ -199,13 +204,13 @@ async def create_profile(
         )
     )
     await embed_profile(session, matcher.encoder, profile)
+    session.after_commit(*profile_changed(viewer.id))
     await session.commit()
-    await matcher.profile_changed(viewer.id)
     return profile
 
 
 async def update_profile(
-    session: AsyncSession,
+    session: OperationSession,
     matcher: Matcher,
     viewer: Viewer,
     fields: Mapping[str, Any],
@@ -250,8 +255,8 @@ async def update_profile(
     for name, value in values.items():
         setattr(profile, name, value)
     await embed_profile(session, matcher.encoder, profile)  # only if goals or bio changed
+    session.after_commit(*profile_changed(viewer.id))
     await _save(session, profile, {})
-    await matcher.profile_changed(viewer.id)
     return profile
 
 
@@ -308,7 +313,7 @@ def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[st
 
 
 async def update_preferences(
-    session: AsyncSession,
+    session: OperationSession,
     matcher: Matcher,
     viewer: Viewer,
     fields: Mapping[str, Any],
@@ -340,17 +345,17 @@ async def update_preferences(
         },
     )
     await _spend(limits, viewer, spends)
+    session.after_commit(*profile_changed(viewer.id))
     await _save(session, preferences, values)
-    await matcher.profile_changed(viewer.id)
     return preferences
 
 
-async def preferences_of(session: AsyncSession, user_id: uuid.UUID) -> Preferences | None:
+async def preferences_of(session: OperationSession, user_id: uuid.UUID) -> Preferences | None:
     """Private: callers show these only to their owner."""
     return await session.get(Preferences, user_id)
 
 
-async def public_profile(session: AsyncSession, viewer: Viewer, user_id: uuid.UUID) -> Profile:
+async def public_profile(session: OperationSession, viewer: Viewer, user_id: uuid.UUID) -> Profile:
     """Another person's profile, as anyone signed in may see it: active accounts only, and
     not across a block (either way: a block is not revealed, it reads as NotFound)."""
     profile = (

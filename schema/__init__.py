@@ -118,6 +118,7 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return with_code(executor, "BAD_USER_INPUT")
         if isinstance(executor, Executor) and isinstance(context_value, Context):
             operation = executor.operation
+            context_value.mutation = operation.operation is GraphQLOperationType.MUTATION
             if operation.operation is GraphQLOperationType.SUBSCRIPTION:
                 # Live from here until the operation ends (OperationScope counts it out).
                 first = operation.selection_set.selections[0]

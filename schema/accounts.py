@@ -150,7 +150,6 @@ class AccountMutations:
         started = await accounts.register(
             info.context.session, r.credentials, r.rate_limits, input.email, input.password
         )
-        r.outbox.queued(started.email, started.subject, started.body)
         return RegistrationStarted(email=started.email, code_expires_at=started.expires_at)
 
     @strawberry.mutation(

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from strawberry.types import Info
 
 from models import Message, Notification, NotificationKind
+from rapport.db import OperationSession
 from rapport.presence import online_key, watching_key
-from rapport.rate_limits import Limit
-from resolvers import accounts, chat, events, live, notifications
+from resolvers import accounts, chat, live, notifications
 from resolvers.chat import ConversationView, ReadMark
 from resolvers.errors import DomainError, NotFoundError, Problems
 from resolvers.pagination import row_id
@@ -388,23 +388,9 @@ class ChatMutations:
     ) -> SendMessageResult:
         viewer = await info.context.require_viewer()
         cid = parse_number(conversation_id, "conversationId", "Conversation")
-        resources = info.context.resources
-        await resources.rate_limits.hit(Limit.MESSAGES_PER_MINUTE, str(viewer.id))
-        presence = resources.presence
-        sent = await chat.send_message(
-            info.context.resources.raw_pool,
-            viewer,
-            cid,
-            body,
-            client_message_id,
-            watching=lambda user_id: presence.held(watching_key(user_id, cid)),
-        )
-        if sent.created:
-            hub = info.context.resources.hub
-            await events.message_added(hub, sent.message, sent.previous_id)
-            if sent.notified:
-                await events.notified(hub, sent.recipient_id)
-        return MessageType(row=sent.message, viewer_id=viewer.id)
+        op = info.context.operation(viewer)
+        message = await chat.send_message(op, cid, body, client_message_id)
+        return MessageType(row=message, viewer_id=viewer.id)
 
     @strawberry.mutation(
         description="Mark the conversation read up to a message; the other member is told."
@@ -415,8 +401,7 @@ class ChatMutations:
     ) -> MarkReadResult:
         viewer = await info.context.require_viewer()
         cid = parse_number(conversation_id, "conversationId", "Conversation")
-        mark = await chat.mark_read(info.context.session, viewer, cid, key_of(up_to, "Message"))
-        await events.read(info.context.resources.hub, cid, viewer.id, mark.last_read_id)
+        mark = await chat.mark_read(info.context.operation(viewer), cid, key_of(up_to, "Message"))
         return ReadState(mark=mark)
 
     @strawberry.mutation(
@@ -427,8 +412,7 @@ class ChatMutations:
     async def send_typing(self, info: Info, conversation_id: strawberry.ID) -> SendTypingResult:
         viewer = await info.context.require_viewer()
         cid = parse_number(conversation_id, "conversationId", "Conversation")
-        await chat.check_writable(info.context.session, viewer, cid)
-        return Sent(ok=await events.typing(info.context.resources.hub, cid, viewer.id))
+        return Sent(ok=await chat.typing(info.context.operation(viewer), cid))
 
     @strawberry.mutation(description="Mark your notifications read: all, or up to one.")
     @expected_errors
@@ -565,6 +549,6 @@ async def online(info: Info, user_id: uuid.UUID) -> AsyncIterator[None]:
         resources.defer(_seen(resources.sessionmaker, user_id))
 
 
-async def _seen(sessions: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> None:
+async def _seen(sessions: async_sessionmaker[OperationSession], user_id: uuid.UUID) -> None:
     async with sessions() as session:
         await accounts.seen(session, user_id)

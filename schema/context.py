@@ -7,17 +7,21 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any, TypeAlias
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import strawberry
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
 from models import Profile
+from rapport.db import OperationSession
 from rapport.resources import Resources
 from resolvers import accounts, interests, matching
 from resolvers.accounts import Guesses, Viewer
+from resolvers.effects import ForgetViewer
 from resolvers.errors import AuthenticationRequiredError
+from resolvers.operation import Operation
 
 
 @dataclass
@@ -58,7 +62,10 @@ class Context:
     # the root field of a running subscription (schema/__init__.py RapportExecutionContext).
     outcome: str | None = None
     subscription_field: str | None = None
-    _session: AsyncSession | None = None
+    # Set when the operation is a mutation (schema/__init__.py RapportExecutionContext): its
+    # viewer's cached state is evicted after each commit.
+    mutation: bool = False
+    _session: OperationSession | None = None
     _viewer: asyncio.Future[Viewer | None] | None = None
 
     @cached_property
@@ -85,11 +92,15 @@ class Context:
         return Guesses(self.resources.rate_limits, self.client_address)
 
     @property
-    def session(self) -> AsyncSession:
+    def session(self) -> OperationSession:
         """The operation's one session, opened on first use and closed when it ends."""
         if self._session is None:
             self._session = self.resources.sessionmaker()
         return self._session
+
+    def operation(self, viewer: Viewer) -> Operation:
+        """What the rule functions take (resolvers/operation.py)."""
+        return Operation(viewer, self.resources, self)
 
     async def viewer(self) -> Viewer | None:
         """Resolved once per operation, however many sibling fields ask at the same time: the
@@ -103,6 +114,7 @@ class Context:
         if cached is not None:
             self._viewer = asyncio.get_running_loop().create_future()
             self._viewer.set_result(cached)
+            self._evict_after_commits(cached)
             return cached
         future = self._viewer = asyncio.get_running_loop().create_future()
         generation = self.resources.viewer_cache.generation
@@ -122,15 +134,15 @@ class Context:
         if found is not None:
             viewer, expires_at = found
             self.resources.viewer_cache.put(digest, viewer, expires_at, generation)
+            self._evict_after_commits(viewer)
         future.set_result(viewer)
         return viewer
 
-    async def forget_viewer(self) -> None:
-        """After a mutation: the viewer's cached state may be stale (or revoked)."""
-        if self._viewer is not None and self._viewer.done() and not self._viewer.cancelled():
-            viewer = self._viewer.result() if self._viewer.exception() is None else None
-            if viewer is not None:
-                await self.resources.viewer_cache.forget_user(viewer.id)
+    def _evict_after_commits(self, viewer: Viewer) -> None:
+        """A mutation may change what the cached viewer holds (its token, account, profile),
+        so each of its commits evicts it, in every process, before the mutation answers."""
+        if self.mutation:
+            self.session.after_each_commit(ForgetViewer(viewer.id))
 
     async def require_viewer(self) -> Viewer:
         viewer = await self.viewer()
@@ -139,7 +151,7 @@ class Context:
         return viewer
 
     @property
-    def opened_session(self) -> AsyncSession | None:
+    def opened_session(self) -> OperationSession | None:
         """The operation's session if it was opened (without opening one)."""
         return self._session
 
@@ -147,7 +159,14 @@ class Context:
         """A context of its own for one operation: same connection and token, fresh session,
         viewer and loaders. Websockets share one Context across concurrent operations; this
         keeps one operation from closing another's session mid-transaction."""
-        return replace(self, _session=None, _viewer=None, outcome=None, subscription_field=None)
+        return replace(
+            self,
+            _session=None,
+            _viewer=None,
+            outcome=None,
+            subscription_field=None,
+            mutation=False,
+        )
 
     async def close(self) -> None:
         """End the operation's database use. On a websocket the context outlives operations:
@@ -157,6 +176,11 @@ class Context:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+# What schema resolvers take: Strawberry's Info with Rapport's context, so that mypy checks
+# every use of `info.context`.
+Info: TypeAlias = strawberry.Info[Context, Any]
 
 
 def bearer_token(request: HTTPConnection) -> str | None:

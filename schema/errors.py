@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 import strawberry
@@ -134,11 +134,16 @@ def expected_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[Any]
         try:
             return await fn(*args, **kwargs)
         except DomainError as error:
-            if isinstance(error, NotFoundError) and error.field and error.id:
-                error.id = _as_sent(error.id, kwargs.get(_snake(error.field)))
-            return to_graphql(error)
+            return expected_error(error, kwargs)
 
     return wrapper
+
+
+def expected_error(error: DomainError, arguments: Mapping[str, object]) -> Error:
+    """The union member for a resolver's DomainError, given the field's arguments."""
+    if isinstance(error, NotFoundError) and error.field and error.id:
+        error.id = _as_sent(error.id, arguments.get(_snake(error.field)))
+    return to_graphql(error)
 
 
 def _snake(name: str) -> str:

@@ -13,10 +13,8 @@ from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from graphql import OperationType as GraphQLOperationType
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types.execution import PreExecutionError
-from strawberry.types.graphql import OperationType
 
 from rapport import metrics
-from resolvers import events, notifications
 from schema.context import Context
 
 if TYPE_CHECKING:
@@ -47,9 +45,8 @@ def _kind(operation: OperationDefinitionNode | None) -> str:
 
 class OperationScope(SchemaExtension):
     """Each operation runs on a context of its own (fresh session and viewer, see
-    Context.for_operation). When it ends, a mutation evicts the acting viewer's cached state
-    (it may have changed, or been revoked) and announces the notifications it stored, and the
-    session is closed (rolling back anything uncommitted).
+    Context.for_operation). When it ends, the session is closed (rolling back anything
+    uncommitted, and with it what was registered to follow a commit: resolvers/effects.py).
 
     It also counts and times the operation (rapport/metrics.py) and, with RAPPORT_OTEL, wraps it
     in a span: here rather than in an extension of their own, which Strawberry would charge
@@ -69,9 +66,6 @@ class OperationScope(SchemaExtension):
         finally:
             self._measure(started, scoped, span)
             if scoped is not None:
-                if self._is_mutation():
-                    await scoped.forget_viewer()
-                    await self._announce(scoped)
                 await scoped.close()
 
     def _measure(self, started: float, scoped: Context | None, span: Span | None) -> None:
@@ -116,20 +110,6 @@ class OperationScope(SchemaExtension):
         )
         state.setdefault("trace_id", format(span.get_span_context().trace_id, "032x"))
         return span
-
-    @staticmethod
-    async def _announce(scoped: Context) -> None:
-        """Tell the people this mutation notified (their rows are committed by now)."""
-        session = scoped.opened_session
-        if session is not None:
-            for user_id in notifications.to_announce(session):
-                await events.notified(scoped.resources.hub, user_id)
-
-    def _is_mutation(self) -> bool:
-        try:
-            return self.execution_context.operation_type is OperationType.MUTATION
-        except RuntimeError:  # the document did not parse: nothing ran
-            return False
 
 
 def is_unexpected(error: GraphQLError) -> bool:

@@ -75,6 +75,18 @@ def subscribe(ws: WebSocketTestSession, query: str, variables: dict[str, Any] | 
     return sid
 
 
+def live(http: Any, conversation: str, subscriptions: int, within_s: float = 30) -> None:
+    """Until this many messageAdded subscriptions of the conversation are live."""
+    from resolvers.channels import conversation_channel
+
+    hub = http.app.state.resources.hub
+    channel = conversation_channel(number(conversation))
+    deadline = time.monotonic() + within_s
+    while hub.subscribers(channel) < subscriptions:
+        assert time.monotonic() < deadline, f"{subscriptions} subscriptions never went live"
+        time.sleep(0.01)
+
+
 def next_data(ws: WebSocketTestSession, sid: str) -> Any:
     message = ws.receive_json()
     assert message["type"] == "next" and message["id"] == sid, message
@@ -114,8 +126,9 @@ def test_message_added_replays_from_the_cursor_then_streams(http) -> None:
         got = [next_data(ws, sid) for _ in range(3)]
         assert [g["id"] for g in got] == later and [g["body"] for g in got] == ["n0", "n1", "n2"]
         assert not any(g["mine"] for g in got)
-        # Without a cursor: only what comes next.
+        # Without a cursor: only what comes next (once it is live: graphql-ws has no ack).
         sid2 = subscribe(ws, ADDED, {"c": conversation})
+        live(http, conversation, 2)
         last = send(b, conversation, "from b")
         seen = {}
         for _ in range(2):
@@ -136,7 +149,7 @@ def test_a_message_whose_event_was_lost_is_read_from_the_database(http) -> None:
     resources = http.app.state.resources
 
     async def store_silently(body: str) -> str:
-        """Stored as sendMessage stores it, but no event is ever published."""
+        """Stored as sendMessage stores it, but its effects (the event) never run."""
 
         async def watching(_: uuid.UUID) -> bool:
             return True
@@ -144,7 +157,7 @@ def test_a_message_whose_event_was_lost_is_read_from_the_database(http) -> None:
         async with resources.sessionmaker() as session:
             user = await session.get_one(User, uuid.UUID(key(a.id)))
         viewer = Viewer(user=user, token_id=uuid.uuid4())
-        sent = await chat.send_message(
+        sent = await chat.store_message(
             resources.raw_pool,
             viewer,
             number(conversation),

@@ -1,0 +1,48 @@
+"""The one object every rule function takes: who acts, the operation's database session, and
+the process's shared resources (in place of long argument lists ordered differently per
+function)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from rapport.db import OperationSession
+from rapport.rate_limits import Limit
+from resolvers.accounts import Viewer
+
+if TYPE_CHECKING:
+    from rapport.resources import Resources
+
+
+class SessionSource(Protocol):
+    """Where the operation's session comes from, opened on first use (schema/context.py)."""
+
+    @property
+    def session(self) -> OperationSession: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    viewer: Viewer
+    resources: Resources
+    source: SessionSource
+
+    @property
+    def session(self) -> OperationSession:
+        """The operation's one session; what it registers with `after_commit` runs once its
+        commit succeeded (resolvers/effects.py)."""
+        return self.source.session
+
+    def after_commit(self, *effects: Hashable) -> None:
+        self.session.after_commit(*effects)
+
+    async def run(self, effects: Iterable[Hashable]) -> None:
+        """Effects of work that committed outside the session (the raw asyncpg pool)."""
+        await self.resources.effects.run(list(effects))
+
+    async def hit(self, limit: Limit, cost: int = 1, key: str | None = None) -> None:
+        """Spend `cost` of a rate limit, counted per viewer unless `key` says otherwise;
+        raises RateLimitedError (nothing spent) when it is used up."""
+        await self.resources.rate_limits.hit(limit, key or str(self.viewer.id), cost)
