@@ -12,6 +12,8 @@ A request names a document by `extensions.persistedQuery` = `{"version": 1, "sha
   not match query", Apollo's words). Stored in Redis with REDIS_URL (every instance shares
   them, each for RAPPORT_PERSISTED_QUERY_TTL_S after its last use), else in a bounded
   in-process LRU. Registered documents (rapport/documents.py) are found by H too.
+- An empty `query` with H is H alone: graphql-ws's client requires a string `query`, so a
+  client that sends only ids (Relay's persisted queries) sends `""` over graphql-transport-ws.
 - Trusted documents (RAPPORT_TRUSTED_DOCUMENTS): only registered documents run. H names one
   (by its manifest id or its sha256), else 404 `PERSISTED_QUERY_NOT_IN_LIST`; text without H
   runs only if it is a registered document's, else 400 `TRUSTED_DOCUMENT_REQUIRED`. Nothing
@@ -161,6 +163,10 @@ class PersistedDocuments:
 
     async def resolve(self, request: GraphQLRequestData) -> None:
         key = self._key(request.extensions)
+        if key is not None and request.query == "":
+            # An id with empty text is the id alone: graphql-ws's client requires `query` to
+            # be a string, so a client sending only ids (Relay's persisted queries) sends "".
+            request.query = None
         if self.trusted:
             await self._trusted(request, key)
         elif key is not None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD, running_server
+from tests.conftest import PASSWORD, ServerProcess, running_server
 from tests.mailbox import sign_up_sync
 from tests.test_profiles import profile_input
 
@@ -46,6 +46,21 @@ def person(
     return {"token": token, "id": signed_up["me"]["id"]}
 
 
+def client_report(node: str, script: str, setup: dict[str, Any], server: ServerProcess) -> Any:
+    """Run tests/clients/`script` with `setup` (JSON) as its argument: the JSON report it
+    prints on its last line."""
+    done = subprocess.run(
+        [node, script, json.dumps(setup)],
+        cwd=CLIENTS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stderr, server.log)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def test_no_watched_query_goes_stale(database_url: str, tmp_path: Path) -> None:
     assert NODE, "node is needed for the client tests"
     with running_server(database_url, tmp_path / "server.log") as server:
@@ -53,17 +68,7 @@ def test_no_watched_query_goes_stale(database_url: str, tmp_path: Path) -> None:
             people = {name: person(http, database_url, name) for name in ("bo", "cy", "di")}
             people["ann"] = person(http, database_url, "ann", with_profile=False)
         setup = {"url": f"{server.base_url}/graphql", "people": people}
-        done = subprocess.run(
-            [NODE, "cache.mjs", json.dumps(setup)],
-            cwd=CLIENTS,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        log = server.log
-    assert done.returncode == 0, (done.stderr, log)
-    report: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+        report: dict[str, Any] = client_report(NODE, "cache.mjs", setup, server)
     assert not report.get("errors"), report["errors"]
     # Every step ran, with every watched query compared after it.
     assert [s["mutation"] for s in report["steps"]] == report["planned"]

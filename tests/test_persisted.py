@@ -404,6 +404,8 @@ async def test_trusted_mode_runs_registered_documents_only(
         assert by_hash.json()["data"]["interests"]["__typename"]
         by_relay_id = await get(http, RELAY_ID)
         assert by_relay_id.json()["data"]["interests"]["__typename"]
+        empty = await http.post("/graphql", json={"query": "", "extensions": persisted(RELAY_ID)})
+        assert empty.json()["data"]["interests"]["__typename"]  # "" with an id: the id alone
         as_text = await http.post("/graphql", json={"query": REGISTERED})  # its text: registered
         assert "errors" not in as_text.json()
 
@@ -429,6 +431,10 @@ async def test_registered_documents_run_by_id_with_trusted_mode_off(
     async with app_client(database_url, encoder) as http:
         answer = await http.post("/graphql", json={"extensions": persisted(RELAY_ID)})
         assert answer.json()["data"]["interests"]["__typename"]
+        empty = await http.post("/graphql", json={"query": "", "extensions": persisted(RELAY_ID)})
+        assert empty.json()["data"]["interests"]["__typename"]
+        unknown = await http.post("/graphql", json={"query": "", "extensions": persisted("f" * 32)})
+        assert (unknown.status_code, codes(unknown)) == (200, ["PERSISTED_QUERY_NOT_FOUND"])
 
 
 def test_trusted_mode_holds_over_websockets(
@@ -464,5 +470,11 @@ def test_trusted_mode_holds_over_websockets(
         ws.send_json(
             {"id": "2", "type": "subscribe", "payload": {"extensions": persisted(RELAY_ID)}}
         )
+        ran = ws.receive_json()
+        assert ran["type"] == "next" and ran["payload"]["data"]["interests"]["__typename"]
+        assert ws.receive_json() == {"id": "2", "type": "complete"}
+        # graphql-ws's client requires a string query: an id goes with "" (Relay's do).
+        empty = {"query": "", "extensions": persisted(RELAY_ID)}
+        ws.send_json({"id": "3", "type": "subscribe", "payload": empty})
         ran = ws.receive_json()
         assert ran["type"] == "next" and ran["payload"]["data"]["interests"]["__typename"]
