@@ -1,16 +1,27 @@
 // Apollo Client's normalised cache against a live Rapport (run by tests/test_apollo_cache.py).
-//   node cache.mjs '{"url": ..., "people": {"ann": {"token", "id"}, "bo": ..., "cy": ..., "di": ...}}'
-// Ann's client (InMemoryCache with the generated possibleTypes, nothing else configured)
-// watches the queries an app keeps open, runs each mutation with the cache code README
-// Clients → "Apollo Client: cache and persisted queries" documents (CACHE_UPDATES below,
-// word for word), waits until the watchers are quiet, then compares, for every watched
+//   node cache.mjs '{"url": ..., "people": {"ann": {"token", "id", "user", "email"}, "bo": ..., "mo": ...}}'
+// Ann's client (InMemoryCache with the generated possibleTypes, nothing else configured; a
+// SetContextLink for the token, a GraphQLWsLink for subscriptions) watches the queries an app
+// keeps open, runs each mutation with the cache code README Clients → "Apollo Client: cache
+// and persisted queries" documents (CACHE_UPDATES, SUBSCRIPTION_UPDATES and switchPerson
+// below, word for word), waits until the watchers are quiet, then compares, for every watched
 // query, the cache (readQuery) and the watcher's latest result with a network-only answer.
-// The others (bo, cy, di) act through plain HTTP. Prints one JSON report:
-//   {planned: [...], steps: [{mutation, compared, stale: [{query, source, path, cached,
-//   server}]}], errors: [...]}
+// The others act through plain HTTP: first Ann's app refetches after them (settle), then it
+// learns of them by subscription only. Then Ann signs out, in, in as Bo, ..., deletes her
+// account, and a new person signs up in the same client: after each switch the cache must
+// hold exactly what a new client for the new person would. Last, a moderator's client (Mo)
+// watches the reports and the reported people while Mo moderates. Prints one JSON report:
+//   {planned: [...], steps: [{mutation, compared, switched, ms, stale: [{query, source, path,
+//   cached, server}]}], subscriptions: {label: [__typename of each event]}, errors: [...]}
 import { readFileSync } from "node:fs";
 
-import { ApolloClient, HttpLink, InMemoryCache, gql } from "@apollo/client";
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from "@apollo/client";
+import { SetContextLink } from "@apollo/client/link/context";
+import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
+import { getMainDefinition } from "@apollo/client/utilities";
+import { OperationTypeNode } from "graphql";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
 
 const { url, people } = JSON.parse(process.argv[2]);
 const possibleTypes = JSON.parse(readFileSync(new URL("../../possibleTypes.json", import.meta.url)));
@@ -25,12 +36,33 @@ async function countingFetch(input, init) {
   }
 }
 
+// The token the app holds now (null: signed out). HttpLink's own `headers` are fixed when it
+// is made, so the header comes from a SetContextLink, per request; the socket sends it in
+// connection_init, read when it connects.
+let token = people.ann.token;
+function httpLink(getToken) {
+  const auth = new SetContextLink(({ headers }) => {
+    const current = getToken();
+    return { headers: current ? { ...headers, authorization: `Bearer ${current}` } : headers };
+  });
+  return auth.concat(new HttpLink({ uri: url, fetch: countingFetch }));
+}
+const wsClient = createClient({
+  url: url.replace(/^http/, "ws"),
+  webSocketImpl: WebSocket,
+  connectionParams: () => (token ? { authorization: `Bearer ${token}` } : {}),
+});
+const isSubscription = ({ query }) => {
+  const definition = getMainDefinition(query);
+  return definition.kind === "OperationDefinition" && definition.operation === OperationTypeNode.SUBSCRIPTION;
+};
 const client = new ApolloClient({
-  link: new HttpLink({
-    uri: url,
-    fetch: countingFetch,
-    headers: { authorization: `Bearer ${people.ann.token}` },
-  }),
+  link: ApolloLink.split(isSubscription, new GraphQLWsLink(wsClient), httpLink(() => token)),
+  cache: new InMemoryCache({ possibleTypes }),
+});
+// The moderator's app: another client, another cache, another token.
+const moderator = new ApolloClient({
+  link: httpLink(() => people.mo.token),
   cache: new InMemoryCache({ possibleTypes }),
 });
 
@@ -46,6 +78,10 @@ const FRAGMENTS = `
   fragment NewMatchFields on Match { ...MatchFields conversation { ...ConversationFields } }
   fragment NotificationFields on Notification { id kind readAt }
   fragment RequestFields on InterestRequest { id status respondedAt sender { id } receiver { id } }
+  fragment ReportFields on Report {
+    id reporterId reportedUserId reason status resolvedAt resolvedBy resolutionNote
+  }
+  fragment MeFields on Me { id email }
 `;
 // Each document with the fragments it spreads (and theirs): the server refuses unused ones.
 const FRAGMENT_TEXT = Object.fromEntries(
@@ -82,6 +118,10 @@ export const RECOMMENDATIONS = doc(`query Recommendations { recommendations(firs
 export const REQUESTS = doc(`query Requests($direction: InterestDirection!, $status: InterestRequestStatus) {
   interestRequests(direction: $direction, status: $status) { __typename
     ... on InterestRequestConnection { nodes { ...RequestFields } } } }`);
+export const REPORTS = doc(`query Reports($status: ReportStatus) { reports(status: $status) {
+  __typename ... on ReportConnection { nodes { ...ReportFields } } ... on Error { code } } }`);
+export const USER = doc(`query User($id: ID!) { user(id: $id) {
+  __typename ... on User { id displayName age } ... on Error { code } } }`);
 
 const ERROR = "... on Error { code message }";
 const M = {
@@ -123,6 +163,48 @@ const M = {
     __typename ... on SwipePayload { swipe { id kind undoneAt } } ${ERROR} } }`),
   undoSwipe: doc(`mutation UndoSwipe { undoSwipe {
     __typename ... on Swipe { id kind undoneAt } ${ERROR} } }`),
+  sendTyping: doc(`mutation SendTyping($conversationId: ID!) { sendTyping(conversationId: $conversationId) {
+    __typename ... on Sent { ok } ${ERROR} } }`),
+  report: doc(`mutation Report($userId: ID!, $reason: ReportReason!, $details: String!) {
+    report(userId: $userId, reason: $reason, details: $details) {
+      __typename ... on ReportReceipt { id status } ${ERROR} } }`),
+  register: doc(`mutation Register($i: RegisterInput!) { register(input: $i) {
+    __typename ... on RegistrationStarted { email } ${ERROR} } }`),
+  confirmRegistration: doc(`mutation ConfirmRegistration($i: ConfirmRegistrationInput!) {
+    confirmRegistration(input: $i) { __typename ... on AuthPayload { token me { ...MeFields } } ${ERROR} } }`),
+  login: doc(`mutation Login($i: LoginInput!) { login(input: $i) {
+    __typename ... on AuthPayload { token me { ...MeFields } } ${ERROR} } }`),
+  changePassword: doc(`mutation ChangePassword($i: ChangePasswordInput!) { changePassword(input: $i) {
+    __typename ... on ChangePasswordPayload { revokedTokens me { ...MeFields } } ${ERROR} } }`),
+  logout: doc(`mutation Logout { logout { __typename ... on LogoutPayload { revokedTokens } ${ERROR} } }`),
+  logoutEverywhere: doc(`mutation LogoutEverywhere { logoutEverywhere {
+    __typename ... on LogoutPayload { revokedTokens } ${ERROR} } }`),
+  deleteAccount: doc(`mutation DeleteAccount($password: String!) { deleteAccount(password: $password) {
+    __typename ... on AccountDeleted { deleted } ${ERROR} } }`),
+  suspendUser: doc(`mutation SuspendUser($userId: ID!, $reason: String!) {
+    suspendUser(userId: $userId, reason: $reason) {
+      __typename ... on Suspension { userId suspendedAt closedReports } ${ERROR} } }`),
+  reinstateUser: doc(`mutation ReinstateUser($userId: ID!) { reinstateUser(userId: $userId) {
+    __typename ... on Reinstatement { userId } ${ERROR} } }`),
+  dismissReport: doc(`mutation DismissReport($id: ID!, $note: String!) { dismissReport(id: $id, note: $note) {
+    __typename ... on Report { ...ReportFields } ${ERROR} } }`),
+  correctBirthDate: doc(`mutation CorrectBirthDate($userId: ID!, $birthDate: Date!) {
+    correctBirthDate(userId: $userId, birthDate: $birthDate) {
+      __typename ... on BirthDateCorrection { userId birthDate } ${ERROR} } }`),
+};
+
+// Subscriptions, each selecting what the cache needs, as an app's would.
+const S = {
+  messageAdded: doc(`subscription MessageAdded($conversationId: ID!, $after: ID) {
+    messageAdded(conversationId: $conversationId, after: $after) {
+      __typename ... on Message { ...MessageFields conversation { ...ConversationFields } } ${ERROR} } }`),
+  notifications: doc(`subscription NotificationAdded($after: ID) { notifications(after: $after) {
+    __typename ... on Notification { ...NotificationFields } ${ERROR} } }`),
+  typing: doc(`subscription Typing($conversationId: ID!) { typing(conversationId: $conversationId) {
+    __typename ... on Typing { conversationId userId } ${ERROR} } }`),
+  readReceipts: doc(`subscription ReadReceipts($conversationId: ID!) {
+    readReceipts(conversationId: $conversationId) {
+      __typename ... on ReadReceipt { conversationId userId lastReadId } ${ERROR} } }`),
 };
 
 // The client code README documents for each mutation: `update` for mutation(...), for list
@@ -145,6 +227,14 @@ export function again(cache, ...fieldNames) {
   cache.gc();
 }
 const EVERY_LIST = ["matches", "conversations", "messages", "interestRequests", "notifications", "recommendations"];
+
+// A message, sent (sendMessage) or received (messageAdded): first in its conversation's
+// messages; its conversation, returned with it and so current, first in conversations.
+export function addMessage(cache, message) {
+  if (message.__typename !== "Message") return;
+  editNodes(cache, MESSAGES, { conversationId: message.conversationId }, first(message));
+  if (message.conversation) editNodes(cache, CONVERSATIONS, {}, first(message.conversation));
+}
 
 function addMatch(cache, match) {
   if (!match) return;
@@ -179,11 +269,7 @@ export const CACHE_UPDATES = {
     if (answer.match) again(cache, "recommendations");
   },
   sendMessage(cache, { data }) {
-    const message = data.sendMessage;
-    if (message.__typename !== "Message") return;
-    editNodes(cache, MESSAGES, { conversationId: message.conversationId }, first(message));
-    // Its conversation (returned, so already current) now has the latest activity.
-    if (message.conversation) editNodes(cache, CONVERSATIONS, {}, first(message.conversation));
+    addMessage(cache, data.sendMessage);
   },
   markNotificationsRead(cache, { data }) {
     const read = data.markNotificationsRead;
@@ -217,10 +303,66 @@ export const CACHE_UPDATES = {
     // And comes back.
     if (data.unblock.__typename === "BlockPayload") again(cache, ...EVERY_LIST);
   },
+  // Moderators.
+  dismissReport(cache, { data }) {
+    // It leaves the OPEN list and joins the DISMISSED one.
+    if (data.dismissReport.__typename === "Report") again(cache, "reports");
+  },
+  suspendUser(cache, { data }) {
+    const suspension = data.suspendUser;
+    if (suspension.__typename !== "Suspension") return;
+    forgetUser(cache, suspension.userId);
+    again(cache, "reports"); // their open reports are closed
+  },
+  reinstateUser(cache, { data }) {
+    if (data.reinstateUser.__typename === "Reinstatement") forgetUser(cache, data.reinstateUser.userId);
+  },
+  correctBirthDate(cache, { data }) {
+    // Their age changed; the answer has no User to merge.
+    if (data.correctBirthDate.__typename === "BirthDateCorrection") forgetUser(cache, data.correctBirthDate.userId);
+  },
 };
 
+// A person changed with no User in the answer: drop them and the `user(id)` answer showing
+// them (for a suspended person that is a NotFound, which has no id to evict by).
+export function forgetUser(cache, id) {
+  cache.evict({ id: cache.identify({ __typename: "User", id }) });
+  cache.evict({ id: "ROOT_QUERY", fieldName: "user", args: { id } });
+  cache.gc();
+}
+
+// What other people do, as subscriptions tell it (each event's objects are merged by id, as
+// a mutation's answer is; these edit the lists).
+const NOTIFIED = { // the lists each kind of notification changes
+  INTEREST_RECEIVED: ["interestRequests", "recommendations"], // they leave yours while pending
+  INTEREST_ACCEPTED: ["interestRequests", "matches", "conversations", "recommendations"],
+  NEW_MATCH: ["matches", "conversations", "recommendations"],
+  NEW_MESSAGE: ["conversations", "messages"], // in a conversation without messageAdded open
+};
+export const SUBSCRIPTION_UPDATES = {
+  messageAdded(cache, { data }) {
+    addMessage(cache, data.messageAdded); // select the Message's conversation { ... } too
+  },
+  notifications(cache, { data }) {
+    const notification = data.notifications;
+    if (notification.__typename !== "Notification") return;
+    editNodes(cache, NOTIFICATIONS, {}, first(notification));
+    editNodes(cache, NOTIFICATIONS, { unreadOnly: true }, first(notification));
+    again(cache, ...(NOTIFIED[notification.kind] ?? []));
+  },
+  // typing, readReceipts: nothing in the cache (a receipt is the other member's read mark)
+};
+
+// Signing in, out, or in as someone else (login, confirmRegistration, logout,
+// logoutEverywhere, deleteAccount): after the mutation, with the app's subscriptions stopped.
+export async function switchPerson(newToken) {
+  token = newToken;
+  wsClient.terminate(); // a socket is authenticated once: the next subscription opens another
+  await client.resetStore(); // forget everyone; every watched query runs again, as the new person
+}
+
 // ---- the others, through plain HTTP ----
-async function as(name, query, variables = {}) {
+async function as(name, query, variables = {}, { refusals = false } = {}) {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${people[name].token}` },
@@ -229,15 +371,15 @@ async function as(name, query, variables = {}) {
   const body = await response.json();
   if (body.errors) throw new Error(`${name}: ${JSON.stringify(body.errors)}`);
   const [field] = Object.values(body.data);
-  if (field && field.code) throw new Error(`${name}: ${JSON.stringify(body.data)}`);
+  if (field && field.code && !refusals) throw new Error(`${name}: ${JSON.stringify(body.data)}`);
   return field;
 }
 
 // ---- watching and comparing ----
-const watched = new Map(); // label -> {query, variables, latest}
-function watch(label, query, variables = {}) {
-  const entry = { query, variables, latest: undefined, errors: [] };
-  entry.subscription = client.watchQuery({ query, variables }).subscribe({
+const watched = new Map(); // label -> {apollo, query, variables, latest}
+function watch(label, query, variables = {}, apollo = client) {
+  const entry = { apollo, query, variables, latest: undefined, errors: [] };
+  entry.subscription = apollo.watchQuery({ query, variables }).subscribe({
     next: (result) => {
       if (result.dataState === "complete") entry.latest = result.data;
     },
@@ -281,17 +423,26 @@ function differences(cached, server, path, out) {
   }
 }
 
-const report = { planned: [], steps: [], errors: [] };
+const report = { planned: [], steps: [], subscriptions: {}, errors: [] };
 
 async function compareAll(mutation) {
   await quiet();
+  // What every watched query holds, all read before any answer is written (an answer to one
+  // query updates the objects another shows), then the server's answers, all at once.
+  const held = [...watched].map(([label, entry]) => ({
+    label,
+    entry,
+    cached: entry.apollo.readQuery({ query: entry.query, variables: entry.variables }),
+    latest: entry.latest,
+  }));
+  const answers = await Promise.all(
+    held.map(({ entry }) =>
+      entry.apollo.query({ query: entry.query, variables: entry.variables, fetchPolicy: "network-only" }),
+    ),
+  );
   const stale = [];
-  for (const [label, entry] of watched) {
-    const cached = client.readQuery({ query: entry.query, variables: entry.variables });
-    const latest = entry.latest;
-    const server = (
-      await client.query({ query: entry.query, variables: entry.variables, fetchPolicy: "network-only" })
-    ).data;
+  held.forEach(({ label, entry, cached, latest }, i) => {
+    const server = answers[i].data;
     for (const [source, value] of [["cache", cached], ["watcher", latest]]) {
       const out = [];
       if (value == null) out.push({ path: "", cached: null, server: "(data)" });
@@ -299,21 +450,41 @@ async function compareAll(mutation) {
       for (const d of out) stale.push({ query: label, source, ...d });
     }
     for (const error of entry.errors.splice(0)) report.errors.push(`${label}: ${error}`);
-  }
+  });
   await quiet(); // the network answers just written reach the watchers
   return stale;
 }
 
-async function step(mutation, run) {
+// The whole cache after a switch of person: exactly what a new client holds once it has run
+// the same watched queries as the new person (nothing of the one before, nothing missing).
+async function leftovers() {
+  await quiet();
+  const fresh = new ApolloClient({ link: httpLink(() => token), cache: new InMemoryCache({ possibleTypes }) });
+  for (const entry of watched.values()) {
+    if (entry.apollo !== client) continue;
+    await fresh.query({ query: entry.query, variables: entry.variables, fetchPolicy: "network-only" });
+  }
+  const kept = ([id]) => !["ROOT_MUTATION", "ROOT_SUBSCRIPTION", "__META"].includes(id);
+  const normalised = (apollo) => Object.fromEntries(Object.entries(apollo.cache.extract()).filter(kept));
+  const out = [];
+  differences(normalised(client), normalised(fresh), "", out);
+  fresh.stop();
+  return out.map((d) => ({ query: "(the whole cache)", source: "cache.extract()", ...d }));
+}
+
+async function step(mutation, run, { switched = false } = {}) {
   report.planned.push(mutation);
+  const started = Date.now();
   const result = await run();
   if (result && result.code) throw new Error(`${mutation}: ${JSON.stringify(result)}`);
-  report.steps.push({ mutation, compared: watched.size, stale: await compareAll(mutation) });
+  const stale = await compareAll(mutation);
+  if (switched) stale.push(...(await leftovers()));
+  report.steps.push({ mutation, compared: watched.size, switched, ms: Date.now() - started, stale });
   return result;
 }
 
-async function mutate(name, variables = {}) {
-  const { data } = await client.mutate({ mutation: M[name], variables, update: CACHE_UPDATES[name] });
+async function mutate(name, variables = {}, apollo = client) {
+  const { data } = await apollo.mutate({ mutation: M[name], variables, update: CACHE_UPDATES[name] });
   const field = data[name];
   if (field.code) throw new Error(`${name}: ${JSON.stringify(field)}`);
   return field;
@@ -323,12 +494,68 @@ async function settle() {
   // Another person acted: what Ann's app would learn by subscription, she learns by refetching.
   await quiet();
   for (const entry of watched.values()) {
-    await client.query({ query: entry.query, variables: entry.variables, fetchPolicy: "network-only" });
+    await entry.apollo.query({ query: entry.query, variables: entry.variables, fetchPolicy: "network-only" });
   }
   await quiet();
 }
 
-const { bo, cy, di } = people;
+// ---- subscriptions: what Ann's app learns of the others, with no refetch ----
+const live = new Map(); // label -> {subscription, events}
+function listen(label, query, variables = {}) {
+  const entry = { events: [] };
+  entry.subscription = client.subscribe({ query, variables }).subscribe({
+    next: (result) => {
+      // Apollo has written the event (its objects merged by id); the app's code does the rest.
+      if (result.error) report.errors.push(`${label}: ${result.error}`);
+      if (!result.data) return;
+      const [field] = Object.keys(result.data);
+      SUBSCRIPTION_UPDATES[field]?.(client.cache, result);
+      entry.events.push(result.data[field]);
+    },
+    error: (error) => report.errors.push(`${label}: ${error}`),
+  });
+  live.set(label, entry);
+  return entry;
+}
+function stopListening() {
+  for (const [label, entry] of live) {
+    entry.subscription.unsubscribe();
+    report.subscriptions[label] = entry.events.map((event) => event.__typename);
+  }
+  live.clear();
+}
+
+async function until(what, done, { retry, every = 250, timeout = 10000 } = {}) {
+  // Until done(); with retry, repeated every `every` ms (typing is sent again and again anyway).
+  const start = Date.now();
+  let last = 0;
+  while (!done()) {
+    if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`);
+    if (retry && Date.now() - last >= every) {
+      last = Date.now();
+      await retry();
+    }
+    await sleep(20);
+  }
+}
+
+// The test's own check, outside Apollo (nothing written to the cache): the newest
+// notification the server holds for a person has come over their subscription.
+async function notificationsDelivered(name, entry, known) {
+  const page = await as(name, "{ notifications(first: 1) { ... on NotificationConnection { nodes { id } } } }");
+  const newest = page.nodes[0]?.id;
+  const arrived = () => !newest || known.has(newest) || entry.events.some((n) => n.id === newest);
+  await until(`notification ${newest}`, arrived);
+}
+const newestId = (query, variables) => {
+  const data = client.readQuery({ query, variables });
+  return Object.values(data ?? {})[0]?.nodes?.[0]?.id ?? null;
+};
+
+
+
+const { bo, cy, di, ed, fi, mo } = people;
+const NEW_PASSWORD = "a newer horse battery staple";
 try {
   watch("me", ME);
   watch("matches", MATCHES);
@@ -343,6 +570,7 @@ try {
   watch("recommendations", RECOMMENDATIONS);
   await quiet();
 
+  // ---- 1. Ann's own mutations; after the others act, her app refetches (settle) ----
   const profile = {
     displayName: "Ann", birthDate: "1994-05-06", gender: "WOMAN", intent: "FRIENDSHIP",
     bio: "Climbing and chess.", location: { city: "Lisbon", latitude: 38.72, longitude: -9.14 },
@@ -357,9 +585,7 @@ try {
   await settle();
   const liked = await step("like", () => mutate("like", { userId: bo.id }));
   const matchWithBo = liked.match.id;
-  const conversationWithBo = (
-    await client.query({ query: CONVERSATIONS, fetchPolicy: "network-only" })
-  ).data.conversations.nodes.find((c) => c.user?.id && liked.match.user.id === c.user.id).id;
+  const conversationWithBo = liked.match.conversation.id;
   watch("messages(bo)", MESSAGES, { conversationId: conversationWithBo });
 
   // Bo writes twice; Ann answers and reads.
@@ -381,7 +607,10 @@ try {
     { u: people.ann.id },
   );
   await settle();
-  await step("respondToInterest", () => mutate("respondToInterest", { id: request.id, response: "ACCEPT" }));
+  const accepted = await step("respondToInterest", () =>
+    mutate("respondToInterest", { id: request.id, response: "ACCEPT" }),
+  );
+  const conversationWithCy = accepted.match.conversation.id;
   // Bo's conversation is the older one now: a message moves it first.
   await step("sendMessage", () =>
     mutate("sendMessage", { conversationId: conversationWithBo, body: "See you there", key: "ann-2" }),
@@ -392,13 +621,136 @@ try {
   await step("cancelInterest", () => mutate("cancelInterest", { id: sent.id }));
 
   await step("unmatch", () => mutate("unmatch", { matchId: matchWithBo }));
+  await step("report", () => mutate("report", { userId: bo.id, reason: "HARASSMENT", details: "Rude." }));
   await step("block", () => mutate("block", { userId: cy.id }));
   await step("unblock", () => mutate("unblock", { userId: cy.id }));
   await step("pass", () => mutate("pass", { userId: di.id }));
   await step("undoSwipe", () => mutate("undoSwipe"));
+
+  // ---- 2. The others act; Ann's app holds subscriptions and refetches nothing ----
+  watch("messages(cy)", MESSAGES, { conversationId: conversationWithCy });
+  await quiet();
+  // Each from where the cache stands, so that nothing between the query and the
+  // subscription is missed (`after`: the newest id held).
+  const knownNotifications = new Set(
+    client.readQuery({ query: NOTIFICATIONS }).notifications.nodes.map((n) => n.id),
+  );
+  const notified = listen("notifications", S.notifications, { after: newestId(NOTIFICATIONS, {}) });
+  const added = listen("messageAdded(cy)", S.messageAdded, {
+    conversationId: conversationWithCy, after: newestId(MESSAGES, { conversationId: conversationWithCy }),
+  });
+  const typing = listen("typing(cy)", S.typing, { conversationId: conversationWithCy });
+  const receipts = listen("readReceipts(cy)", S.readReceipts, { conversationId: conversationWithCy });
+  const annSees = () => notificationsDelivered("ann", notified, knownNotifications);
+
+  await step("sendTyping", () => mutate("sendTyping", { conversationId: conversationWithCy }));
+  await step("typing (Cy types)", () =>
+    until("typing", () => typing.events.length > 0, {
+      retry: () => as("cy", "mutation($c: ID!) { sendTyping(conversationId: $c) { __typename } }",
+        { c: conversationWithCy }, { refusals: true }),
+    }),
+  );
+  await step("messageAdded (Cy writes)", async () => {
+    const message = await as("cy", SEND, { c: conversationWithCy, b: "Free tonight?", k: "cy-1" });
+    await until("Cy's message", () => added.events.some((m) => m.id === message.id));
+    await annSees(); // a NEW_MESSAGE only if the server did not yet see Ann watching
+  });
+  const answer = await step("sendMessage", async () => {
+    const message = await mutate("sendMessage", { conversationId: conversationWithCy, body: "Yes", key: "ann-3" });
+    await until("Ann's own message", () => added.events.some((m) => m.id === message.id));
+    return message;
+  });
+  await step("readReceipts (Cy reads Ann's message)", () =>
+    until("a read receipt", () => receipts.events.some((r) => r.lastReadId === answer.id), {
+      retry: () => as("cy", "mutation($c: ID!, $u: ID!) { markRead(conversationId: $c, upTo: $u) { __typename } }",
+        { c: conversationWithCy, u: answer.id }),
+    }),
+  );
+  await step("notifications: INTEREST_RECEIVED (Di asks Ann)", async () => {
+    await as("di", "mutation($u: ID!) { sendInterest(userId: $u, message: \"Hi\") { __typename } }", { u: people.ann.id });
+    await annSees();
+  });
+  await step("like", () => mutate("like", { userId: ed.id }));
+  await step("notifications: NEW_MATCH (Ed likes back)", async () => {
+    await as("ed", "mutation($u: ID!) { like(userId: $u) { __typename } }", { u: people.ann.id });
+    await annSees();
+  });
+  const conversationWithEd = client
+    .readQuery({ query: CONVERSATIONS })
+    .conversations.nodes.find((c) => c.user?.id === ed.user).id;
+  watch("messages(ed)", MESSAGES, { conversationId: conversationWithEd });
+  await quiet();
+  await step("notifications: NEW_MESSAGE (Ed writes, no messageAdded open)", async () => {
+    await as("ed", SEND, { c: conversationWithEd, b: "Hello Ann", k: "ed-1" });
+    await annSees();
+  });
+  const toFi = await step("sendInterest", () => mutate("sendInterest", { userId: fi.id, message: "Tea?" }));
+  await step("notifications: INTEREST_ACCEPTED (Fi accepts)", async () => {
+    await as("fi", "mutation($id: ID!) { respondToInterest(id: $id, response: ACCEPT) { __typename } }", { id: toFi.id });
+    await annSees();
+  });
+  stopListening();
+
+  // ---- 3. Signing out and in, as the same person and as others ----
+  await step("changePassword", () =>
+    mutate("changePassword", { i: { currentPassword: people.ann.password, newPassword: NEW_PASSWORD } }),
+  );
+  const signIn = async (email, password) => {
+    const payload = await mutate("login", { i: { email, password } });
+    await switchPerson(payload.token);
+    return payload;
+  };
+  const signOut = (name, variables) => async () => {
+    const payload = await mutate(name, variables);
+    await switchPerson(null);
+    return payload;
+  };
+  await step("logout", signOut("logout"), { switched: true });
+  await step("login", () => signIn(people.ann.email, NEW_PASSWORD), { switched: true });
+  await step("login (as someone else: Bo)", () => signIn(bo.email, bo.password), { switched: true });
+  // Bo's subscriptions on the new socket: his, not Ann's.
+  const boKnown = new Set(client.readQuery({ query: NOTIFICATIONS }).notifications.nodes.map((n) => n.id));
+  const boNotified = listen("notifications (Bo)", S.notifications, { after: newestId(NOTIFICATIONS, {}) });
+  await step("notifications: INTEREST_RECEIVED (Di asks Bo)", async () => {
+    await as("di", "mutation($u: ID!) { sendInterest(userId: $u, message: \"Hi\") { __typename } }", { u: bo.id });
+    await notificationsDelivered("bo", boNotified, boKnown);
+  });
+  stopListening();
+  await step("logoutEverywhere", signOut("logoutEverywhere"), { switched: true });
+  await step("login", () => signIn(people.ann.email, NEW_PASSWORD), { switched: true });
+  await step("deleteAccount", signOut("deleteAccount", { password: NEW_PASSWORD }), { switched: true });
+  // A new person signs up in the same app.
+  const eve = { email: `cache-eve-${Date.now()}@example.com`, password: NEW_PASSWORD };
+  await step("register", () => mutate("register", { i: eve }));
+  await step("confirmRegistration", async () => {
+    const outbox = await fetch(`${url.replace(/\/graphql$/, "")}/dev/outbox/latest?email=${encodeURIComponent(eve.email)}`);
+    const { code } = await outbox.json();
+    const payload = await mutate("confirmRegistration", { i: { ...eve, code } });
+    await switchPerson(payload.token);
+    return payload;
+  }, { switched: true });
+
+  // ---- 4. A moderator's client: the reports and the people reported ----
+  await as("di", "mutation($u: ID!) { report(userId: $u, reason: SPAM, details: \"Ads.\") { __typename } }", { u: cy.id });
+  watch("mo: reports", REPORTS, {}, moderator);
+  watch("mo: reports(DISMISSED)", REPORTS, { status: "DISMISSED" }, moderator);
+  watch("mo: reports(ACTION_TAKEN)", REPORTS, { status: "ACTION_TAKEN" }, moderator);
+  watch("mo: user(cy)", USER, { id: cy.user }, moderator);
+  watch("mo: user(di)", USER, { id: di.user }, moderator);
+  await quiet();
+  const open = moderator.readQuery({ query: REPORTS }).reports.nodes;
+  const aboutBo = open.find((r) => r.reason === "HARASSMENT").id;
+  await step("dismissReport", () => mutate("dismissReport", { id: aboutBo, note: "Not enough to act on." }, moderator));
+  await step("suspendUser", () => mutate("suspendUser", { userId: cy.user, reason: "Spam." }, moderator));
+  await step("reinstateUser", () => mutate("reinstateUser", { userId: cy.user }, moderator));
+  await step("correctBirthDate", () =>
+    mutate("correctBirthDate", { userId: di.user, birthDate: "1990-02-03" }, moderator),
+  );
 } catch (error) {
   report.errors.push(String(error?.stack ?? error));
 }
+stopListening();
 for (const entry of watched.values()) entry.subscription.unsubscribe();
+await wsClient.dispose();
 console.log(JSON.stringify(report));
 process.exit(0);
