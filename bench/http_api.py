@@ -62,6 +62,7 @@ from rapport.mail import latest_body  # noqa: E402
 from rapport.rate_limits import Limit  # noqa: E402
 from rapport.settings import Settings  # noqa: E402
 from resolvers.accounts import code_in_email  # noqa: E402
+from schema.ids import key_of  # noqa: E402
 
 WRK = "/usr/bin/wrk"
 TARGET_RATIO = 0.50
@@ -459,7 +460,8 @@ def check_once(client: httpx.Client, w: Workload, s: Seed) -> None:
         ),
         "user(id)": lambda: (
             data["user"]["__typename"] == "User"
-            and data["user"]["id"] == s.other_id
+            # the same person: `me` answers a Me id, `user` a User id, both of their uuid
+            and key_of(data["user"]["id"], "User") == key_of(s.other_id, "Me")
             and sorted(data["user"]["interests"]) == sorted(INTERESTS)
             and data["user"]["displayName"] == "Ada"
         ),
