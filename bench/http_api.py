@@ -62,6 +62,7 @@ from rapport.mail import latest_body  # noqa: E402
 from rapport.rate_limits import Limit  # noqa: E402
 from rapport.settings import Settings  # noqa: E402
 from resolvers.accounts import code_in_email  # noqa: E402
+from schema.ids import key_of  # noqa: E402
 
 WRK = "/usr/bin/wrk"
 TARGET_RATIO = 0.50
@@ -135,10 +136,15 @@ class Result:
 # --- set-up -------------------------------------------------------------------------------
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=int, default=10, help="seconds per timed run (10)")
-    p.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per workload (3)")
+def wrk_arguments(description: str, duration: int, warmup: int) -> argparse.ArgumentParser:
+    """The options of a wrk benchmark against Rapport (what `measure` and the server read)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument(
+        "--duration", type=int, default=duration, help=f"seconds per timed run ({duration})"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=warmup, help=f"seconds of warm-up per run ({warmup})"
+    )
     p.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     p.add_argument("--timeout", type=int, default=5, help="wrk per-request timeout, s (5)")
@@ -149,6 +155,11 @@ def parse_args() -> argparse.Namespace:
         help="RAPPORT_VIEWER_CACHE_TTL_S for the server (default: the app's; 0 = every "
         "request authenticates against PostgreSQL)",
     )
+    return p
+
+
+def parse_args() -> argparse.Namespace:
+    p = wrk_arguments(__doc__.split("\n\n")[0], duration=10, warmup=3)
     p.add_argument(
         "--workers",
         type=int,
@@ -274,35 +285,44 @@ def rapport_server(
 
 @contextmanager
 def server_process(
-    command: Callable[[int], list[str]], env: dict[str, str], log_path: Path, workers: int = 1
+    command: Callable[[int], list[str]],
+    env: dict[str, str],
+    log_path: Path,
+    workers: int = 1,
+    ready: Callable[[str], bool] | None = None,
 ) -> Iterator[tuple[str, int]]:
     """Run `command(port)` on a free port, logging to `log_path`; yields (base URL, pid) once
-    /readyz answers 200 (and `workers` processes have started), and stops the process after."""
+    it is ready, and stops the process after. Ready: `ready(base URL)` is true, by default
+    /readyz answers 200 and `workers` Rapport processes have started."""
     port = free_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     base_url = f"http://127.0.0.1:{port}"
+
+    def rapport_ready(url: str) -> bool:
+        return (
+            httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            and log_path.read_text().count("Application startup complete") >= workers
+        )
+
     try:
-        wait_ready(proc, base_url, log_path, workers)
+        wait_ready(proc, base_url, log_path, ready or rapport_ready)
         yield base_url, proc.pid
     finally:
         stop(proc)
 
 
 def wait_ready(
-    proc: subprocess.Popen[bytes], base_url: str, log_path: Path, workers: int = 1
+    proc: subprocess.Popen[bytes], base_url: str, log_path: Path, ready: Callable[[str], bool]
 ) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BenchError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
         try:
-            if (
-                httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200
-                and log_path.read_text().count("Application startup complete") >= workers
-            ):
+            if ready(base_url):
                 return
         except httpx.TransportError:
             pass
@@ -440,7 +460,8 @@ def check_once(client: httpx.Client, w: Workload, s: Seed) -> None:
         ),
         "user(id)": lambda: (
             data["user"]["__typename"] == "User"
-            and data["user"]["id"] == s.other_id
+            # the same person: `me` answers a Me id, `user` a User id, both of their uuid
+            and key_of(data["user"]["id"], "User") == key_of(s.other_id, "Me")
             and sorted(data["user"]["interests"]) == sorted(INTERESTS)
             and data["user"]["displayName"] == "Ada"
         ),
@@ -632,13 +653,20 @@ def run(args: argparse.Namespace) -> None:
     print_scaling(tables[1], tables[args.workers], args.workers)
 
 
-def main() -> None:
+def bench_main(
+    run: Callable[[argparse.Namespace], None], parse_args: Callable[[], argparse.Namespace]
+) -> None:
+    """A wrk benchmark's entry point: exit non-zero, saying why, when it cannot give figures."""
     if not Path(WRK).exists():
-        sys.exit(f"error: {WRK} not found (`make bench` installs it: apt-get install wrk)")
+        sys.exit(f"error: {WRK} not found (`make wrk` installs it: apt-get install wrk)")
     try:
         run(parse_args())
     except BenchError as exc:
         sys.exit(f"BENCHMARK FAILED: {exc}")
+
+
+def main() -> None:
+    bench_main(run, parse_args)
 
 
 if __name__ == "__main__":
