@@ -1,5 +1,6 @@
 """Object types shared by the domains: the viewer, public users, own profile, preferences.
-Thin: each field reads a model attribute or asks a loader."""
+Built from their rows (fields are attributes set once); only fields that need a loader or the
+database resolve."""
 
 from __future__ import annotations
 
@@ -48,65 +49,50 @@ class Location:
     longitude: float
 
 
-def _links(profile: Profile) -> list[SocialLink]:
-    return [SocialLink(platform=link["platform"], url=link["url"]) for link in profile.social_links]
+# Types are built from their rows: each field is a plain attribute, set once when the type is
+# made (Strawberry reads those with its default resolver, the cheapest path it has; a method per
+# field costs a resolver call per field per object). Only fields that need the database or
+# the request have resolvers.
 
 
 @strawberry.type(description="Someone else's profile: public fields only.")
 class User(Node):
     profile: strawberry.Private[Profile]
+    display_name: str
+    age: int
+    bio: str
+    goals: str
+    height_cm: int | None
+    gender: GenderEnum  # type: ignore[valid-type]
+    city: str | None = strawberry.field(description="City only: coordinates stay private.")
+    photo_urls: list[str] = strawberry.field(
+        description="https URLs, in the owner's order (at most 6)."
+    )
+    social_links: list[SocialLink]
+    intent: IntentEnum  # type: ignore[valid-type]
+    mentorship_role: MentorshipRoleEnum | None  # type: ignore[valid-type]
+    expertise: list[str]
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.display_name = profile.display_name
+        self.age = age_on(profile.birth_date, today())
+        self.bio = profile.bio
+        self.goals = profile.goals
+        self.height_cm = profile.height_cm
+        self.gender = profile.gender
+        self.city = profile.city
+        self.photo_urls = profile.photo_urls
+        self.social_links = [
+            SocialLink(platform=s["platform"], url=s["url"]) for s in profile.social_links
+        ]
+        self.intent = profile.intent
+        self.mentorship_role = profile.mentorship_role  # type: ignore[assignment]
+        self.expertise = profile.expertise
 
     @classmethod
     def resolve_id(cls, root: User, *, info: Info) -> str:
         return str(root.profile.user_id)
-
-    @strawberry.field
-    def display_name(self) -> str:
-        return self.profile.display_name
-
-    @strawberry.field
-    def age(self) -> int:
-        return age_on(self.profile.birth_date, today())
-
-    @strawberry.field
-    def bio(self) -> str:
-        return self.profile.bio
-
-    @strawberry.field
-    def goals(self) -> str:
-        return self.profile.goals
-
-    @strawberry.field
-    def height_cm(self) -> int | None:
-        return self.profile.height_cm
-
-    @strawberry.field
-    def gender(self) -> GenderEnum:  # type: ignore[valid-type]
-        return self.profile.gender
-
-    @strawberry.field(description="City only: coordinates stay private.")
-    def city(self) -> str | None:
-        return self.profile.city
-
-    @strawberry.field(description="https URLs, in the owner's order (at most 6).")
-    def photo_urls(self) -> list[str]:
-        return self.profile.photo_urls
-
-    @strawberry.field
-    def social_links(self) -> list[SocialLink]:
-        return _links(self.profile)
-
-    @strawberry.field
-    def intent(self) -> IntentEnum:  # type: ignore[valid-type]
-        return self.profile.intent
-
-    @strawberry.field
-    def mentorship_role(self) -> MentorshipRoleEnum | None:  # type: ignore[valid-type]
-        return self.profile.mentorship_role
-
-    @strawberry.field
-    def expertise(self) -> list[str]:
-        return self.profile.expertise
 
     @strawberry.field
     async def interests(self, info: Info) -> list[str]:
@@ -115,20 +101,20 @@ class User(Node):
 
 @strawberry.type(description="Your own profile, every field.")
 class OwnProfile(User):
-    @strawberry.field
-    def birth_date(self) -> date:
-        return self.profile.birth_date
+    birth_date: date
+    location: Location | None
+    updated_at: datetime
 
-    @strawberry.field
-    def location(self) -> Location | None:
-        p = self.profile
-        if p.city is None or p.latitude is None or p.longitude is None:
-            return None
-        return Location(city=p.city, latitude=p.latitude, longitude=p.longitude)
-
-    @strawberry.field
-    def updated_at(self) -> datetime:
-        return self.profile.updated_at
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(profile)
+        self.birth_date = profile.birth_date
+        self.updated_at = profile.updated_at
+        p = profile
+        self.location = (
+            None
+            if p.city is None or p.latitude is None or p.longitude is None
+            else Location(city=p.city, latitude=p.latitude, longitude=p.longitude)
+        )
 
 
 @strawberry.type(name="Preferences", description="Whom you want to be shown. Only you can read it.")
@@ -136,68 +122,45 @@ class PreferencesType(Node):
     """Keyed by its owner: one set of preferences per person."""
 
     row: strawberry.Private[Preferences]
+    age_min: int
+    age_max: int
+    height_min_cm: int | None
+    height_max_cm: int | None
+    genders: list[GenderEnum]  # type: ignore[valid-type]
+    max_distance_km: int | None = strawberry.field(description="null: any distance.")
+    intents: list[IntentEnum]  # type: ignore[valid-type]
+
+    def __init__(self, row: Preferences) -> None:
+        self.row = row
+        self.age_min, self.age_max = row.age_min, row.age_max
+        self.height_min_cm, self.height_max_cm = row.height_min_cm, row.height_max_cm
+        self.genders = [Gender(g) for g in row.genders]
+        self.max_distance_km = row.max_distance_km
+        self.intents = [Intent(i) for i in row.intents]
 
     @classmethod
     def resolve_id(cls, root: PreferencesType, *, info: Info) -> str:
         return str(root.row.user_id)
 
-    @strawberry.field
-    def age_min(self) -> int:
-        return self.row.age_min
-
-    @strawberry.field
-    def age_max(self) -> int:
-        return self.row.age_max
-
-    @strawberry.field
-    def height_min_cm(self) -> int | None:
-        return self.row.height_min_cm
-
-    @strawberry.field
-    def height_max_cm(self) -> int | None:
-        return self.row.height_max_cm
-
-    @strawberry.field
-    def genders(self) -> list[GenderEnum]:  # type: ignore[valid-type]
-        return [Gender(g) for g in self.row.genders]
-
-    @strawberry.field(description="null: any distance.")
-    def max_distance_km(self) -> int | None:
-        return self.row.max_distance_km
-
-    @strawberry.field
-    def intents(self) -> list[IntentEnum]:  # type: ignore[valid-type]
-        return [Intent(i) for i in self.row.intents]
-
 
 @strawberry.type(description="The signed-in account.")
 class Me(Node):
     user: strawberry.Private[UserRow]
-    own_profile: strawberry.Private[Profile | None]
+    email: str
+    status: UserStatusEnum  # type: ignore[valid-type]
+    created_at: datetime
+    last_active_at: datetime
+    profile: OwnProfile | None = strawberry.field(description="null until createProfile.")
+
+    def __init__(self, user: UserRow, own_profile: Profile | None) -> None:
+        self.user = user
+        self.email, self.status = user.email, user.status
+        self.created_at, self.last_active_at = user.created_at, user.last_active_at
+        self.profile = OwnProfile(own_profile) if own_profile else None
 
     @classmethod
     def resolve_id(cls, root: Me, *, info: Info) -> str:
         return str(root.user.id)
-
-    @strawberry.field
-    def email(self) -> str:
-        return self.user.email
-
-    @strawberry.field
-    def status(self) -> UserStatusEnum:  # type: ignore[valid-type]
-        return self.user.status
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.user.created_at
-
-    @strawberry.field
-    def last_active_at(self) -> datetime:
-        return self.user.last_active_at
-
-    @strawberry.field(description="null until createProfile.")
-    def profile(self) -> OwnProfile | None:
-        return OwnProfile(profile=self.own_profile) if self.own_profile else None
 
     @strawberry.field(description="null until createProfile.")
     async def preferences(self, info: Info) -> PreferencesType | None:
