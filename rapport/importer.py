@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from rapport.db import OperationSession
 from rapport.resources import Resources
 from resolvers import accounts, interests, profiles, validation
 from resolvers.errors import AlreadyExists, ErrorCode, FieldProblem, Invalid, Problems
+from resolvers.operation import Operation
 
 FIELDS = ("email", "password", "passwordHash", "profile", "preferences", "interests")
 
@@ -155,11 +156,19 @@ async def create(resources: Resources, person: Person) -> bool:
     address = validation.email(Problems(), "email", person.email)
     async with resources.engine.connect() as conn:
         await conn.begin()
+        # The rules commit savepoints of the person's one transaction: what they register to
+        # follow a commit waits for that transaction's commit (and is dropped if it rolls back).
+        follow: list[Hashable] = []
+
+        async def collect(effects: Sequence[Hashable]) -> None:
+            follow.extend(effects)
+
         session = OperationSession(
             bind=conn,
             expire_on_commit=False,
             autoflush=False,
             join_transaction_mode="create_savepoint",
+            effects=collect,
         )
         try:
             if await session.scalar(select(col(User.id)).where(col(User.email) == address)):
@@ -176,21 +185,22 @@ async def create(resources: Resources, person: Person) -> bool:
             except AlreadyExists:  # the same address twice in the file
                 return False
             viewer = accounts.Viewer(user=signed_up.user, token_id=uuid.UUID(int=0))
-            matcher = resources.matcher
+            op = Operation.of_tool(viewer, resources, session)
             if person.profile is not None:
                 try:
-                    await profiles.create_profile(session, matcher, viewer, person.profile, today)
+                    await profiles.create_profile(op, person.profile, today)
                 except Invalid as exc:
                     raise _prefixed(exc, "profile.") from None
             if person.preferences is not None:
                 try:
-                    await profiles.update_preferences(session, matcher, viewer, person.preferences)
+                    await profiles.update_preferences(op, person.preferences)
                 except Invalid as exc:
                     raise _prefixed(exc, "preferences.") from None
             if person.interests is not None:
-                await interests.set_interests(session, matcher, viewer, person.interests)
+                await interests.set_interests(op, person.interests)
             await session.close()
             await conn.commit()
+            await resources.effects.run(follow)
             return True
         finally:
             await session.close()

@@ -61,6 +61,7 @@ from rapport.seed_data import THEMES_BY_NAME as THEMES_BY_NAME  # re-exported fo
 from rapport.settings import Settings
 from resolvers import accounts, interests, profiles
 from resolvers.credentials import Credentials
+from resolvers.operation import Operation
 
 if TYPE_CHECKING:
     from rapport.resources import Resources
@@ -419,7 +420,6 @@ async def create_person(
     emailed code): createProfile, updatePreferences and setInterests, each in its own session
     (one per operation)."""
     stats = stats or SeedStats()
-    matcher = resources.matcher
 
     async def register() -> accounts.Session:
         async with resources.sessionmaker() as session:
@@ -436,15 +436,19 @@ async def create_person(
 
     async def create_profile() -> None:
         async with resources.sessionmaker() as session:
-            await profiles.create_profile(session, matcher, viewer, spec.profile, today)
+            op = Operation.of_tool(viewer, resources, session)
+            await profiles.create_profile(op, spec.profile, today)
 
     async def update_preferences() -> None:
         async with resources.sessionmaker() as session:
-            await profiles.update_preferences(session, matcher, viewer, spec.preferences)
+            op = Operation.of_tool(viewer, resources, session)
+            await profiles.update_preferences(op, spec.preferences)
 
     async def set_interests() -> None:
         async with resources.sessionmaker() as session:
-            await interests.set_interests(session, matcher, viewer, spec.interests)
+            await interests.set_interests(
+                Operation.of_tool(viewer, resources, session), spec.interests
+            )
 
     for step in (create_profile, update_preferences, set_interests):
         await _retrying(step, stats)

@@ -15,10 +15,9 @@ from models import Interest, Profile, UserInterest
 from models.interests import MAX_INTEREST_LENGTH
 from rapport.db import OperationSession
 from resolvers import validation
-from resolvers.accounts import Viewer
 from resolvers.effects import profile_changed
 from resolvers.errors import ErrorCode, NotFoundError, Problems
-from resolvers.matching import Matcher
+from resolvers.operation import Operation
 from resolvers.pagination import Page, is_int_key, is_text_key, make_page, page_request
 
 MAX_INTERESTS_PER_USER = 30
@@ -35,10 +34,10 @@ class InterestCount:
     user_count: int
 
 
-async def set_interests(
-    session: OperationSession, matcher: Matcher, viewer: Viewer, names: list[str]
-) -> list[str]:
-    """Replace the viewer's interests with `names` (normalised, de-duplicated)."""
+async def set_interests(op: Operation, names: list[str]) -> tuple[list[str], Profile]:
+    """Replace the viewer's interests with `names` (normalised, de-duplicated); returns them
+    (alphabetical) and the viewer's profile as it now is."""
+    session, viewer = op.session, op.viewer
     problems = Problems()
     tags = validation.tag_list(
         problems,
@@ -50,7 +49,8 @@ async def set_interests(
     problems.raise_if_any()
     # Lock the owner's profile row: concurrent setInterests calls by one person take turns,
     # so "replace the set" and the 30-tag cap hold.
-    if await session.get(Profile, viewer.id, with_for_update=True) is None:
+    profile = await session.get(Profile, viewer.id, with_for_update=True)
+    if profile is None:
         raise NotFoundError("Create your profile first.", field="input")
     if tags:
         await session.execute(
@@ -93,7 +93,8 @@ async def set_interests(
         )
     session.after_commit(*profile_changed(viewer.id))
     await session.commit()
-    return sorted(tags)
+    await session.refresh(profile)  # its trigger-kept fields (updated_at) as stored
+    return sorted(tags), profile
 
 
 async def interests_by_user(

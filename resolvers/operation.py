@@ -28,6 +28,13 @@ class Operation:
     viewer: Viewer
     resources: Resources
     source: SessionSource
+    # False for operators' tools (seeding, import): no rate limit applies.
+    limited: bool = True
+
+    @classmethod
+    def of_tool(cls, viewer: Viewer, resources: Resources, session: OperationSession) -> Operation:
+        """An operation of an operators' tool on a session of its own, with no rate limits."""
+        return cls(viewer, resources, _Held(session), limited=False)
 
     @property
     def session(self) -> OperationSession:
@@ -44,5 +51,11 @@ class Operation:
 
     async def hit(self, limit: Limit, cost: int = 1, key: str | None = None) -> None:
         """Spend `cost` of a rate limit, counted per viewer unless `key` says otherwise;
-        raises RateLimitedError (nothing spent) when it is used up."""
-        await self.resources.rate_limits.hit(limit, key or str(self.viewer.id), cost)
+        raises RateLimitedError (nothing spent) when it is used up. Nothing for a tool."""
+        if self.limited:
+            await self.resources.rate_limits.hit(limit, key or str(self.viewer.id), cost)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    session: OperationSession

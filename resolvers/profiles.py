@@ -21,12 +21,11 @@ from models import Gender, Intent, MentorshipRole, Preferences, Profile, User, U
 from models.base import utcnow
 from models.profiles import MAX_PHOTOS
 from rapport.db import OperationSession
-from rapport.rate_limits import Limit, RateLimits
+from rapport.rate_limits import Limit
 from resolvers import validation
-from resolvers.accounts import Viewer
 from resolvers.effects import profile_changed
 from resolvers.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
-from resolvers.matching import Matcher
+from resolvers.operation import Operation
 from resolvers.visibility import blocked_between
 
 MIN_AGE, MAX_AGE = 18, 120
@@ -169,13 +168,9 @@ async def _save(
     await session.commit()
 
 
-async def create_profile(
-    session: OperationSession,
-    matcher: Matcher,
-    viewer: Viewer,
-    fields: Mapping[str, Any],
-    today: date,
-) -> Profile:
+async def create_profile(op: Operation, fields: Mapping[str, Any], today: date) -> Profile:
+    """Create the viewer's profile (once), with default preferences."""
+    session, viewer = op.session, op.viewer
     problems = Problems()
     for name in REQUIRED_ON_CREATE:
         if fields.get(name) is None:
@@ -203,24 +198,18 @@ async def create_profile(
             intents=[profile.intent.value],
         )
     )
-    await embed_profile(session, matcher.encoder, profile)
+    await embed_profile(session, op.resources.matcher.encoder, profile)
     session.after_commit(*profile_changed(viewer.id))
     await session.commit()
     return profile
 
 
-async def update_profile(
-    session: OperationSession,
-    matcher: Matcher,
-    viewer: Viewer,
-    fields: Mapping[str, Any],
-    today: date,
-    limits: RateLimits | None = None,
-) -> Profile:
+async def update_profile(op: Operation, fields: Mapping[str, Any], today: date) -> Profile:
     """Change some fields. The birth date is fixed (a moderator corrects it); a move to another
     grid cell spends `location_changes`, a change of gender, height or intent
     `profile_match_changes_per_day` (README "Privacy": what those probes would reveal).
-    Without `limits` (operators' tools) nothing is limited."""
+    Operators' tools are not limited."""
+    session, viewer = op.session, op.viewer
     problems = Problems()
     values = _clean_profile_fields(fields, today, problems)
     profile = await session.get(Profile, viewer.id, with_for_update=True)
@@ -251,10 +240,10 @@ async def update_profile(
             Limit.PROFILE_MATCH_CHANGES_PER_DAY: MATCH_FIELDS,
         },
     )
-    await _spend(limits, viewer, spends)
+    await _spend(op, spends)
     for name, value in values.items():
         setattr(profile, name, value)
-    await embed_profile(session, matcher.encoder, profile)  # only if goals or bio changed
+    await embed_profile(session, op.resources.matcher.encoder, profile)  # if goals or bio changed
     session.after_commit(*profile_changed(viewer.id))
     await _save(session, profile, {})
     return profile
@@ -278,13 +267,12 @@ def _spends(
     ]
 
 
-async def _spend(limits: RateLimits | None, viewer: Viewer, spends: list[Limit]) -> None:
+async def _spend(op: Operation, spends: list[Limit]) -> None:
     """Count the change against each budget it spends, before anything changes (one atomic
     step each: concurrent updates cannot slip through together); RateLimitedError if one is
     spent, and then nothing changes."""
-    if limits is not None:
-        for limit in spends:
-            await limits.hit(limit, str(viewer.id))
+    for limit in spends:
+        await op.hit(limit)
 
 
 def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
@@ -312,15 +300,10 @@ def _preference_values(fields: Mapping[str, Any], problems: Problems) -> dict[st
     return out
 
 
-async def update_preferences(
-    session: OperationSession,
-    matcher: Matcher,
-    viewer: Viewer,
-    fields: Mapping[str, Any],
-    limits: RateLimits | None = None,
-) -> Preferences:
+async def update_preferences(op: Operation, fields: Mapping[str, Any]) -> Preferences:
     """A new maxDistanceKm spends `location_changes`; any other change
-    `preference_changes_per_day`. Without `limits` (seeding, import) nothing is limited."""
+    `preference_changes_per_day` (operators' tools: nothing is limited)."""
+    session, viewer = op.session, op.viewer
     problems = Problems()
     values = _preference_values(fields, problems)
     preferences = await session.get(Preferences, viewer.id, with_for_update=True)
@@ -344,7 +327,7 @@ async def update_preferences(
             Limit.PREFERENCE_CHANGES_PER_DAY: PREFERENCE_FIELDS,
         },
     )
-    await _spend(limits, viewer, spends)
+    await _spend(op, spends)
     session.after_commit(*profile_changed(viewer.id))
     await _save(session, preferences, values)
     return preferences
@@ -355,11 +338,15 @@ async def preferences_of(session: OperationSession, user_id: uuid.UUID) -> Prefe
     return await session.get(Preferences, user_id)
 
 
-async def public_profile(session: OperationSession, viewer: Viewer, user_id: uuid.UUID) -> Profile:
-    """Another person's profile, as anyone signed in may see it: active accounts only, and
-    not across a block (either way: a block is not revealed, it reads as NotFound)."""
+async def public_profile(op: Operation, user_id: uuid.UUID) -> Profile:
+    """Someone's profile, as anyone signed in may see it: active accounts only, and not
+    across a block (either way: a block is not revealed, it reads as NotFound). Viewing other
+    people's spends `profile_views_per_hour` (scraping)."""
+    viewer = op.viewer
+    if user_id != viewer.id:
+        await op.hit(Limit.PROFILE_VIEWS_PER_HOUR)
     profile = (
-        await session.execute(
+        await op.session.execute(
             select(Profile)
             .join(User, col(User.id) == col(Profile.user_id))
             .where(

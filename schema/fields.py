@@ -28,8 +28,6 @@ from resolvers.operation import Operation
 from schema.context import Info
 from schema.errors import AuthenticationRequired, ValidationError, expected_error
 
-ALWAYS = (ValidationError, AuthenticationRequired)
-
 Rule = Callable[..., Coroutine[Any, Any, Any]]
 
 
@@ -47,7 +45,11 @@ def _for_viewer(fn: Rule, union: str) -> Rule:
     hints = typing.get_type_hints(fn, include_extras=True)
     declared = hints.pop("return")
     members = typing.get_args(declared) if typing.get_origin(declared) in _UNIONS else (declared,)
-    everything = tuple(dict.fromkeys((*members, *ALWAYS)))
+    # Where they were before this helper existed, so the schema's text is unchanged: the
+    # validation error after the result, the sign-in error last (unless declared elsewhere).
+    if ValidationError not in members:
+        members = (members[0], ValidationError, *members[1:])
+    everything = tuple(dict.fromkeys((*members, AuthenticationRequired)))
     result: Any = Annotated[Union[everything], strawberry.union(union)]  # noqa: UP007
 
     signature = inspect.signature(fn)

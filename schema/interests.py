@@ -7,10 +7,11 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
-from models import Profile
 from resolvers import interests
 from resolvers.interests import InterestOrder
-from schema.errors import AuthenticationRequired, NotFound, ValidationError, expected_errors
+from resolvers.operation import Operation
+from schema.errors import NotFound, ValidationError, expected_errors
+from schema.fields import viewer_mutation
 from schema.types import Connection, OwnProfile, connection
 
 InterestOrderEnum = strawberry.enum(InterestOrder, name="InterestOrder")
@@ -32,10 +33,6 @@ class InterestsPayload:
 
 InterestsResult = Annotated[
     Connection[InterestCountType] | ValidationError, strawberry.union("InterestsResult")
-]
-SetInterestsResult = Annotated[
-    InterestsPayload | ValidationError | NotFound | AuthenticationRequired,
-    strawberry.union("SetInterestsResult"),
 ]
 
 
@@ -64,15 +61,10 @@ class InterestQueries:
 
 @strawberry.type
 class InterestMutations:
-    @strawberry.mutation(
-        description="Replace your interests (trimmed, case-folded, de-duplicated; at most 30)."
+    @viewer_mutation(
+        "SetInterestsResult",
+        description="Replace your interests (trimmed, case-folded, de-duplicated; at most 30).",
     )
-    @expected_errors
-    async def set_interests(self, info: Info, names: list[str]) -> SetInterestsResult:
-        viewer = await info.context.require_viewer()
-        session = info.context.session
-        tags = await interests.set_interests(session, info.context.resources.matcher, viewer, names)
-        profile = await session.get(Profile, viewer.id, populate_existing=True)
-        assert profile is not None  # set_interests needs one
-        info.context.loaders.interests.prime(viewer.id, tags, force=True)
+    async def set_interests(self, op: Operation, names: list[str]) -> InterestsPayload | NotFound:
+        tags, profile = await interests.set_interests(op, names)
         return InterestsPayload(interests=tags, profile=OwnProfile(profile=profile))

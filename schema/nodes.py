@@ -12,7 +12,6 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from rapport.presence import online_key
-from rapport.rate_limits import Limit
 from resolvers import chat, nodes, profiles
 from resolvers.accounts import Viewer
 from resolvers.errors import DomainError
@@ -29,9 +28,8 @@ async def _user(info: Info, viewer: Viewer, key: str) -> Node | None:
     user_id = nodes.uuid_key(key)
     if user_id is None:
         return None
-    if user_id != viewer.id:  # the same budget as user(id)
-        await info.context.resources.rate_limits.hit(Limit.PROFILE_VIEWS_PER_HOUR, str(viewer.id))
-    return User(profile=await profiles.public_profile(info.context.session, viewer, user_id))
+    # The same rule as user(id), profile views budget included.
+    return User(profile=await profiles.public_profile(info.context.operation(viewer), user_id))
 
 
 def _own(key: str, viewer: Viewer) -> bool:

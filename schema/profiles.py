@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
 
-from rapport.rate_limits import Limit
 from resolvers import profiles
 from resolvers.errors import ErrorCode, FieldProblem, Invalid
-from schema.errors import (
-    AlreadyExists,
-    AuthenticationRequired,
-    NotFound,
-    RateLimited,
-    ValidationError,
-    expected_errors,
-)
+from resolvers.operation import Operation
+from schema.errors import AlreadyExists, NotFound, RateLimited, ValidationError
+from schema.fields import viewer_field, viewer_mutation
 from schema.ids import PERSON, key_of
 from schema.inputs import provided
 from schema.types import (
@@ -96,77 +88,48 @@ class UpdatePreferencesInput:
     intents: list[IntentEnum] | None = strawberry.UNSET  # type: ignore[valid-type]
 
 
-CreateProfileResult = Annotated[
-    OwnProfile | ValidationError | AlreadyExists | AuthenticationRequired,
-    strawberry.union("CreateProfileResult"),
-]
-UpdateProfileResult = Annotated[
-    OwnProfile | ValidationError | NotFound | RateLimited | AuthenticationRequired,
-    strawberry.union("UpdateProfileResult"),
-]
-UpdatePreferencesResult = Annotated[
-    PreferencesType | ValidationError | NotFound | RateLimited | AuthenticationRequired,
-    strawberry.union("UpdatePreferencesResult"),
-]
-UserResult = Annotated[
-    User | NotFound | ValidationError | RateLimited | AuthenticationRequired,
-    strawberry.union("UserResult"),
-]
-
-
 @strawberry.type
 class ProfileQueries:
-    @strawberry.field(description="Someone's public profile. Never their email or preferences.")
-    @expected_errors
-    async def user(self, info: Info, id: strawberry.ID) -> UserResult:
-        viewer = await info.context.require_viewer()
+    @viewer_field(
+        "UserResult",
+        description="Someone's public profile. Never their email or preferences.",
+    )
+    async def user(
+        self, op: Operation, id: strawberry.ID
+    ) -> User | NotFound | ValidationError | RateLimited:
         user_id = parse_id(key_of(id, *PERSON))
         if user_id is None:
             raise Invalid([FieldProblem("id", ErrorCode.INVALID_FORMAT, "Not a user id.")])
-        if user_id != viewer.id:
-            await info.context.resources.rate_limits.hit(
-                Limit.PROFILE_VIEWS_PER_HOUR, str(viewer.id)
-            )
-        return User(profile=await profiles.public_profile(info.context.session, viewer, user_id))
+        return User(profile=await profiles.public_profile(op, user_id))
 
 
 @strawberry.type
 class ProfileMutations:
-    @strawberry.mutation(
-        description="Create your profile (once); default preferences come with it."
+    @viewer_mutation(
+        "CreateProfileResult",
+        description="Create your profile (once); default preferences come with it.",
     )
-    @expected_errors
-    async def create_profile(self, info: Info, input: CreateProfileInput) -> CreateProfileResult:
-        viewer = await info.context.require_viewer()
-        profile = await profiles.create_profile(
-            info.context.session, info.context.resources.matcher, viewer, provided(input), today()
-        )
-        return OwnProfile(profile=profile)
+    async def create_profile(
+        self, op: Operation, input: CreateProfileInput
+    ) -> OwnProfile | AlreadyExists:
+        return OwnProfile(profile=await profiles.create_profile(op, provided(input), today()))
 
-    @strawberry.mutation(
+    @viewer_mutation(
+        "UpdateProfileResult",
         description="Change some fields of your profile. Your birth date is fixed once set; "
-        "moves to another 2 km cell and changes of gender, height or intent are rate-limited."
+        "moves to another 2 km cell and changes of gender, height or intent are rate-limited.",
     )
-    @expected_errors
-    async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfileResult:
-        viewer = await info.context.require_viewer()
-        r = info.context.resources
-        profile = await profiles.update_profile(
-            info.context.session, r.matcher, viewer, provided(input), today(), r.rate_limits
-        )
-        return OwnProfile(profile=profile)
+    async def update_profile(
+        self, op: Operation, input: UpdateProfileInput
+    ) -> OwnProfile | NotFound | RateLimited:
+        return OwnProfile(profile=await profiles.update_profile(op, provided(input), today()))
 
-    @strawberry.mutation(
+    @viewer_mutation(
+        "UpdatePreferencesResult",
         description="Change whom you want to be shown (rate-limited: maxDistanceKm with your "
-        "location, the rest per day)."
+        "location, the rest per day).",
     )
-    @expected_errors
     async def update_preferences(
-        self, info: Info, input: UpdatePreferencesInput
-    ) -> UpdatePreferencesResult:
-        viewer = await info.context.require_viewer()
-        r = info.context.resources
-        row = await profiles.update_preferences(
-            info.context.session, r.matcher, viewer, provided(input), r.rate_limits
-        )
-        return PreferencesType(row=row)
+        self, op: Operation, input: UpdatePreferencesInput
+    ) -> PreferencesType | NotFound | RateLimited:
+        return PreferencesType(row=await profiles.update_preferences(op, provided(input)))
