@@ -421,7 +421,7 @@ async def create_person(
     (one per operation)."""
     stats = stats or SeedStats()
 
-    async def register() -> accounts.Session:
+    async def register() -> accounts.SignIn:
         async with resources.sessionmaker() as session:
             return await accounts.create_account(
                 session, credentials, resources.token_ttl, spec.email, DEMO_PASSWORD

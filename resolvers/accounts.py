@@ -7,6 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import asyncpg
 from sqlalchemy import delete, select, update
@@ -26,7 +27,7 @@ from models.base import from_row, utcnow
 from rapport import mail, metrics
 from rapport.db import OperationSession
 from rapport.rate_limits import Limit, RateLimits
-from rapport.revocations import Revocation, Revocations
+from rapport.revocations import Revocation
 from resolvers import validation
 from resolvers.credentials import CODE_DIGITS, TOKEN_PREFIX, Credentials
 from resolvers.effects import EmailQueued
@@ -37,6 +38,10 @@ from resolvers.errors import (
     NotAllowedError,
     Problems,
 )
+
+if TYPE_CHECKING:
+    from rapport.resources import Resources
+    from resolvers.operation import Operation, SessionSource
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
@@ -64,7 +69,9 @@ class Viewer:
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
+class SignIn:
+    """A new bearer token and whose it is (register, login; operators' tools)."""
+
     user: User
     token: str
     expires_at: datetime
@@ -82,6 +89,31 @@ class Guesses:
     @property
     def address(self) -> str:
         return self.client or "in-process"
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """An operation of someone not signed in (register, confirmRegistration, login): what
+    `Operation` (resolvers/operation.py) is to a viewer's rules, without the viewer. The
+    process's resources, and where the operation's session and client address come from."""
+
+    resources: Resources
+    source: SessionSource
+
+    @property
+    def session(self) -> OperationSession:
+        return self.source.session
+
+    @property
+    def guesses(self) -> Guesses:
+        return Guesses(self.resources.rate_limits, self.source.client_address)
+
+    async def hit(self, limit: Limit, key: str | None = None) -> None:
+        """Spend one of a rate limit, counted per client address unless `key` says otherwise;
+        RateLimitedError when it is used up. In process (no address) only a `key` counts."""
+        key = key or self.source.client_address
+        if key is not None:
+            await self.resources.rate_limits.hit(limit, key)
 
 
 async def password_guess(
@@ -172,7 +204,7 @@ def _check_password(problems: Problems, field: str, password: str) -> None:
 
 async def _issue_token(
     session: OperationSession, credentials: Credentials, user: User, ttl: timedelta
-) -> Session:
+) -> SignIn:
     token = credentials.new_token()
     expires_at = utcnow() + ttl
     session.add(
@@ -180,7 +212,7 @@ async def _issue_token(
             user_id=user.id, token_hash=credentials.token_digest(token), expires_at=expires_at
         )
     )
-    return Session(user=user, token=token, expires_at=expires_at)
+    return SignIn(user=user, token=token, expires_at=expires_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,23 +241,20 @@ def code_in_email(body: str | None) -> str | None:
     return found.group(1) if found else None
 
 
-async def register(
-    session: OperationSession,
-    credentials: Credentials,
-    limits: RateLimits,
-    email: str,
-    password: str,
-) -> SignUp:
+async def register(visit: Visit, email: str, password: str) -> SignUp:
     """Start a sign-up: the answer, the work done and its duration are the same whether or
     not the address has an account (no enumeration). Either way the password is hashed, a
     pending registration with a fresh code is stored and one email is queued: the code if
     the address is new, a "you already have an account" note if not (its pending row then
-    can never be confirmed: its code was never sent, and the address is taken)."""
+    can never be confirmed: its code was never sent, and the address is taken). Spends
+    `register_per_address`, and `signup_emails_per_recipient` of the address mailed."""
+    await visit.hit(Limit.REGISTER_PER_ADDRESS)
+    session, credentials = visit.session, visit.resources.credentials
     problems = Problems()
     address = validation.email(problems, "email", email)
     _check_password(problems, "password", password)
     problems.raise_if_any()
-    await limits.hit(Limit.SIGNUP_EMAILS_PER_RECIPIENT, address)  # no mail bombing
+    await visit.hit(Limit.SIGNUP_EMAILS_PER_RECIPIENT, key=address)  # no mail bombing
     password_hash = await credentials.hash_password(password)
     code = credentials.new_code()
     expires_at = utcnow() + SIGN_UP_TTL
@@ -245,15 +274,7 @@ async def register(
     return SignUp(email=address, expires_at=expires_at)
 
 
-async def confirm_registration(
-    session: OperationSession,
-    credentials: Credentials,
-    guesses: Guesses,
-    ttl: timedelta,
-    email: str,
-    code: str,
-    password: str,
-) -> Session:
+async def confirm_registration(visit: Visit, email: str, code: str, password: str) -> SignIn:
     """Create the account of the sign-up whose code and password these are, and sign in. The
     password must be the one that sign-up was started with: if someone else started a
     sign-up for the same address after the owner did, the owner's inbox holds that code too,
@@ -261,7 +282,9 @@ async def confirm_registration(
     an expired one, a wrong password, an unknown address and one that already has an account
     all get the same refusal after the same work (one argon2 verification), and spend the
     address's password-guess budgets (so six digits cannot be guessed: README, Rate
-    limits)."""
+    limits), after `confirm_registration_per_address`."""
+    await visit.hit(Limit.CONFIRM_REGISTRATION_PER_ADDRESS)
+    session, credentials, guesses = visit.session, visit.resources.credentials, visit.guesses
     problems = Problems()
     address = validation.email(problems, "email", email)
     code = code.strip()
@@ -292,7 +315,7 @@ async def confirm_registration(
         delete(PendingRegistration).where(col(PendingRegistration.email) == address)
     )
     await _remember_address(session, credentials, user.id, guesses.address)
-    result = await _issue_token(session, credentials, user, ttl)
+    result = await _issue_token(session, credentials, user, visit.resources.token_ttl)
     await session.commit()
     return result
 
@@ -319,7 +342,7 @@ async def create_account(
     password: str | None,
     *,
     password_hash: str | None = None,
-) -> Session:
+) -> SignIn:
     """For operators' tools (`rapport seed`, `rapport import`), not the API: an account
     without the emailed code, signed in. AlreadyExists if the address has one. Either a
     `password`, or the argon2 `password_hash` another app stored (the first login rehashes it
@@ -345,17 +368,13 @@ async def create_account(
     return result
 
 
-async def login(
-    session: OperationSession,
-    credentials: Credentials,
-    guesses: Guesses,
-    ttl: timedelta,
-    email: str,
-    password: str,
-) -> Session:
-    """Guesses are limited per email address (known or not, so the limits say nothing about
-    which addresses have accounts: see password_guess); a correct password past a limit is
-    refused too, or guessing would just go on slowly."""
+async def login(visit: Visit, email: str, password: str) -> SignIn:
+    """Sign in with a password: a new token. Spends `login_per_address`; guesses are limited
+    per email address too (known or not, so the limits say nothing about which addresses
+    have accounts: see password_guess); a correct password past a limit is refused too, or
+    guessing would just go on slowly."""
+    await visit.hit(Limit.LOGIN_PER_ADDRESS)
+    session, credentials, guesses = visit.session, visit.resources.credentials, visit.guesses
     problems = Problems()
     address = validation.email(problems, "email", email)
     if not password:
@@ -377,11 +396,11 @@ async def login(
     if credentials.needs_rehash(user.password_hash):
         user.password_hash = await credentials.hash_password(password)
     await _remember_address(session, credentials, user.id, guesses.address)
-    result = await _issue_token(session, credentials, user, ttl)
+    result = await _issue_token(session, credentials, user, visit.resources.token_ttl)
     user.last_active_at = utcnow()
     await session.commit()
     profile = await session.get(Profile, user.id)
-    return Session(user=user, token=result.token, expires_at=result.expires_at, profile=profile)
+    return SignIn(user=user, token=result.token, expires_at=result.expires_at, profile=profile)
 
 
 def _names(model: type[SQLModel]) -> list[str]:
@@ -443,40 +462,34 @@ async def valid_tokens(pool: asyncpg.Pool, token_ids: list[uuid.UUID]) -> set[uu
     return {row["id"] for row in rows}
 
 
-async def logout(session: OperationSession, revocations: Revocations, viewer: Viewer) -> None:
+async def logout(op: Operation) -> None:
     """Revoke the viewer's token: sockets authenticated with it end (rapport/revocations.py)."""
+    session, viewer = op.session, op.viewer
     await session.execute(delete(AuthToken).where(col(AuthToken.id) == viewer.token_id))
     session.after_commit(Revocation(viewer.id, token_id=viewer.token_id))
     await session.commit()
 
 
-async def logout_everywhere(
-    session: OperationSession, revocations: Revocations, viewer: Viewer
-) -> int:
+async def logout_everywhere(op: Operation) -> int:
+    """Revoke every token of the viewer's account, this one included; returns how many."""
+    session, viewer = op.session, op.viewer
     result = await session.execute(delete(AuthToken).where(col(AuthToken.user_id) == viewer.id))
     session.after_commit(Revocation(viewer.id))
     await session.commit()
     return int(result.rowcount or 0)
 
 
-async def change_password(
-    session: OperationSession,
-    credentials: Credentials,
-    revocations: Revocations,
-    viewer: Viewer,
-    current_password: str,
-    new_password: str,
-    guesses: Guesses,
-) -> int:
+async def change_password(op: Operation, current_password: str, new_password: str) -> int:
     """Set a new password and revoke every other token (sockets authenticated with them end;
     those on the viewer's token stay); returns how many were revoked. Wrong
     current passwords spend the failed-login budget (a stolen token must not become a way
     to guess the password)."""
+    session, viewer, credentials = op.session, op.viewer, op.resources.credentials
     problems = Problems()
     _check_password(problems, "newPassword", new_password)
     user = await session.get_one(User, viewer.id)
     if not await password_guess(
-        session, credentials, guesses, user.email, user.password_hash, current_password
+        session, credentials, op.guesses, user.email, user.password_hash, current_password
     ):
         problems.add(
             "currentPassword", ErrorCode.WRONG_PASSWORD, "The current password is incorrect."

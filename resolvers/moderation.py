@@ -22,7 +22,8 @@ from models import (
 from models.base import utcnow
 from models.moderation import MAX_DETAILS, MAX_RESOLUTION_NOTE
 from rapport.db import OperationSession
-from rapport.revocations import Revocation, Revocations
+from rapport.rate_limits import Limit
+from rapport.revocations import Revocation
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.effects import ForgetViewer, profile_changed
@@ -35,10 +36,9 @@ from resolvers.errors import (
     NotFoundError,
     Problems,
 )
-from resolvers.matching import Matcher
+from resolvers.operation import Operation
 from resolvers.pagination import Page, newest_first
 from resolvers.profiles import clean_birth_date
-from resolvers.viewer_cache import ViewerCache
 
 
 def _not_self(viewer: Viewer, target_id: uuid.UUID, field: str = "userId") -> None:
@@ -46,16 +46,12 @@ def _not_self(viewer: Viewer, target_id: uuid.UUID, field: str = "userId") -> No
         raise Invalid([FieldProblem(field, ErrorCode.CANNOT_TARGET_SELF, "That is you.")])
 
 
-async def report(
-    session: OperationSession,
-    viewer: Viewer,
-    target_id: uuid.UUID,
-    reason: ReportReason,
-    details: str,
-) -> Report:
+async def report(op: Operation, target_id: uuid.UUID, reason: ReportReason, details: str) -> Report:
     """Store a report for moderators (the reported person is not told). Works across a block
     (block and report is the usual pair) and on suspended accounts; one open report per
-    reporter and person (AlreadyExists: moderators have it)."""
+    reporter and person (AlreadyExists: moderators have it). Spends `reports_per_day`."""
+    session, viewer = op.session, op.viewer
+    await op.hit(Limit.REPORTS_PER_DAY)
     problems = Problems()
     cleaned = validation.text(problems, "details", details, max_length=MAX_DETAILS, multiline=True)
     problems.raise_if_any()
@@ -83,25 +79,29 @@ def require_moderator(viewer: Viewer) -> None:
 
 
 async def reports(
-    session: OperationSession,
-    viewer: Viewer,
+    op: Operation,
     *,
     status: ReportStatus | None,
     reported_id: uuid.UUID | None,
     first: int | None,
     after: str | None,
-    default_size: int,
-    max_size: int,
 ) -> Page[Report]:
     """Moderators only: reports, newest first, by status and/or reported person."""
-    require_moderator(viewer)
+    require_moderator(op.viewer)
     query = select(Report)
     if status is not None:
         query = query.where(col(Report.status) == status)
     if reported_id is not None:
         query = query.where(col(Report.reported_id) == reported_id)
+    settings = op.resources.settings
     return await newest_first(
-        session, query, col(Report.id), first, after, default_size=default_size, max_size=max_size
+        op.session,
+        query,
+        col(Report.id),
+        first,
+        after,
+        default_size=settings.default_page_size,
+        max_size=settings.max_page_size,
     )
 
 
@@ -114,17 +114,11 @@ def _note(problems: Problems, field: str, value: str) -> str:
     )
 
 
-async def suspend(
-    session: OperationSession,
-    matcher: Matcher,
-    revocations: Revocations,
-    viewer: Viewer,
-    target_id: uuid.UUID,
-    reason: str,
-) -> tuple[User, int]:
+async def suspend(op: Operation, target_id: uuid.UUID, reason: str) -> tuple[User, int]:
     """Suspend an active account: it cannot log in, every token it holds stops working at
     once, it vanishes from recommendations, profiles and match lists, and every open report
     about it is closed as ACTION_TAKEN. Returns the user and how many reports were closed."""
+    session, viewer = op.session, op.viewer
     require_moderator(viewer)
     problems = Problems()
     cleaned = _note(problems, "reason", reason)
@@ -157,11 +151,10 @@ async def suspend(
     return user, int(closed.rowcount or 0)
 
 
-async def reinstate(
-    session: OperationSession, matcher: Matcher, viewer: Viewer, target_id: uuid.UUID
-) -> User:
+async def reinstate(op: Operation, target_id: uuid.UUID) -> User:
     """Lift a suspension: the person can log in again (their old tokens stay revoked)."""
-    require_moderator(viewer)
+    session = op.session
+    require_moderator(op.viewer)
     user = await session.get(User, target_id, with_for_update=True)
     if user is None:
         raise NotFoundError("No such user.", field="userId", id=str(target_id))
@@ -173,8 +166,9 @@ async def reinstate(
     return user
 
 
-async def dismiss(session: OperationSession, viewer: Viewer, report_id: int, note: str) -> Report:
+async def dismiss(op: Operation, report_id: int, note: str) -> Report:
     """Close an open report without action."""
+    session, viewer = op.session, op.viewer
     require_moderator(viewer)
     problems = Problems()
     cleaned = _note(problems, "note", note)
@@ -191,16 +185,11 @@ async def dismiss(session: OperationSession, viewer: Viewer, report_id: int, not
 
 
 async def correct_birth_date(
-    session: OperationSession,
-    matcher: Matcher,
-    viewer_cache: ViewerCache,
-    viewer: Viewer,
-    target_id: uuid.UUID,
-    birth_date: date,
-    today: date,
+    op: Operation, target_id: uuid.UUID, birth_date: date, today: date
 ) -> Profile:
     """Set someone's birth date: people cannot change their own once their profile exists
     (it would read other people's private age ranges; README "Privacy"). Not one's own."""
+    session, viewer = op.session, op.viewer
     require_moderator(viewer)
     problems = Problems()
     clean_birth_date(problems, birth_date, today)

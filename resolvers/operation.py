@@ -10,17 +10,21 @@ from typing import TYPE_CHECKING, Protocol
 
 from rapport.db import OperationSession
 from rapport.rate_limits import Limit
-from resolvers.accounts import Viewer
+from resolvers.accounts import Guesses, Viewer
 
 if TYPE_CHECKING:
     from rapport.resources import Resources
 
 
 class SessionSource(Protocol):
-    """Where the operation's session comes from, opened on first use (schema/context.py)."""
+    """Where the operation's session comes from, opened on first use (schema/context.py),
+    and the client's address (None: in process, or an operators' tool)."""
 
     @property
     def session(self) -> OperationSession: ...
+
+    @property
+    def client_address(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,11 @@ class Operation:
         commit succeeded (resolvers/effects.py)."""
         return self.source.session
 
+    @property
+    def guesses(self) -> Guesses:
+        """Where the operation's password guesses are counted (resolvers/accounts.py)."""
+        return Guesses(self.resources.rate_limits, self.source.client_address)
+
     def after_commit(self, *effects: Hashable) -> None:
         self.session.after_commit(*effects)
 
@@ -59,3 +68,4 @@ class Operation:
 @dataclass(frozen=True, slots=True)
 class _Held:
     session: OperationSession
+    client_address: str | None = None

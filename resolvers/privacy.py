@@ -33,12 +33,11 @@ from models import (
 )
 from models.base import utcnow
 from rapport.db import OperationSession
-from rapport.revocations import Revocation, Revocations
-from resolvers.accounts import Guesses, Viewer, password_guess
-from resolvers.credentials import Credentials
+from rapport.revocations import Revocation
+from resolvers.accounts import password_guess
 from resolvers.effects import profile_changed
 from resolvers.errors import ErrorCode, Problems
-from resolvers.matching import Matcher
+from resolvers.operation import Operation
 
 EXPORT_FORMAT = 1
 # Every table that refers to a person is either in the export or named here with the reason
@@ -96,11 +95,11 @@ async def _rows(
     return [_row(r) for r in (await session.execute(query)).scalars()]
 
 
-async def export(session: OperationSession, viewer: Viewer) -> dict[str, Any]:
+async def export(op: Operation) -> dict[str, Any]:
     """Everything stored about the viewer, and everything they wrote. Not included: other
     people's reports about them (the reporters' safety), who liked or passed on them (other
     people's choices), and match_index, a derived copy of their profile for matching."""
-    me = viewer.id
+    session, me = op.session, op.viewer.id
     mine_in_match = or_(col(Match.user_low) == me, col(Match.user_high) == me)
     conversations: list[dict[str, Any]] = []
     rows = await session.execute(
@@ -165,15 +164,7 @@ async def export(session: OperationSession, viewer: Viewer) -> dict[str, Any]:
     }
 
 
-async def delete_account(
-    session: OperationSession,
-    credentials: Credentials,
-    guesses: Guesses,
-    matcher: Matcher,
-    revocations: Revocations,
-    viewer: Viewer,
-    password: str,
-) -> None:
+async def delete_account(op: Operation, password: str) -> None:
     """Delete the account and everything personal, after checking the password (wrong
     guesses spend the same budget as failed logins). In one transaction: the user row goes
     and with it, by foreign keys, the profile (and photo URLs), preferences, interests,
@@ -182,10 +173,11 @@ async def delete_account(
     person sees the match and its conversation disappear, as after an unmatch by deletion),
     and the notifications it received; notifications it caused for others are deleted too.
     Reports keep their text for moderators without the person (ids become NULL)."""
+    session, viewer, credentials = op.session, op.viewer, op.resources.credentials
     problems = Problems()
     user = await session.get_one(User, viewer.id)
     if not await password_guess(
-        session, credentials, guesses, user.email, user.password_hash, password
+        session, credentials, op.guesses, user.email, user.password_hash, password
     ):
         problems.add("password", ErrorCode.WRONG_PASSWORD, "The password is incorrect.")
     problems.raise_if_any()

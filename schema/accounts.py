@@ -1,4 +1,5 @@
-"""Accounts: register, login, logout, logoutEverywhere, changePassword, me."""
+"""Accounts: register, confirmRegistration, login, logout, logoutEverywhere, changePassword,
+me."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
-from rapport.rate_limits import Limit
 from resolvers import accounts, privacy
+from resolvers.operation import Operation
+from schema.context import Info
 from schema.errors import (
-    AuthenticationRequired,
     InvalidCredentials,
     NotAllowed,
     RateLimited,
     ValidationError,
     expected_errors,
 )
+from schema.fields import viewer_field, viewer_mutation
 from schema.types import Me
 
 
@@ -74,24 +75,6 @@ class RegistrationStarted:
     code_expires_at: datetime
 
 
-RegisterResult = Annotated[
-    RegistrationStarted | ValidationError | RateLimited, strawberry.union("RegisterResult")
-]
-ConfirmRegistrationResult = Annotated[
-    AuthPayload | ValidationError | RateLimited, strawberry.union("ConfirmRegistrationResult")
-]
-LoginResult = Annotated[
-    AuthPayload | InvalidCredentials | NotAllowed | ValidationError | RateLimited,
-    strawberry.union("LoginResult"),
-]
-LogoutResult = Annotated[LogoutPayload | AuthenticationRequired, strawberry.union("LogoutResult")]
-ChangePasswordResult = Annotated[
-    ChangePasswordPayload | ValidationError | RateLimited | AuthenticationRequired,
-    strawberry.union("ChangePasswordResult"),
-]
-MeResult = Annotated[Me | AuthenticationRequired, strawberry.union("MeResult")]
-
-
 @strawberry.type
 class AccountDeleted:
     deleted: bool
@@ -102,38 +85,41 @@ class DataExport:
     data: JSON
 
 
-DeleteAccountResult = Annotated[
-    AccountDeleted | ValidationError | RateLimited | AuthenticationRequired,
-    strawberry.union("DeleteAccountResult"),
+# Signing up and in works without a viewer: no AuthenticationRequired in these.
+RegisterResult = Annotated[
+    RegistrationStarted | ValidationError | RateLimited, strawberry.union("RegisterResult")
 ]
-ExportResult = Annotated[DataExport | AuthenticationRequired, strawberry.union("ExportResult")]
+ConfirmRegistrationResult = Annotated[
+    AuthPayload | ValidationError | RateLimited, strawberry.union("ConfirmRegistrationResult")
+]
+LoginResult = Annotated[
+    AuthPayload | InvalidCredentials | NotAllowed | ValidationError | RateLimited,
+    strawberry.union("LoginResult"),
+]
 
 
-def _payload(session: accounts.Session) -> AuthPayload:
+def _payload(sign_in: accounts.SignIn) -> AuthPayload:
     return AuthPayload(
-        token=session.token,
-        expires_at=session.expires_at,
-        me=Me(user=session.user, own_profile=session.profile),
+        token=sign_in.token,
+        expires_at=sign_in.expires_at,
+        me=Me(user=sign_in.user, own_profile=sign_in.profile),
     )
 
 
 @strawberry.type
 class AccountQueries:
-    @strawberry.field(description="The signed-in account.")
-    @expected_errors
-    async def me(self, info: Info) -> MeResult:
-        viewer = await info.context.require_viewer()
-        return Me(user=viewer.user, own_profile=viewer.profile)
+    @viewer_field("MeResult", description="The signed-in account.")
+    async def me(self, op: Operation) -> Me:
+        return Me(user=op.viewer.user, own_profile=op.viewer.profile)
 
-    @strawberry.field(
+    @viewer_field(
+        "ExportResult",
         description="Everything Rapport holds about you, as one JSON document: account, "
         "sessions, profile, preferences, interests, embeddings, swipes, matches, requests, "
-        "conversations with their messages, notifications, blocks and reports you made."
+        "conversations with their messages, notifications, blocks and reports you made.",
     )
-    @expected_errors
-    async def export_my_data(self, info: Info) -> ExportResult:
-        viewer = await info.context.require_viewer()
-        return DataExport(data=cast(JSON, await privacy.export(info.context.session, viewer)))
+    async def export_my_data(self, op: Operation) -> DataExport:
+        return DataExport(data=cast(JSON, await privacy.export(op)))
 
 
 @strawberry.type
@@ -144,12 +130,7 @@ class AccountMutations:
     )
     @expected_errors
     async def register(self, info: Info, input: RegisterInput) -> RegisterResult:
-        r = info.context.resources
-        if (address := info.context.client_address) is not None:
-            await r.rate_limits.hit(Limit.REGISTER_PER_ADDRESS, address)
-        started = await accounts.register(
-            info.context.session, r.credentials, r.rate_limits, input.email, input.password
-        )
+        started = await accounts.register(info.context.visit(), input.email, input.password)
         return RegistrationStarted(email=started.email, code_expires_at=started.expires_at)
 
     @strawberry.mutation(
@@ -159,87 +140,46 @@ class AccountMutations:
     async def confirm_registration(
         self, info: Info, input: ConfirmRegistrationInput
     ) -> ConfirmRegistrationResult:
-        r = info.context.resources
-        if (address := info.context.client_address) is not None:
-            await r.rate_limits.hit(Limit.CONFIRM_REGISTRATION_PER_ADDRESS, address)
         return _payload(
             await accounts.confirm_registration(
-                info.context.session,
-                r.credentials,
-                info.context.guesses,
-                r.token_ttl,
-                input.email,
-                input.code,
-                input.password,
+                info.context.visit(), input.email, input.code, input.password
             )
         )
 
     @strawberry.mutation(description="Sign in; returns a new bearer token.")
     @expected_errors
     async def login(self, info: Info, input: LoginInput) -> LoginResult:
-        r = info.context.resources
-        if (address := info.context.client_address) is not None:
-            await r.rate_limits.hit(Limit.LOGIN_PER_ADDRESS, address)
-        return _payload(
-            await accounts.login(
-                info.context.session,
-                r.credentials,
-                info.context.guesses,
-                r.token_ttl,
-                input.email,
-                input.password,
-            )
-        )
+        return _payload(await accounts.login(info.context.visit(), input.email, input.password))
 
-    @strawberry.mutation(description="Revoke the token this request was made with.")
-    @expected_errors
-    async def logout(self, info: Info) -> LogoutResult:
-        viewer = await info.context.require_viewer()
-        await accounts.logout(info.context.session, info.context.resources.revocations, viewer)
+    @viewer_mutation("LogoutResult", description="Revoke the token this request was made with.")
+    async def logout(self, op: Operation) -> LogoutPayload:
+        await accounts.logout(op)
         return LogoutPayload(revoked_tokens=1)
 
-    @strawberry.mutation(description="Revoke every token of this account, this one included.")
-    @expected_errors
-    async def logout_everywhere(self, info: Info) -> LogoutResult:
-        viewer = await info.context.require_viewer()
-        return LogoutPayload(
-            revoked_tokens=await accounts.logout_everywhere(
-                info.context.session, info.context.resources.revocations, viewer
-            )
-        )
-
-    @strawberry.mutation(
-        description="Delete your account and your personal data for good (your password "
-        "confirms it). Your matches and their conversations go too, for both people."
+    @viewer_mutation(
+        "LogoutResult", description="Revoke every token of this account, this one included."
     )
-    @expected_errors
-    async def delete_account(self, info: Info, password: str) -> DeleteAccountResult:
-        viewer = await info.context.require_viewer()
-        r = info.context.resources
-        await privacy.delete_account(
-            info.context.session,
-            r.credentials,
-            info.context.guesses,
-            r.matcher,
-            r.revocations,
-            viewer,
-            password,
-        )
+    async def logout_everywhere(self, op: Operation) -> LogoutPayload:
+        return LogoutPayload(revoked_tokens=await accounts.logout_everywhere(op))
+
+    @viewer_mutation(
+        "DeleteAccountResult",
+        description="Delete your account and your personal data for good (your password "
+        "confirms it). Your matches and their conversations go too, for both people.",
+    )
+    async def delete_account(self, op: Operation, password: str) -> AccountDeleted | RateLimited:
+        await privacy.delete_account(op, password)
         return AccountDeleted(deleted=True)
 
-    @strawberry.mutation(description="Change password; every other session is signed out.")
-    @expected_errors
-    async def change_password(self, info: Info, input: ChangePasswordInput) -> ChangePasswordResult:
-        viewer = await info.context.require_viewer()
-        revoked = await accounts.change_password(
-            info.context.session,
-            info.context.resources.credentials,
-            info.context.resources.revocations,
-            viewer,
-            input.current_password,
-            input.new_password,
-            info.context.guesses,
-        )
+    @viewer_mutation(
+        "ChangePasswordResult",
+        description="Change password; every other session is signed out.",
+    )
+    async def change_password(
+        self, op: Operation, input: ChangePasswordInput
+    ) -> ChangePasswordPayload | RateLimited:
+        revoked = await accounts.change_password(op, input.current_password, input.new_password)
+        viewer = op.viewer
         return ChangePasswordPayload(
             revoked_tokens=revoked, me=Me(user=viewer.user, own_profile=viewer.profile)
         )

@@ -18,7 +18,7 @@ from models import Profile
 from rapport.db import OperationSession
 from rapport.resources import Resources
 from resolvers import accounts, interests, matching
-from resolvers.accounts import Guesses, Viewer
+from resolvers.accounts import Viewer, Visit
 from resolvers.effects import ForgetViewer
 from resolvers.errors import AuthenticationRequiredError
 from resolvers.operation import Operation
@@ -87,11 +87,6 @@ class Context:
         return self.request.client.host
 
     @property
-    def guesses(self) -> Guesses:
-        """Where this operation's password guesses are counted (resolvers.accounts)."""
-        return Guesses(self.resources.rate_limits, self.client_address)
-
-    @property
     def session(self) -> OperationSession:
         """The operation's one session, opened on first use and closed when it ends."""
         if self._session is None:
@@ -101,6 +96,10 @@ class Context:
     def operation(self, viewer: Viewer) -> Operation:
         """What the rule functions take (resolvers/operation.py)."""
         return Operation(viewer, self.resources, self)
+
+    def visit(self) -> Visit:
+        """What the rule functions for someone not signed in take (resolvers/accounts.py)."""
+        return Visit(self.resources, self)
 
     async def viewer(self) -> Viewer | None:
         """Resolved once per operation, however many sibling fields ask at the same time: the

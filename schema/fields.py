@@ -10,8 +10,9 @@ The function takes the rule layer's `Operation` (resolvers/operation.py: the vie
 operation's session, the resources) in place of Strawberry's `info`, and returns its result
 or raises a `DomainError`. The helper signs the viewer in (AuthenticationRequired when
 nobody is), maps a `DomainError` to its union member, and names the result union: the
-members the function declares plus `ValidationError` and `AuthenticationRequired`, which
-every such field can return."""
+members the function declares plus `AuthenticationRequired`, which every such field can
+return, and `ValidationError`, which every such field with arguments can return (one
+without has nothing to validate)."""
 
 from __future__ import annotations
 
@@ -45,14 +46,15 @@ def _for_viewer(fn: Rule, union: str) -> Rule:
     hints = typing.get_type_hints(fn, include_extras=True)
     declared = hints.pop("return")
     members = typing.get_args(declared) if typing.get_origin(declared) in _UNIONS else (declared,)
+    signature = inspect.signature(fn)
+    has_arguments = len(signature.parameters) > 2  # more than (self, op)
     # Where they were before this helper existed, so the schema's text is unchanged: the
     # validation error after the result, the sign-in error last (unless declared elsewhere).
-    if ValidationError not in members:
+    if ValidationError not in members and has_arguments:
         members = (members[0], ValidationError, *members[1:])
     everything = tuple(dict.fromkeys((*members, AuthenticationRequired)))
     result: Any = Annotated[Union[everything], strawberry.union(union)]  # noqa: UP007
 
-    signature = inspect.signature(fn)
     parameters = []
     for parameter in signature.parameters.values():
         if parameter.name == "op":

@@ -4,23 +4,15 @@ dismissReport (moderators)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
 
 from models import Report, ReportReason, ReportStatus
-from rapport.rate_limits import Limit
 from resolvers import moderation
-from schema.errors import (
-    AlreadyExists,
-    AuthenticationRequired,
-    NotAllowed,
-    NotFound,
-    RateLimited,
-    ValidationError,
-    expected_errors,
-)
+from resolvers.operation import Operation
+from schema.context import Info
+from schema.errors import AlreadyExists, NotAllowed, NotFound, RateLimited
+from schema.fields import viewer_field, viewer_mutation
 from schema.ids import Node, global_id, optional_global_id
 from schema.types import Connection, connection, parse_number, parse_user_id, today
 
@@ -103,98 +95,59 @@ class BirthDateCorrection:
     birth_date: date
 
 
-ReportResult = Annotated[
-    ReportReceipt
-    | ValidationError
-    | NotFound
-    | AlreadyExists
-    | RateLimited
-    | AuthenticationRequired,
-    strawberry.union("ReportResult"),
-]
-ReportsResult = Annotated[
-    Connection[ReportType] | ValidationError | NotAllowed | AuthenticationRequired,
-    strawberry.union("ReportsResult"),
-]
-SuspendResult = Annotated[
-    Suspension | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
-    strawberry.union("SuspendResult"),
-]
-ReinstateResult = Annotated[
-    Reinstatement | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
-    strawberry.union("ReinstateResult"),
-]
-DismissResult = Annotated[
-    ReportType | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
-    strawberry.union("DismissReportResult"),
-]
-
-CorrectBirthDateResult = Annotated[
-    BirthDateCorrection | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
-    strawberry.union("CorrectBirthDateResult"),
-]
-
-
 @strawberry.type
 class ModerationQueries:
-    @strawberry.field(description="Moderators only: reports, newest first (default: open ones).")
-    @expected_errors
+    @viewer_field(
+        "ReportsResult",
+        description="Moderators only: reports, newest first (default: open ones).",
+    )
     async def reports(
         self,
-        info: Info,
+        op: Operation,
         status: ReportStatusEnum | None = ReportStatus.OPEN,  # type: ignore[valid-type]
         reported_user_id: strawberry.ID | None = None,
         first: int | None = None,
         after: str | None = None,
-    ) -> ReportsResult:
-        viewer = await info.context.require_viewer()
+    ) -> Connection[ReportType] | NotAllowed:
         page = await moderation.reports(
-            info.context.session,
-            viewer,
+            op,
             status=status,
             reported_id=parse_user_id(reported_user_id, "reportedUserId")
             if reported_user_id is not None
             else None,
             first=first,
             after=after,
-            **info.context.page_sizes,
         )
         return connection(page, lambda r: ReportType(row=r))
 
 
 @strawberry.type
 class ModerationMutations:
-    @strawberry.mutation(
+    @viewer_mutation(
+        "ReportResult",
         description="Report someone to the moderators (details: at most 2,000 characters). "
-        "Usually paired with block."
+        "Usually paired with block.",
     )
-    @expected_errors
     async def report(
         self,
-        info: Info,
+        op: Operation,
         user_id: strawberry.ID,
         reason: ReportReasonEnum,  # type: ignore[valid-type]
         details: str = "",
-    ) -> ReportResult:
-        viewer = await info.context.require_viewer()
-        target = parse_user_id(user_id)
-        limits = info.context.resources.rate_limits
-        await limits.hit(Limit.REPORTS_PER_DAY, str(viewer.id))
-        row = await moderation.report(info.context.session, viewer, target, reason, details)
+    ) -> ReportReceipt | NotFound | AlreadyExists | RateLimited:
+        row = await moderation.report(op, parse_user_id(user_id), reason, details)
         assert row.id is not None
         return ReportReceipt(key=row.id, status=row.status)
 
-    @strawberry.mutation(
+    @viewer_mutation(
+        "SuspendResult",
         description="Moderators only: suspend an account. It cannot log in, its tokens stop "
-        "working, it vanishes from recommendations; open reports about it are closed."
+        "working, it vanishes from recommendations; open reports about it are closed.",
     )
-    @expected_errors
-    async def suspend_user(self, info: Info, user_id: strawberry.ID, reason: str) -> SuspendResult:
-        viewer = await info.context.require_viewer()
-        r = info.context.resources
-        user, closed = await moderation.suspend(
-            info.context.session, r.matcher, r.revocations, viewer, parse_user_id(user_id), reason
-        )
+    async def suspend_user(
+        self, op: Operation, user_id: strawberry.ID, reason: str
+    ) -> Suspension | NotFound | NotAllowed:
+        user, closed = await moderation.suspend(op, parse_user_id(user_id), reason)
         assert user.suspended_at is not None
         return Suspension(
             user_id=global_id("User", user.id),
@@ -202,42 +155,32 @@ class ModerationMutations:
             closed_reports=closed,
         )
 
-    @strawberry.mutation(description="Moderators only: lift a suspension.")
-    @expected_errors
-    async def reinstate_user(self, info: Info, user_id: strawberry.ID) -> ReinstateResult:
-        viewer = await info.context.require_viewer()
-        target = parse_user_id(user_id)
-        await moderation.reinstate(
-            info.context.session, info.context.resources.matcher, viewer, target
-        )
-        return Reinstatement(user_id=global_id("User", target))
+    @viewer_mutation("ReinstateResult", description="Moderators only: lift a suspension.")
+    async def reinstate_user(
+        self, op: Operation, user_id: strawberry.ID
+    ) -> Reinstatement | NotFound | NotAllowed:
+        user = await moderation.reinstate(op, parse_user_id(user_id))
+        return Reinstatement(user_id=global_id("User", user.id))
 
-    @strawberry.mutation(description="Moderators only: close an open report without action.")
-    @expected_errors
-    async def dismiss_report(self, info: Info, id: strawberry.ID, note: str) -> DismissResult:
-        viewer = await info.context.require_viewer()
-        row = await moderation.dismiss(
-            info.context.session, viewer, parse_number(id, "id", "Report", "ReportReceipt"), note
-        )
+    @viewer_mutation(
+        "DismissReportResult",
+        description="Moderators only: close an open report without action.",
+    )
+    async def dismiss_report(
+        self, op: Operation, id: strawberry.ID, note: str
+    ) -> ReportType | NotFound | NotAllowed:
+        row = await moderation.dismiss(op, parse_number(id, "id", "Report", "ReportReceipt"), note)
         return ReportType(row=row)
 
-    @strawberry.mutation(
+    @viewer_mutation(
+        "CorrectBirthDateResult",
         description="Moderators only: correct someone's birth date (people cannot change "
-        "their own once their profile exists). Not your own."
+        "their own once their profile exists). Not your own.",
     )
-    @expected_errors
     async def correct_birth_date(
-        self, info: Info, user_id: strawberry.ID, birth_date: date
-    ) -> CorrectBirthDateResult:
-        viewer = await info.context.require_viewer()
-        r = info.context.resources
+        self, op: Operation, user_id: strawberry.ID, birth_date: date
+    ) -> BirthDateCorrection | NotFound | NotAllowed:
         profile = await moderation.correct_birth_date(
-            info.context.session,
-            r.matcher,
-            r.viewer_cache,
-            viewer,
-            parse_user_id(user_id),
-            birth_date,
-            today(),
+            op, parse_user_id(user_id), birth_date, today()
         )
         return BirthDateCorrection(user_id=user_id, birth_date=profile.birth_date)
