@@ -34,12 +34,14 @@ from schema.limits import BATCHING, LimitedDocuments, hides_suggestions, with_co
 from schema.matching import MatchingMutations, MatchingQueries
 from schema.moderation import ModerationMutations, ModerationQueries
 from schema.nodes import NodeQueries
+from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
 Query = merge_types(
     "Query",
     (
         AccountQueries,
+        PrivacyQueries,
         ProfileQueries,
         InterestQueries,
         MatchingQueries,
@@ -52,6 +54,7 @@ Mutation = merge_types(
     "Mutation",
     (
         AccountMutations,
+        PrivacyMutations,
         ProfileMutations,
         InterestMutations,
         MatchingMutations,

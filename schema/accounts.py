@@ -4,12 +4,11 @@ me."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated
 
 import strawberry
-from strawberry.scalars import JSON
 
-from resolvers import accounts, privacy
+from resolvers import accounts
 from resolvers.operation import Operation
 from schema.context import Info
 from schema.errors import (
@@ -75,16 +74,6 @@ class RegistrationStarted:
     code_expires_at: datetime
 
 
-@strawberry.type
-class AccountDeleted:
-    deleted: bool
-
-
-@strawberry.type(description="Everything Rapport holds about you (format 1; README: Privacy).")
-class DataExport:
-    data: JSON
-
-
 # Signing up and in works without a viewer: no AuthenticationRequired in these.
 RegisterResult = Annotated[
     RegistrationStarted | ValidationError | RateLimited, strawberry.union("RegisterResult")
@@ -111,15 +100,6 @@ class AccountQueries:
     @viewer_field("MeResult", description="The signed-in account.")
     async def me(self, op: Operation) -> Me:
         return Me(user=op.viewer.user, own_profile=op.viewer.profile)
-
-    @viewer_field(
-        "ExportResult",
-        description="Everything Rapport holds about you, as one JSON document: account, "
-        "sessions, profile, preferences, interests, embeddings, swipes, matches, requests, "
-        "conversations with their messages, notifications, blocks and reports you made.",
-    )
-    async def export_my_data(self, op: Operation) -> DataExport:
-        return DataExport(data=cast(JSON, await privacy.export(op)))
 
 
 @strawberry.type
@@ -161,15 +141,6 @@ class AccountMutations:
     )
     async def logout_everywhere(self, op: Operation) -> LogoutPayload:
         return LogoutPayload(revoked_tokens=await accounts.logout_everywhere(op))
-
-    @viewer_mutation(
-        "DeleteAccountResult",
-        description="Delete your account and your personal data for good (your password "
-        "confirms it). Your matches and their conversations go too, for both people.",
-    )
-    async def delete_account(self, op: Operation, password: str) -> AccountDeleted | RateLimited:
-        await privacy.delete_account(op, password)
-        return AccountDeleted(deleted=True)
 
     @viewer_mutation(
         "ChangePasswordResult",
