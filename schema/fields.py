@@ -10,8 +10,8 @@ The function takes the rule layer's `Operation` (resolvers/operation.py: the vie
 operation's session, the resources) in place of Strawberry's `info`, and returns its result
 or raises a `DomainError`. The helper signs the viewer in (AuthenticationRequired when
 nobody is), maps a `DomainError` to its union member, and names the result union: the
-members the function declares plus `ValidationError` and `AuthenticationRequired`, which
-every such field can return."""
+members the function declares plus `ValidationError` (for a field that takes arguments) and
+`AuthenticationRequired`, which every such field can return."""
 
 from __future__ import annotations
 
@@ -36,9 +36,14 @@ def viewer_field(union: str, *, description: str) -> Callable[[Rule], Strawberry
     return lambda fn: strawberry.field(resolver=_for_viewer(fn, union), description=description)
 
 
-def viewer_mutation(union: str, *, description: str) -> Callable[[Rule], StrawberryField]:
-    """A mutation for the signed-in viewer (see the module's docstring)."""
-    return lambda fn: strawberry.mutation(resolver=_for_viewer(fn, union), description=description)
+def viewer_mutation(
+    union: str, *, description: str, name: str | None = None
+) -> Callable[[Rule], StrawberryField]:
+    """A mutation for the signed-in viewer (see the module's docstring); `name` where the
+    GraphQL name is not the function's (`pass`, a Python keyword)."""
+    return lambda fn: strawberry.mutation(
+        resolver=_for_viewer(fn, union), description=description, name=name
+    )
 
 
 def _for_viewer(fn: Rule, union: str) -> Rule:
@@ -47,12 +52,13 @@ def _for_viewer(fn: Rule, union: str) -> Rule:
     members = typing.get_args(declared) if typing.get_origin(declared) in _UNIONS else (declared,)
     # Where they were before this helper existed, so the schema's text is unchanged: the
     # validation error after the result, the sign-in error last (unless declared elsewhere).
-    if ValidationError not in members:
+    # A field without arguments has no input to refuse: no validation error.
+    signature = inspect.signature(fn)
+    if ValidationError not in members and len(signature.parameters) > 2:
         members = (members[0], ValidationError, *members[1:])
     everything = tuple(dict.fromkeys((*members, AuthenticationRequired)))
     result: Any = Annotated[Union[everything], strawberry.union(union)]  # noqa: UP007
 
-    signature = inspect.signature(fn)
     parameters = []
     for parameter in signature.parameters.values():
         if parameter.name == "op":
