@@ -9,17 +9,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from models import Block, User
-from rapport.db import OperationSession
-from resolvers.accounts import Viewer
 from resolvers.effects import DropRanking, HideFromRanking
 from resolvers.errors import ErrorCode, FieldProblem, Invalid, NotFoundError
-from resolvers.matching import Matcher
+from resolvers.operation import Operation
 
 
-async def block(
-    session: OperationSession, matcher: Matcher, viewer: Viewer, target_id: uuid.UUID
-) -> None:
+async def block(op: Operation, target_id: uuid.UUID) -> None:
     """Idempotent. Works on any existing account, active or not."""
+    session, viewer = op.session, op.viewer
     if target_id == viewer.id:
         raise Invalid([FieldProblem("userId", ErrorCode.CANNOT_TARGET_SELF, "That is you.")])
     if await session.get(User, target_id) is None:
@@ -33,10 +30,9 @@ async def block(
     await session.commit()
 
 
-async def unblock(
-    session: OperationSession, matcher: Matcher, viewer: Viewer, target_id: uuid.UUID
-) -> bool:
+async def unblock(op: Operation, target_id: uuid.UUID) -> bool:
     """True if there was a block to lift."""
+    session, viewer = op.session, op.viewer
     result = await session.execute(
         delete(Block).where(col(Block.blocker_id) == viewer.id, col(Block.blocked_id) == target_id)
     )

@@ -14,19 +14,15 @@ from models import InterestRequest, InterestRequestStatus, Match, MatchOrigin, N
 from models.base import utcnow
 from models.matching import MAX_NOTE
 from rapport.db import OperationSession
+from rapport.rate_limits import Limit
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.effects import HideFromRanking
 from resolvers.errors import AlreadyExists, ErrorCode, NotAllowedError, NotFoundError, Problems
-from resolvers.matching import (
-    Matcher,
-    create_match,
-    lock_pair,
-    match_refs,
-    prepare_pair_action,
-)
+from resolvers.matching import create_match, lock_pair, match_refs, prepare_pair_action
 from resolvers.notifications import notify
-from resolvers.pagination import Page, newest_first
+from resolvers.operation import Operation
+from resolvers.pagination import Page, newest_first, page_sizes
 from resolvers.visibility import blocked_between
 
 
@@ -40,13 +36,10 @@ class Direction(StrEnum):
     SENT = "sent"
 
 
-async def send(
-    session: OperationSession,
-    matcher: Matcher,
-    viewer: Viewer,
-    receiver_id: uuid.UUID,
-    message: str,
-) -> InterestRequest:
+async def send(op: Operation, receiver_id: uuid.UUID, message: str) -> InterestRequest:
+    """Tell someone the viewer would like to meet them (spends `interest_requests_per_day`)."""
+    session, viewer = op.session, op.viewer
+    await op.hit(Limit.INTEREST_REQUESTS_PER_DAY)
     problems = Problems()
     cleaned = (
         validation.text(problems, "message", message, max_length=MAX_NOTE, multiline=True) or ""
@@ -109,8 +102,10 @@ async def _own_pending(
 
 
 async def respond(
-    session: OperationSession, matcher: Matcher, viewer: Viewer, request_id: int, response: Response
+    op: Operation, request_id: int, response: Response
 ) -> tuple[InterestRequest, Match | None]:
+    """Accept (making the match) or reject a pending request the viewer received."""
+    session, viewer = op.session, op.viewer
     request = await _own_pending(session, viewer, request_id, as_receiver=True)
     match = None
     if response is Response.ACCEPT:
@@ -133,41 +128,34 @@ async def respond(
     return request, match
 
 
-async def cancel(session: OperationSession, viewer: Viewer, request_id: int) -> InterestRequest:
-    request = await _own_pending(session, viewer, request_id, as_receiver=False)
+async def cancel(op: Operation, request_id: int) -> InterestRequest:
+    """Withdraw a pending request the viewer sent."""
+    session = op.session
+    request = await _own_pending(session, op.viewer, request_id, as_receiver=False)
     request.status, request.responded_at = InterestRequestStatus.CANCELLED, utcnow()
     await session.commit()
     return request
 
 
 async def listing(
-    session: OperationSession,
-    viewer: Viewer,
+    op: Operation,
     *,
     direction: Direction,
     status: InterestRequestStatus | None,
     first: int | None,
     after: str | None,
-    default_size: int,
-    max_size: int,
 ) -> Page[InterestRequest]:
+    """Requests the viewer received or sent, newest first (none across a block)."""
     mine = col(
         InterestRequest.receiver_id
         if direction is Direction.RECEIVED
         else InterestRequest.sender_id
     )
     query = select(InterestRequest).where(
-        mine == viewer.id,
+        mine == op.viewer.id,
         ~blocked_between(col(InterestRequest.sender_id), col(InterestRequest.receiver_id)),
     )
     if status is not None:
         query = query.where(col(InterestRequest.status) == status)
-    return await newest_first(
-        session,
-        query,
-        col(InterestRequest.id),
-        first,
-        after,
-        default_size=default_size,
-        max_size=max_size,
-    )
+    sizes = page_sizes(op.resources.settings)
+    return await newest_first(op.session, query, col(InterestRequest.id), first, after, **sizes)

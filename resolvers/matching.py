@@ -31,6 +31,7 @@ from models import (
 from models.base import utcnow
 from models.matching import MAX_NOTE, ordered_pair
 from rapport.db import OperationSession
+from rapport.rate_limits import Limit
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.chat import open_conversation
@@ -45,6 +46,7 @@ from resolvers.errors import (
     Problems,
 )
 from resolvers.notifications import notify
+from resolvers.operation import Operation
 from resolvers.pagination import (
     Page,
     PageRequest,
@@ -53,6 +55,7 @@ from resolvers.pagination import (
     make_page,
     newest_first,
     page_request,
+    page_sizes,
 )
 from resolvers.visibility import blocked_between
 
@@ -77,22 +80,19 @@ def _is_key(key: list[Any]) -> bool:
 
 
 async def recommendations(
-    session: OperationSession,
-    matcher: Matcher,
-    viewer: Viewer,
-    *,
-    first: int | None,
-    after: str | None,
-    today: date,
-    default_size: int,
-    max_size: int,
+    op: Operation, *, first: int | None, after: str | None, today: date
 ) -> Page[Recommendation]:
+    """People who fit the viewer and whom the viewer fits, best first. Spends
+    `recommendations_per_hour` as the people asked for, before the list is read (README,
+    Rate limits)."""
+    session, viewer, sizes = op.session, op.viewer, page_sizes(op.resources.settings)
+    shown = first if first is not None and 0 < first <= sizes["max_size"] else None
+    await op.hit(Limit.RECOMMENDATIONS_PER_HOUR, cost=shown or sizes["default_size"])
     problems = Problems()
-    request = page_request(
-        problems, first, after, default_size=default_size, max_size=max_size, key_shape=_is_key
-    )
+    request = page_request(problems, first, after, **sizes, key_shape=_is_key)
     problems.raise_if_any()
-    ranking = await matcher.cache.get(viewer.id)
+    cache = op.resources.matcher.cache
+    ranking = await cache.get(viewer.id)
     if not ranking:  # never built, dropped, or used up: build afresh (empty lists are not kept)
         ranking = await rank(session, viewer.id, today)
         if ranking is None:
@@ -100,7 +100,7 @@ async def recommendations(
                 ErrorCode.PROFILE_REQUIRED, "Create your profile to get recommendations."
             )
         if ranking:
-            await matcher.cache.put(viewer.id, ranking)
+            await cache.put(viewer.id, ranking)
     return await _page(session, viewer.id, ranking, request)
 
 
@@ -214,13 +214,14 @@ class SwipeOutcome:
 
 
 async def swipe(
-    session: OperationSession,
-    matcher: Matcher,
-    viewer: Viewer,
-    target_id: uuid.UUID,
-    kind: SwipeKind,
-    note: str | None = None,
+    op: Operation, target_id: uuid.UUID, kind: SwipeKind, note: str | None = None
 ) -> SwipeOutcome:
+    """A like (with an optional note; spends `likes_per_minute` and `likes_per_day`) or a
+    pass. A like back makes a match."""
+    session, viewer = op.session, op.viewer
+    if kind is SwipeKind.LIKE:
+        await op.hit(Limit.LIKES_PER_MINUTE)
+        await op.hit(Limit.LIKES_PER_DAY)
     problems = Problems()
     cleaned = (
         validation.text(problems, "note", note, max_length=MAX_NOTE) if note is not None else None
@@ -271,8 +272,9 @@ async def swipe(
     return SwipeOutcome(row, match)
 
 
-async def undo_swipe(session: OperationSession, matcher: Matcher, viewer: Viewer) -> Swipe:
+async def undo_swipe(op: Operation) -> Swipe:
     """Take back the latest live like or pass, unless it already made a match."""
+    session, viewer = op.session, op.viewer
     latest = (
         await session.execute(
             select(Swipe)
@@ -292,9 +294,9 @@ async def undo_swipe(session: OperationSession, matcher: Matcher, viewer: Viewer
     return latest
 
 
-async def unmatch(
-    session: OperationSession, matcher: Matcher, viewer: Viewer, match_id: int
-) -> Match:
+async def unmatch(op: Operation, match_id: int) -> Match:
+    """End one of the viewer's active matches."""
+    session, viewer = op.session, op.viewer
     match = (
         await session.execute(select(Match).where(col(Match.id) == match_id).with_for_update())
     ).scalar_one_or_none()
@@ -312,17 +314,11 @@ def other(match: Match, viewer_id: uuid.UUID) -> uuid.UUID:
 
 
 async def matches(
-    session: OperationSession,
-    viewer: Viewer,
-    *,
-    status: MatchStatus | None,
-    first: int | None,
-    after: str | None,
-    default_size: int,
-    max_size: int,
+    op: Operation, *, status: MatchStatus | None, first: int | None, after: str | None
 ) -> Page[Match]:
     """The viewer's matches, newest first, with how and when they formed and ended (none
     across a block)."""
+    viewer = op.viewer
     query = select(Match).where(
         or_(col(Match.user_low) == viewer.id, col(Match.user_high) == viewer.id),
         ~blocked_between(col(Match.user_low), col(Match.user_high)),
@@ -330,7 +326,7 @@ async def matches(
     if status is not None:
         query = query.where(col(Match.status) == status)
     return await newest_first(
-        session, query, col(Match.id), first, after, default_size=default_size, max_size=max_size
+        op.session, query, col(Match.id), first, after, **page_sizes(op.resources.settings)
     )
 
 

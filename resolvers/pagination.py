@@ -8,11 +8,12 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from sqlalchemy import Select
 
 from rapport.db import OperationSession
+from rapport.settings import Settings
 from resolvers.errors import ErrorCode, Problems
 
 T = TypeVar("T")
@@ -30,6 +31,16 @@ class Page(Generic[T]):
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
+
+
+class PageSizes(TypedDict):
+    default_size: int
+    max_size: int
+
+
+def page_sizes(settings: Settings) -> PageSizes:
+    """The list sizes clients may ask for, as `page_request` and `newest_first` take them."""
+    return {"default_size": settings.default_page_size, "max_size": settings.max_page_size}
 
 
 MAX_CURSOR_TEXT = 256

@@ -18,6 +18,7 @@ from strawberry.types.graphql import OperationType
 
 from rapport import metrics
 from schema.accounts import AccountMutations, AccountQueries
+from schema.blocks import BlockMutations
 from schema.chat import ChatMutations, ChatQueries, ChatSubscriptions
 from schema.context import Context
 from schema.errors import (
@@ -29,6 +30,7 @@ from schema.errors import (
     ValidationError,
 )
 from schema.extensions import MaskUnexpectedErrors, OperationScope, is_unexpected
+from schema.interest_requests import InterestRequestMutations, InterestRequestQueries
 from schema.interests import InterestMutations, InterestQueries
 from schema.limits import BATCHING, LimitedDocuments, hides_suggestions, with_code
 from schema.matching import MatchingMutations, MatchingQueries
@@ -45,6 +47,7 @@ Query = merge_types(
         ProfileQueries,
         InterestQueries,
         MatchingQueries,
+        InterestRequestQueries,
         ChatQueries,
         ModerationQueries,
         NodeQueries,
@@ -58,6 +61,8 @@ Mutation = merge_types(
         ProfileMutations,
         InterestMutations,
         MatchingMutations,
+        InterestRequestMutations,
+        BlockMutations,
         ChatMutations,
         ModerationMutations,
     ),

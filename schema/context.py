@@ -22,6 +22,7 @@ from resolvers.accounts import Viewer, Visit
 from resolvers.effects import ForgetViewer
 from resolvers.errors import AuthenticationRequiredError
 from resolvers.operation import Operation
+from resolvers.pagination import PageSizes, page_sizes
 
 
 @dataclass
@@ -73,10 +74,9 @@ class Context:
         return Loaders(self)
 
     @property
-    def page_sizes(self) -> dict[str, int]:
+    def page_sizes(self) -> PageSizes:
         """The list sizes clients may ask for, as resolvers' listing functions take them."""
-        settings = self.resources.settings
-        return {"default_size": settings.default_page_size, "max_size": settings.max_page_size}
+        return page_sizes(self.resources.settings)
 
     @property
     def client_address(self) -> str | None:

@@ -37,9 +37,14 @@ def viewer_field(union: str, *, description: str) -> Callable[[Rule], Strawberry
     return lambda fn: strawberry.field(resolver=_for_viewer(fn, union), description=description)
 
 
-def viewer_mutation(union: str, *, description: str) -> Callable[[Rule], StrawberryField]:
-    """A mutation for the signed-in viewer (see the module's docstring)."""
-    return lambda fn: strawberry.mutation(resolver=_for_viewer(fn, union), description=description)
+def viewer_mutation(
+    union: str, *, description: str, name: str | None = None
+) -> Callable[[Rule], StrawberryField]:
+    """A mutation for the signed-in viewer (see the module's docstring); `name` where the
+    GraphQL name is not the function's (`pass`, a Python keyword)."""
+    return lambda fn: strawberry.mutation(
+        resolver=_for_viewer(fn, union), description=description, name=name
+    )
 
 
 def _for_viewer(fn: Rule, union: str) -> Rule:

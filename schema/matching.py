@@ -1,37 +1,20 @@
-"""Matching: recommendations, like/pass/undo, matches, unmatch, interest requests."""
+"""Matching: recommendations, like/pass/undo, matches, unmatching."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
 
 from matching.scoring import explain
-from models import (
-    InterestRequest,
-    InterestRequestStatus,
-    Match,
-    MatchOrigin,
-    MatchStatus,
-    Swipe,
-    SwipeKind,
-)
-from rapport.rate_limits import Limit
-from resolvers import blocks, chat, interest_requests, matching
-from resolvers.interest_requests import Direction, Response
+from models import Match, MatchOrigin, MatchStatus, Swipe, SwipeKind
+from resolvers import chat, matching
+from resolvers.operation import Operation
 from schema.chat import ConversationType
-from schema.errors import (
-    AlreadyExists,
-    AuthenticationRequired,
-    NotAllowed,
-    NotFound,
-    RateLimited,
-    ValidationError,
-    expected_errors,
-)
+from schema.context import Info
+from schema.errors import AlreadyExists, NotAllowed, NotFound, RateLimited
+from schema.fields import viewer_field, viewer_mutation
 from schema.ids import Node, global_id
 from schema.types import Connection, User, connection, parse_number, parse_user_id, person, today
 
@@ -40,9 +23,6 @@ MatchOriginEnum = strawberry.enum(
     MatchOrigin, name="MatchOrigin", description="How a match formed."
 )
 MatchStatusEnum = strawberry.enum(MatchStatus, name="MatchStatus")
-InterestRequestStatusEnum = strawberry.enum(InterestRequestStatus, name="InterestRequestStatus")
-ResponseEnum = strawberry.enum(Response, name="InterestResponse")
-DirectionEnum = strawberry.enum(Direction, name="InterestDirection")
 
 
 @strawberry.type(description="One of your goals and the one of theirs closest in meaning.")
@@ -154,112 +134,14 @@ class MatchType(Node):
         return None if self.row.ended_by is None else self.row.ended_by == self.viewer_id
 
 
-@strawberry.type(name="InterestRequest")
-class InterestRequestType(Node):
-    row: strawberry.Private[InterestRequest]
-
-    @classmethod
-    def resolve_id(cls, root: InterestRequestType, *, info: Info) -> str:
-        return str(root.row.id)
-
-    @strawberry.field
-    async def sender(self, info: Info) -> User | None:
-        return await person(info, self.row.sender_id)
-
-    @strawberry.field
-    async def receiver(self, info: Info) -> User | None:
-        return await person(info, self.row.receiver_id)
-
-    @strawberry.field
-    def message(self) -> str:
-        return self.row.message
-
-    @strawberry.field
-    def status(self) -> InterestRequestStatusEnum:  # type: ignore[valid-type]
-        return self.row.status
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def responded_at(self) -> datetime | None:
-        return self.row.responded_at
-
-
-@strawberry.type
-class BlockPayload:
-    blocked: bool = strawberry.field(description="Whether a block now stands between you.")
-
-
 @strawberry.type
 class SwipePayload:
     swipe: SwipeType
     match: MatchType | None = strawberry.field(description="Set when this like made a match.")
 
 
-@strawberry.type
-class RespondPayload:
-    request: InterestRequestType
-    match: MatchType | None = strawberry.field(description="Set when the request was accepted.")
-
-
-RecommendationsResult = Annotated[
-    Connection[Recommendation]
-    | ValidationError
-    | NotAllowed
-    | RateLimited
-    | AuthenticationRequired,
-    strawberry.union("RecommendationsResult"),
-]
-SwipeResult = Annotated[
-    SwipePayload
-    | ValidationError
-    | NotFound
-    | AlreadyExists
-    | RateLimited
-    | AuthenticationRequired,
-    strawberry.union("SwipeResult"),
-]
-UndoSwipeResult = Annotated[
-    SwipeType | NotAllowed | AuthenticationRequired, strawberry.union("UndoSwipeResult")
-]
-MatchesResult = Annotated[
-    Connection[MatchType] | ValidationError | AuthenticationRequired,
-    strawberry.union("MatchesResult"),
-]
-UnmatchResult = Annotated[
-    MatchType | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
-    strawberry.union("UnmatchResult"),
-]
-SendInterestResult = Annotated[
-    InterestRequestType
-    | ValidationError
-    | NotFound
-    | AlreadyExists
-    | RateLimited
-    | AuthenticationRequired,
-    strawberry.union("SendInterestResult"),
-]
-RespondResult = Annotated[
-    RespondPayload | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
-    strawberry.union("RespondToInterestResult"),
-]
-CancelInterestResult = Annotated[
-    InterestRequestType | ValidationError | NotFound | NotAllowed | AuthenticationRequired,
-    strawberry.union("CancelInterestResult"),
-]
-BlockResult = Annotated[
-    BlockPayload | ValidationError | NotFound | AuthenticationRequired,
-    strawberry.union("BlockResult"),
-]
-InterestRequestsResult = Annotated[
-    Connection[InterestRequestType] | ValidationError | AuthenticationRequired,
-    strawberry.union("InterestRequestsResult"),
-]
-
-
-def _match(match: Match | None, viewer_id: uuid.UUID) -> MatchType | None:
+def match_type(match: Match | None, viewer_id: uuid.UUID) -> MatchType | None:
+    """A match as its person sees it, if there is one."""
     return MatchType(row=match, viewer_id=viewer_id) if match else None
 
 
@@ -283,204 +165,65 @@ def _recommendation(r: matching.Recommendation) -> Recommendation:
 
 @strawberry.type
 class MatchingQueries:
-    @strawberry.field(description="People who fit you and whom you fit, best first.")
-    @expected_errors
+    @viewer_field(
+        "RecommendationsResult",
+        description="People who fit you and whom you fit, best first.",
+    )
     async def recommendations(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> RecommendationsResult:
-        viewer = await info.context.require_viewer()
-        sizes = info.context.page_sizes
-        # Counted as the people asked for, before the list is read (README, Rate limits).
-        shown = first if first is not None and 0 < first <= sizes["max_size"] else None
-        await info.context.resources.rate_limits.hit(
-            Limit.RECOMMENDATIONS_PER_HOUR, str(viewer.id), cost=shown or sizes["default_size"]
-        )
-        page = await matching.recommendations(
-            info.context.session,
-            info.context.resources.matcher,
-            viewer,
-            first=first,
-            after=after,
-            today=today(),
-            **info.context.page_sizes,
-        )
+        self, op: Operation, first: int | None = None, after: str | None = None
+    ) -> Connection[Recommendation] | NotAllowed | RateLimited:
+        page = await matching.recommendations(op, first=first, after=after, today=today())
         return connection(page, _recommendation)
 
-    @strawberry.field(description="Your matches, newest first, with their history.")
-    @expected_errors
+    @viewer_field("MatchesResult", description="Your matches, newest first, with their history.")
     async def matches(
         self,
-        info: Info,
+        op: Operation,
         status: MatchStatusEnum | None = None,  # type: ignore[valid-type]
         first: int | None = None,
         after: str | None = None,
-    ) -> MatchesResult:
-        viewer = await info.context.require_viewer()
+    ) -> Connection[MatchType]:
         page = await matching.matches(
-            info.context.session,
-            viewer,
-            status=MatchStatus(status) if status else None,
-            first=first,
-            after=after,
-            **info.context.page_sizes,
+            op, status=MatchStatus(status) if status else None, first=first, after=after
         )
-        return connection(page, lambda m: MatchType(row=m, viewer_id=viewer.id))
-
-    @strawberry.field(description="Interest requests you received or sent, newest first.")
-    @expected_errors
-    async def interest_requests(
-        self,
-        info: Info,
-        direction: DirectionEnum = Direction.RECEIVED,  # type: ignore[valid-type]
-        status: InterestRequestStatusEnum | None = None,  # type: ignore[valid-type]
-        first: int | None = None,
-        after: str | None = None,
-    ) -> InterestRequestsResult:
-        viewer = await info.context.require_viewer()
-        page = await interest_requests.listing(
-            info.context.session,
-            viewer,
-            direction=Direction(direction),
-            status=InterestRequestStatus(status) if status else None,
-            first=first,
-            after=after,
-            **info.context.page_sizes,
-        )
-        return connection(page, lambda r: InterestRequestType(row=r))
+        return connection(page, lambda m: MatchType(row=m, viewer_id=op.viewer.id))
 
 
 @strawberry.type
 class MatchingMutations:
-    @strawberry.mutation(
-        description="Like someone (with an optional note). A like back makes a match."
+    @viewer_mutation(
+        "SwipeResult",
+        description="Like someone (with an optional note). A like back makes a match.",
     )
-    @expected_errors
     async def like(
-        self, info: Info, user_id: strawberry.ID, note: str | None = None
-    ) -> SwipeResult:
-        viewer = await info.context.require_viewer()
-        target = parse_user_id(user_id)
-        limits = info.context.resources.rate_limits
-        await limits.hit(Limit.LIKES_PER_MINUTE, str(viewer.id))
-        await limits.hit(Limit.LIKES_PER_DAY, str(viewer.id))
-        outcome = await matching.swipe(
-            info.context.session,
-            info.context.resources.matcher,
-            viewer,
-            target,
-            SwipeKind.LIKE,
-            note,
-        )
+        self, op: Operation, user_id: strawberry.ID, note: str | None = None
+    ) -> SwipePayload | NotFound | AlreadyExists | RateLimited:
+        outcome = await matching.swipe(op, parse_user_id(user_id), SwipeKind.LIKE, note)
         return SwipePayload(
-            swipe=SwipeType(row=outcome.swipe), match=_match(outcome.match, viewer.id)
+            swipe=SwipeType(row=outcome.swipe), match=match_type(outcome.match, op.viewer.id)
         )
 
-    @strawberry.mutation(
-        name="pass", description="Pass on someone: they leave your recommendations."
+    @viewer_mutation(
+        "SwipeResult",
+        name="pass",
+        description="Pass on someone: they leave your recommendations.",
     )
-    @expected_errors
-    async def pass_(self, info: Info, user_id: strawberry.ID) -> SwipeResult:
-        viewer = await info.context.require_viewer()
-        outcome = await matching.swipe(
-            info.context.session,
-            info.context.resources.matcher,
-            viewer,
-            parse_user_id(user_id),
-            SwipeKind.PASS,
-        )
+    async def pass_(
+        self, op: Operation, user_id: strawberry.ID
+    ) -> SwipePayload | NotFound | AlreadyExists | RateLimited:
+        outcome = await matching.swipe(op, parse_user_id(user_id), SwipeKind.PASS)
         return SwipePayload(swipe=SwipeType(row=outcome.swipe), match=None)
 
-    @strawberry.mutation(
-        description="Take back your latest like or pass (not one that made a match)."
+    @viewer_mutation(
+        "UndoSwipeResult",
+        description="Take back your latest like or pass (not one that made a match).",
     )
-    @expected_errors
-    async def undo_swipe(self, info: Info) -> UndoSwipeResult:
-        viewer = await info.context.require_viewer()
-        swipe = await matching.undo_swipe(
-            info.context.session, info.context.resources.matcher, viewer
-        )
-        return SwipeType(row=swipe)
+    async def undo_swipe(self, op: Operation) -> SwipeType | NotAllowed:
+        return SwipeType(row=await matching.undo_swipe(op))
 
-    @strawberry.mutation(description="End a match.")
-    @expected_errors
-    async def unmatch(self, info: Info, match_id: strawberry.ID) -> UnmatchResult:
-        viewer = await info.context.require_viewer()
-        match = await matching.unmatch(
-            info.context.session,
-            info.context.resources.matcher,
-            viewer,
-            parse_number(match_id, "matchId", "Match"),
-        )
-        return MatchType(row=match, viewer_id=viewer.id)
-
-    @strawberry.mutation(
-        description="Tell someone you'd like to meet them (message <= 280 characters)."
-    )
-    @expected_errors
-    async def send_interest(
-        self, info: Info, user_id: strawberry.ID, message: str = ""
-    ) -> SendInterestResult:
-        viewer = await info.context.require_viewer()
-        target = parse_user_id(user_id)
-        await info.context.resources.rate_limits.hit(
-            Limit.INTEREST_REQUESTS_PER_DAY, str(viewer.id)
-        )
-        request = await interest_requests.send(
-            info.context.session,
-            info.context.resources.matcher,
-            viewer,
-            target,
-            message,
-        )
-        return InterestRequestType(row=request)
-
-    @strawberry.mutation(description="Accept (making a match) or reject a request you received.")
-    @expected_errors
-    async def respond_to_interest(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        response: ResponseEnum,  # type: ignore[valid-type]
-    ) -> RespondResult:
-        viewer = await info.context.require_viewer()
-        request, match = await interest_requests.respond(
-            info.context.session,
-            info.context.resources.matcher,
-            viewer,
-            parse_number(id, "id", "InterestRequest"),
-            Response(response),
-        )
-        return RespondPayload(
-            request=InterestRequestType(row=request), match=_match(match, viewer.id)
-        )
-
-    @strawberry.mutation(description="Withdraw a pending request you sent.")
-    @expected_errors
-    async def cancel_interest(self, info: Info, id: strawberry.ID) -> CancelInterestResult:
-        viewer = await info.context.require_viewer()
-        request = await interest_requests.cancel(
-            info.context.session, viewer, parse_number(id, "id", "InterestRequest")
-        )
-        return InterestRequestType(row=request)
-
-    @strawberry.mutation(
-        description="Block someone: you vanish from each other everywhere (recommendations, "
-        "profiles, matches, conversations, typing, receipts, presence, requests, "
-        "notifications) until you unblock. They are not told."
-    )
-    @expected_errors
-    async def block(self, info: Info, user_id: strawberry.ID) -> BlockResult:
-        viewer = await info.context.require_viewer()
-        await blocks.block(
-            info.context.session, info.context.resources.matcher, viewer, parse_user_id(user_id)
-        )
-        return BlockPayload(blocked=True)
-
-    @strawberry.mutation(description="Lift a block you made.")
-    @expected_errors
-    async def unblock(self, info: Info, user_id: strawberry.ID) -> BlockResult:
-        viewer = await info.context.require_viewer()
-        await blocks.unblock(
-            info.context.session, info.context.resources.matcher, viewer, parse_user_id(user_id)
-        )
-        return BlockPayload(blocked=False)
+    @viewer_mutation("UnmatchResult", description="End a match.")
+    async def unmatch(
+        self, op: Operation, match_id: strawberry.ID
+    ) -> MatchType | NotFound | NotAllowed:
+        match = await matching.unmatch(op, parse_number(match_id, "matchId", "Match"))
+        return MatchType(row=match, viewer_id=op.viewer.id)

@@ -17,7 +17,8 @@ from resolvers.accounts import Viewer
 from resolvers.errors import DomainError
 from schema.chat import ConversationType, MessageType, NotificationType, Presence, ReadState
 from schema.ids import Node, decode, global_id
-from schema.matching import InterestRequestType, MatchType, SwipeType
+from schema.interest_requests import InterestRequestType
+from schema.matching import MatchType, SwipeType
 from schema.moderation import ReportReceipt, ReportType
 from schema.types import Me, OwnProfile, PreferencesType, User
 

@@ -8,6 +8,7 @@ from datetime import date
 
 from rapport.seed import planted, seed
 from resolvers.matching import recommendations
+from resolvers.operation import Operation
 from tests.conftest import make_viewer
 
 GROUPS, SIZE = 6, 12
@@ -20,15 +21,12 @@ async def test_top_ten_come_mostly_from_ones_own_group(resources) -> None:
     precisions = []
     for user_id, spec in zip(ids, specs, strict=True):
         async with resources.sessionmaker() as session:
+            viewer = await make_viewer(resources, user_id)
             page = await recommendations(
-                session,
-                resources.matcher,
-                await make_viewer(resources, user_id),
+                Operation.of_tool(viewer, resources, session),
                 first=10,
                 after=None,
                 today=date.today(),
-                default_size=10,
-                max_size=100,
             )
         top = [r.profile.user_id for r in page.items]
         assert len(top) == 10
