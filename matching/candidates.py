@@ -50,8 +50,7 @@ SELECT birth_date, height_cm, gender, intent, mentorship_role, expertise, latitu
            SELECT target_id FROM swipes WHERE swiper_id = :viewer AND undone_at IS NULL
            UNION ALL SELECT swiper_id FROM swipes
                WHERE target_id = :viewer AND kind = 'pass' AND undone_at IS NULL
-           UNION ALL SELECT blocked_id FROM blocks WHERE blocker_id = :viewer
-           UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = :viewer
+           UNION ALL SELECT other FROM block_pairs WHERE person = :viewer  -- blocked_with
            UNION ALL SELECT user_high FROM matches WHERE user_low = :viewer AND status = 'active'
            UNION ALL SELECT user_low FROM matches WHERE user_high = :viewer AND status = 'active'
            UNION ALL SELECT receiver_id FROM interest_requests

@@ -420,9 +420,9 @@ SELECT t.id, t.expires_at,
        {", ".join(f"u.{c}" for c in _USER_COLUMNS)},
        {", ".join(f"p.{c}" for c in _PROFILE_COLUMNS)}
 FROM auth_tokens t
-JOIN users u ON u.id = t.user_id
+JOIN active_users u ON u.id = t.user_id  -- resolvers/visibility.py: active accounts only
 LEFT JOIN profiles p ON p.user_id = u.id
-WHERE t.token_hash = $1 AND t.expires_at > now() AND u.status = 'active'
+WHERE t.token_hash = $1 AND t.expires_at > now()
 """  # noqa: S608 (column names come from the models; the only input is the $1 parameter)
 
 
@@ -455,8 +455,8 @@ async def valid_tokens(pool: asyncpg.Pool, token_ids: list[uuid.UUID]) -> set[uu
     """Those of `token_ids` that still authenticate (as `authenticate` decides), in one query."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(
-            "SELECT t.id FROM auth_tokens t JOIN users u ON u.id = t.user_id"
-            " WHERE t.id = ANY($1::uuid[]) AND t.expires_at > now() AND u.status = 'active'",
+            "SELECT t.id FROM auth_tokens t JOIN active_users u ON u.id = t.user_id"
+            " WHERE t.id = ANY($1::uuid[]) AND t.expires_at > now()",
             token_ids,
         )
     return {row["id"] for row in rows}

@@ -198,10 +198,8 @@ WITH target AS (
     FROM conversations conv
     JOIN matches mt ON mt.id = conv.match_id
     JOIN conversation_members me ON me.conversation_id = conv.id AND me.user_id = $2
-    WHERE conv.id = $1 AND NOT EXISTS (
-        SELECT 1 FROM blocks b
-        WHERE (b.blocker_id = mt.user_low AND b.blocked_id = mt.user_high)
-           OR (b.blocker_id = mt.user_high AND b.blocked_id = mt.user_low)
+    WHERE conv.id = $1 AND NOT EXISTS (  -- resolvers/visibility.py blocked_between
+        SELECT 1 FROM block_pairs bp WHERE bp.person = mt.user_low AND bp.other = mt.user_high
     )
     FOR UPDATE OF conv
 ), stored AS (
