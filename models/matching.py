@@ -112,6 +112,11 @@ def ordered_pair(a: uuid.UUID, b: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
     return (a, b) if str(a) < str(b) else (b, a)
 
 
+def other_of(user_low: uuid.UUID, user_high: uuid.UUID, me: uuid.UUID) -> uuid.UUID:
+    """The other person of a stored pair (a match, a conversation's match), seen by `me`."""
+    return user_high if user_low == me else user_low
+
+
 class Match(SQLModel, table=True):
     """Two people who matched. The pair is stored ordered (user_low < user_high) and a partial
     unique index allows one active match per pair, whatever the race."""

@@ -10,15 +10,15 @@ from sqlmodel import col
 
 from models import Block, User
 from resolvers.effects import DropRanking, HideFromRanking
-from resolvers.errors import ErrorCode, FieldProblem, Invalid, NotFoundError
+from resolvers.errors import NotFoundError
 from resolvers.operation import Operation
+from resolvers.visibility import not_yourself
 
 
 async def block(op: Operation, target_id: uuid.UUID) -> None:
     """Idempotent. Works on any existing account, active or not."""
     session, viewer = op.session, op.viewer
-    if target_id == viewer.id:
-        raise Invalid([FieldProblem("userId", ErrorCode.CANNOT_TARGET_SELF, "That is you.")])
+    not_yourself(viewer.id, target_id)
     if await session.get(User, target_id) is None:
         raise NotFoundError("No such user.", field="userId", id=str(target_id))
     await session.execute(

@@ -25,11 +25,9 @@ from models import (
     Profile,
     Swipe,
     SwipeKind,
-    User,
-    UserStatus,
 )
 from models.base import utcnow
-from models.matching import MAX_NOTE, ordered_pair
+from models.matching import MAX_NOTE, ordered_pair, other_of
 from rapport.db import OperationSession
 from rapport.rate_limits import Limit
 from resolvers import validation
@@ -39,8 +37,6 @@ from resolvers.effects import DropRanking, HideFromRanking
 from resolvers.errors import (
     AlreadyExists,
     ErrorCode,
-    FieldProblem,
-    Invalid,
     NotAllowedError,
     NotFoundError,
     Problems,
@@ -57,7 +53,7 @@ from resolvers.pagination import (
     page_request,
     page_sizes,
 )
-from resolvers.visibility import blocked_between
+from resolvers.visibility import active_account, blocked_between, not_yourself
 
 
 @dataclass(frozen=True)
@@ -117,9 +113,7 @@ async def _page(
     window = ranking[start : start + request.first + 1]
     ids = [s.user_id for s in window]
     rows = await session.execute(
-        select(Profile)
-        .join(User, col(User.id) == col(Profile.user_id))
-        .where(col(Profile.user_id).in_(ids), col(User.status) == UserStatus.ACTIVE)
+        select(Profile).where(col(Profile.user_id).in_(ids), active_account(col(Profile.user_id)))
     )
     profiles = {p.user_id: p for p in rows.scalars()}
     aligned = await aligned_goals(session, viewer_id, list(profiles))
@@ -144,13 +138,12 @@ async def check_target(
 ) -> None:
     """The target is someone else, active, with a profile, and neither has blocked the other.
     Unknown, inactive and blocked all read as NotFound: a block is not revealed."""
-    if target_id == viewer.id:
-        raise Invalid([FieldProblem(field, ErrorCode.CANNOT_TARGET_SELF, "That is you.")])
+    not_yourself(viewer.id, target_id, field)
     found = (
         await session.execute(
-            select(col(User.id))
-            .join(Profile, col(Profile.user_id) == col(User.id))
-            .where(col(User.id) == target_id, col(User.status) == UserStatus.ACTIVE)
+            select(col(Profile.user_id)).where(
+                col(Profile.user_id) == target_id, active_account(col(Profile.user_id))
+            )
         )
     ).first()
     blocked = await session.scalar(select(blocked_between(viewer.id, target_id)))
@@ -310,7 +303,8 @@ async def unmatch(op: Operation, match_id: int) -> Match:
 
 
 def other(match: Match, viewer_id: uuid.UUID) -> uuid.UUID:
-    return match.user_high if match.user_low == viewer_id else match.user_low
+    """The other person of the viewer's match."""
+    return other_of(match.user_low, match.user_high, viewer_id)
 
 
 async def matches(
@@ -334,9 +328,9 @@ async def profiles_of(session: OperationSession, ids: list[uuid.UUID]) -> list[P
     """Batch loader: profiles of active accounts (others read as None), in the order asked."""
     rows = (
         await session.execute(
-            select(Profile)
-            .join(User, col(User.id) == col(Profile.user_id))
-            .where(col(Profile.user_id).in_(ids), col(User.status) == UserStatus.ACTIVE)
+            select(Profile).where(
+                col(Profile.user_id).in_(ids), active_account(col(Profile.user_id))
+            )
         )
     ).scalars()
     found = {p.user_id: p for p in rows}

@@ -30,8 +30,6 @@ from resolvers.effects import ForgetViewer, profile_changed
 from resolvers.errors import (
     AlreadyExists,
     ErrorCode,
-    FieldProblem,
-    Invalid,
     NotAllowedError,
     NotFoundError,
     Problems,
@@ -39,11 +37,7 @@ from resolvers.errors import (
 from resolvers.operation import Operation
 from resolvers.pagination import Page, newest_first
 from resolvers.profiles import clean_birth_date
-
-
-def _not_self(viewer: Viewer, target_id: uuid.UUID, field: str = "userId") -> None:
-    if target_id == viewer.id:
-        raise Invalid([FieldProblem(field, ErrorCode.CANNOT_TARGET_SELF, "That is you.")])
+from resolvers.visibility import not_yourself
 
 
 async def report(op: Operation, target_id: uuid.UUID, reason: ReportReason, details: str) -> Report:
@@ -55,7 +49,7 @@ async def report(op: Operation, target_id: uuid.UUID, reason: ReportReason, deta
     problems = Problems()
     cleaned = validation.text(problems, "details", details, max_length=MAX_DETAILS, multiline=True)
     problems.raise_if_any()
-    _not_self(viewer, target_id)
+    not_yourself(viewer.id, target_id)
     if await session.get(User, target_id) is None:
         raise NotFoundError("No such user.", field="userId", id=str(target_id))
     already = await session.scalar(
@@ -123,7 +117,7 @@ async def suspend(op: Operation, target_id: uuid.UUID, reason: str) -> tuple[Use
     problems = Problems()
     cleaned = _note(problems, "reason", reason)
     problems.raise_if_any()
-    _not_self(viewer, target_id)
+    not_yourself(viewer.id, target_id)
     user = await session.get(User, target_id, with_for_update=True)
     if user is None:
         raise NotFoundError("No such user.", field="userId", id=str(target_id))
@@ -194,7 +188,7 @@ async def correct_birth_date(
     problems = Problems()
     clean_birth_date(problems, birth_date, today)
     problems.raise_if_any()
-    _not_self(viewer, target_id)
+    not_yourself(viewer.id, target_id)
     profile = await session.get(Profile, target_id, with_for_update=True)
     if profile is None:
         raise NotFoundError("No such profile.", field="userId", id=str(target_id))

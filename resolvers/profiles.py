@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from matching import grid
 from matching.embeddings import embed_profile
-from models import Gender, Intent, MentorshipRole, Preferences, Profile, User, UserStatus
+from models import Gender, Intent, MentorshipRole, Preferences, Profile
 from models.base import utcnow
 from models.profiles import MAX_PHOTOS
 from rapport.db import OperationSession
@@ -26,7 +26,7 @@ from resolvers import validation
 from resolvers.effects import profile_changed
 from resolvers.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
 from resolvers.operation import Operation
-from resolvers.visibility import blocked_between
+from resolvers.visibility import active_account, blocked_between
 
 MIN_AGE, MAX_AGE = 18, 120
 MIN_HEIGHT, MAX_HEIGHT = 90, 250
@@ -347,11 +347,9 @@ async def public_profile(op: Operation, user_id: uuid.UUID) -> Profile:
         await op.hit(Limit.PROFILE_VIEWS_PER_HOUR)
     profile = (
         await op.session.execute(
-            select(Profile)
-            .join(User, col(User.id) == col(Profile.user_id))
-            .where(
+            select(Profile).where(
                 col(Profile.user_id) == user_id,
-                col(User.status) == UserStatus.ACTIVE,
+                active_account(col(Profile.user_id)),
                 ~blocked_between(viewer.id, user_id),
             )
         )

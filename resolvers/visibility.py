@@ -6,11 +6,14 @@ send, authentication, the candidate search) all read: one definition each."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.sql.selectable import Exists, Select
+
+from resolvers.errors import ErrorCode, FieldProblem, Invalid
 
 BLOCK_PAIRS = sa.table("block_pairs", sa.column("person", sa.Uuid), sa.column("other", sa.Uuid))
 ACTIVE_USERS = sa.table("active_users", sa.column("id", sa.Uuid))
@@ -29,3 +32,10 @@ def blocked_with(person: Any) -> Select[Any]:
 def active_account(user_id: Any) -> ColumnElement[bool]:
     """Whether the account (an id or a column) exists and is active."""
     return exists().where(ACTIVE_USERS.c.id == user_id)
+
+
+def not_yourself(viewer_id: uuid.UUID, target_id: uuid.UUID, field: str = "userId") -> None:
+    """Actions on a person (like, pass, block, request, report, moderate) never target the
+    viewer: a ValidationError on `field`."""
+    if target_id == viewer_id:
+        raise Invalid([FieldProblem(field, ErrorCode.CANNOT_TARGET_SELF, "That is you.")])
