@@ -8,12 +8,15 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import Select
 
 from rapport.db import OperationSession
 from resolvers.errors import ErrorCode, Problems
+
+if TYPE_CHECKING:
+    from rapport.settings import Settings
 
 T = TypeVar("T")
 
@@ -158,3 +161,8 @@ async def rows_after(
     from a cursor)."""
     statement = query.where(id_column > after_id).order_by(id_column).limit(limit)
     return list((await session.execute(statement)).scalars())
+
+
+def page_sizes(settings: Settings) -> dict[str, int]:
+    """The list sizes clients may ask for, as the listing functions take them."""
+    return {"default_size": settings.default_page_size, "max_size": settings.max_page_size}
