@@ -5,12 +5,13 @@ hub only says that something new exists (see resolvers/events.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import asyncpg
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlmodel import col
 
 from models import (
@@ -26,7 +27,7 @@ from models.base import from_row, utcnow
 from models.chat import MAX_BODY, MAX_CLIENT_ID
 from models.matching import ordered_pair
 from rapport.db import OperationSession
-from rapport.presence import watching_key
+from rapport.presence import online_key, watching_key
 from rapport.rate_limits import Limit
 from resolvers import events, validation
 from resolvers.accounts import Viewer
@@ -39,8 +40,19 @@ from resolvers.errors import (
     Problems,
 )
 from resolvers.operation import Operation
-from resolvers.pagination import Page, is_int_key, make_page, page_request, row_id, rows_after
+from resolvers.pagination import (
+    Page,
+    is_int_key,
+    make_page,
+    page_request,
+    page_sizes,
+    row_id,
+    rows_after,
+)
 from resolvers.visibility import blocked_between
+
+if TYPE_CHECKING:
+    from rapport.resources import Resources
 
 REPLAY_BATCH = 200  # messages read per query when a subscription catches up
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -135,14 +147,19 @@ async def typing(op: Operation, conversation_id: int) -> bool:
     return await op.resources.hub.publish(event.channel, event.message)
 
 
-async def last_seen_of_match(
-    session: OperationSession, viewer: Viewer, other_id: uuid.UUID
-) -> datetime | None:
-    """When someone the viewer is matched with was last active; NotFound for anyone else
-    (presence is for matches only) or across a block."""
-    low, high = ordered_pair(viewer.id, other_id)
+@dataclass(frozen=True, slots=True)
+class Presence:
+    user_id: uuid.UUID
+    online: bool
+    last_seen_at: datetime | None
+
+
+async def presence(op: Operation, other_id: uuid.UUID) -> Presence:
+    """Whether someone the viewer is matched with is online now, and when they were last
+    active; NotFound for anyone else (presence is for matches only) or across a block."""
+    low, high = ordered_pair(op.viewer.id, other_id)
     row = (
-        await session.execute(
+        await op.session.execute(
             select(col(User.last_active_at))
             .join(Match, and_(col(Match.user_low) == low, col(Match.user_high) == high))
             .where(
@@ -155,7 +172,12 @@ async def last_seen_of_match(
     ).first()
     if row is None:
         raise NotFoundError("No such match.", field="userId", id=str(other_id))
-    return row[0]
+    return Presence(other_id, await is_online(op.resources, other_id), row[0])
+
+
+async def is_online(resources: Resources, user_id: uuid.UUID) -> bool:
+    """Whether they hold a live subscription now (resolvers/live.py), in any instance."""
+    return await resources.presence.held(online_key(user_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,15 +348,12 @@ def message_id(problems: Problems, field: str, value: str | None) -> int | None:
 
 
 async def history(
-    session: OperationSession,
-    viewer: Viewer,
+    op: Operation,
     conversation_id: int,
     *,
     first: int | None,
     before: str | None,
     after: str | None,
-    default_size: int,
-    max_size: int,
 ) -> Page[Message]:
     """Messages newest first (`before` a message id pages back in time), or, with `after` a
     message id, oldest first from just after it (catching up). Cursors are message ids."""
@@ -342,12 +361,13 @@ async def history(
     if before is not None and after is not None:
         problems.add("after", ErrorCode.NOT_ALLOWED, "Give before or after, not both.")
     request = page_request(
-        problems, first, None, default_size=default_size, max_size=max_size, key_shape=bool
+        problems, first, None, **page_sizes(op.resources.settings), key_shape=bool
     )
     after_id = message_id(problems, "after", after)
     before_id = message_id(problems, "before", before)
     problems.raise_if_any()
-    await membership(session, viewer.id, conversation_id)
+    session = op.session
+    await membership(session, op.viewer.id, conversation_id)
     query = select(Message).where(col(Message.conversation_id) == conversation_id)
     if after_id is not None:
         query = query.where(col(Message.id) > after_id).order_by(col(Message.id))
@@ -389,13 +409,7 @@ class ConversationView:
 
 
 async def conversations(
-    session: OperationSession,
-    viewer: Viewer,
-    *,
-    first: int | None,
-    after: str | None,
-    default_size: int,
-    max_size: int,
+    op: Operation, *, first: int | None, after: str | None
 ) -> Page[ConversationView]:
     """The viewer's conversations by last activity, each with its last message, the other
     member, whether it is open, and the viewer's unread count (messages from the other member
@@ -405,33 +419,12 @@ async def conversations(
         problems,
         first,
         after,
-        default_size=default_size,
-        max_size=max_size,
+        **page_sizes(op.resources.settings),
         key_shape=lambda k: len(k) == 2 and is_int_key(k[0]) and is_int_key(k[1]),
     )
     problems.raise_if_any()
-    unread = (
-        select(func.count())
-        .where(
-            col(Message.conversation_id) == col(Conversation.id),
-            col(Message.id) > col(ConversationMember.last_read_id),
-            col(Message.sender_id).is_distinct_from(viewer.id),
-        )
-        .correlate(Conversation, ConversationMember)
-        .scalar_subquery()
-    )
     query = (
-        select(Conversation, Match, ConversationMember, Message, unread)
-        .join(Match, col(Match.id) == col(Conversation.match_id))
-        .join(
-            ConversationMember,
-            and_(
-                col(ConversationMember.conversation_id) == col(Conversation.id),
-                col(ConversationMember.user_id) == viewer.id,
-            ),
-        )
-        .outerjoin(Message, col(Message.id) == col(Conversation.last_message_id))
-        .where(~blocked_between(col(Match.user_low), col(Match.user_high)))
+        _listed(op.viewer.id)
         .order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
         .limit(request.first + 1)
     )
@@ -443,6 +436,49 @@ async def conversations(
                 and_(col(Conversation.last_message_at) == at, col(Conversation.id) < last_id),
             )
         )
+    return make_page(
+        await _views(op.session, query),
+        request,
+        lambda v: [_micros(v.conversation.last_message_at), v.conversation.id],
+    )
+
+
+def _listed(
+    viewer_id: uuid.UUID,
+) -> Select[tuple[Conversation, Match, ConversationMember, Message, int]]:
+    """The viewer's conversations (not across a block), each with its match, the viewer's
+    membership, its last message and the viewer's unread count."""
+    unread = (
+        select(func.count())
+        .where(
+            col(Message.conversation_id) == col(Conversation.id),
+            col(Message.id) > col(ConversationMember.last_read_id),
+            col(Message.sender_id).is_distinct_from(viewer_id),
+        )
+        .correlate(Conversation, ConversationMember)
+        .scalar_subquery()
+    )
+    return (
+        select(Conversation, Match, ConversationMember, Message, unread)
+        .join(Match, col(Match.id) == col(Conversation.match_id))
+        .join(
+            ConversationMember,
+            and_(
+                col(ConversationMember.conversation_id) == col(Conversation.id),
+                col(ConversationMember.user_id) == viewer_id,
+            ),
+        )
+        .outerjoin(Message, col(Message.id) == col(Conversation.last_message_id))
+        .where(~blocked_between(col(Match.user_low), col(Match.user_high)))
+    )
+
+
+async def _views(
+    session: OperationSession,
+    query: Select[tuple[Conversation, Match, ConversationMember, Message, int]],
+) -> list[ConversationView]:
+    """The conversations `query` (of `_listed`) finds, with when each other member was last
+    active: two statements however many there are."""
     rows = [
         (Membership(c, match, member), last, count)
         for c, match, member, last, count in (await session.execute(query)).all()
@@ -455,7 +491,7 @@ async def conversations(
             )
         )
         seen = {user_id: at for user_id, at in found}
-    views = [
+    return [
         ConversationView(
             conversation=m.conversation,
             other_id=m.other_id,
@@ -467,11 +503,6 @@ async def conversations(
         )
         for m, last, count in rows
     ]
-    return make_page(
-        views,
-        request,
-        lambda v: [_micros(v.conversation.last_message_at), v.conversation.id],
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,14 +537,8 @@ async def mark_read(op: Operation, conversation_id: int, up_to: str) -> ReadMark
     stored = max(mark, m.member.last_read_id)
     op.after_commit(events.read(conversation_id, viewer.id, stored))
     await session.commit()
-    unread = await session.scalar(
-        select(func.count()).where(
-            col(Message.conversation_id) == conversation_id,
-            col(Message.id) > stored,
-            col(Message.sender_id).is_distinct_from(viewer.id),
-        )
-    )
-    return ReadMark(conversation_id, viewer.id, m.other_id, stored, int(unread or 0))
+    unread = await _unread(session, viewer.id, conversation_id, stored)
+    return ReadMark(conversation_id, viewer.id, m.other_id, stored, unread)
 
 
 async def _unread(
@@ -530,23 +555,21 @@ async def _unread(
     return int(count or 0)
 
 
-async def conversation_view(
-    session: OperationSession, viewer: Viewer, conversation_id: int
-) -> ConversationView:
+async def conversation_views(
+    session: OperationSession, viewer_id: uuid.UUID, ids: Collection[int]
+) -> dict[int, ConversationView]:
+    """Those of `ids` that are the viewer's conversations (not across a block), as
+    `conversations` lists them, by id."""
+    views = await _views(session, _listed(viewer_id).where(col(Conversation.id).in_(set(ids))))
+    return {view.conversation.id: view for view in views if view.conversation.id is not None}
+
+
+async def conversation_view(op: Operation, conversation_id: int) -> ConversationView:
     """One of the viewer's conversations as `conversations` lists it; NotFound otherwise."""
-    m = await membership(session, viewer.id, conversation_id)
-    last_id = m.conversation.last_message_id
-    last = await session.get(Message, last_id) if last_id else None
-    seen = await session.scalar(select(col(User.last_active_at)).where(col(User.id) == m.other_id))
-    return ConversationView(
-        conversation=m.conversation,
-        other_id=m.other_id,
-        open=m.open,
-        last_message=last,
-        unread=await _unread(session, viewer.id, conversation_id, m.member.last_read_id),
-        last_read_id=m.member.last_read_id,
-        other_last_seen_at=seen,
-    )
+    views = await conversation_views(op.session, op.viewer.id, [conversation_id])
+    if conversation_id not in views:
+        raise _no_such_conversation(conversation_id)
+    return views[conversation_id]
 
 
 async def conversation_of_match(
@@ -559,24 +582,22 @@ async def conversation_of_match(
     )
     if conversation_id is None:
         return None
-    try:
-        return await conversation_view(session, viewer, conversation_id)
-    except NotFoundError:
-        return None
+    return (await conversation_views(session, viewer.id, [conversation_id])).get(conversation_id)
 
 
-async def read_state(session: OperationSession, viewer: Viewer, conversation_id: int) -> ReadMark:
+async def read_state(op: Operation, conversation_id: int) -> ReadMark:
     """The viewer's read mark in one of their conversations; NotFound otherwise."""
+    session, viewer = op.session, op.viewer
     m = await membership(session, viewer.id, conversation_id)
     mark = m.member.last_read_id
     unread = await _unread(session, viewer.id, conversation_id, mark)
     return ReadMark(conversation_id, viewer.id, m.other_id, mark, unread)
 
 
-async def visible_message(session: OperationSession, viewer: Viewer, message_id: int) -> Message:
+async def visible_message(op: Operation, message_id: int) -> Message:
     """A message of one of the viewer's conversations; NotFound otherwise."""
-    message = await session.get(Message, message_id)
+    message = await op.session.get(Message, message_id)
     if message is None:
         raise NotFoundError("No such message.", field="id", id=str(message_id))
-    await membership(session, viewer.id, message.conversation_id)
+    await membership(op.session, op.viewer.id, message.conversation_id)
     return message

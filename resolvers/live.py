@@ -5,22 +5,30 @@ cursor is skipped, nothing is delivered twice, and the order is the database's. 
 event carries the message and the id of the one before it: when that is the last delivered,
 the message is delivered as it came, without a read (the common case in a live chat). A short
 session per read; none is held while waiting. Typing and read receipts are ephemeral: they
-pass straight from the channel."""
+pass straight from the channel.
+
+`messages`, `notifications_of` and `signals` are what the subscriptions call: each takes the
+operation (who, and the resources; never its session, which a subscription does not hold
+open); the first two hold the viewer's presence while they live."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from models import Message, Notification
 from rapport.db import OperationSession
-from resolvers import notifications
+from rapport.presence import online_key, watching_key
+from resolvers import accounts, notifications
 from resolvers.channels import conversation_channel, user_channel
-from resolvers.chat import REPLAY_BATCH, membership, messages_after
+from resolvers.chat import REPLAY_BATCH, membership, message_id, messages_after
+from resolvers.errors import Problems
 from resolvers.events import carried_message
+from resolvers.operation import Operation
+from resolvers.pagination import row_id
 
 Sessions = Callable[[], AbstractAsyncContextManager[OperationSession]]
 Row = TypeVar("Row", Message, Notification)
@@ -76,7 +84,7 @@ async def message_stream(
     viewer_id: uuid.UUID,
     conversation_id: int,
     after: int | None,
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     """Every message of the conversation after `after` (a message id; None: from now on), in
     order, exactly once, then each new one as it is committed. Raises NotFoundError at once if
     the viewer is not a member."""
@@ -103,7 +111,7 @@ async def message_stream(
 
 async def notification_stream(
     sessions: Sessions, hub: Subscriber, viewer_id: uuid.UUID, after: int | None
-) -> AsyncIterator[Notification]:
+) -> AsyncGenerator[Notification, None]:
     """The viewer's notifications after `after` (None: from now on), then each new one."""
     async with hub.subscribe(user_channel(viewer_id)) as events:
         if after is None:
@@ -136,7 +144,7 @@ class Signal:
 
 async def signal_stream(
     sessions: Sessions, hub: Subscriber, viewer_id: uuid.UUID, conversation_id: int, kind: str
-) -> AsyncIterator[Signal]:
+) -> AsyncGenerator[Signal, None]:
     """The other member's typing (kind "typing") or read receipts (kind "read") as they come;
     nothing is stored and nothing replayed. Raises NotFoundError if the viewer is not a
     member."""
@@ -148,3 +156,60 @@ async def signal_stream(
                 continue
             up_to = event.get("upTo")
             yield Signal(kind, uuid.UUID(event["user"]), up_to if isinstance(up_to, int) else None)
+
+
+async def messages(
+    op: Operation, conversation_id: int, after: str | None
+) -> AsyncGenerator[Message, None]:
+    """`message_stream` for the viewer, `after` as clients send it (a message id). While it
+    lives the viewer is online and watching the conversation (so a message sent to them
+    there stores no notification: they see it)."""
+    problems = Problems()
+    after_id = message_id(problems, "after", after)
+    problems.raise_if_any()
+    r, viewer_id = op.resources, op.viewer.id
+    stream = message_stream(r.sessionmaker, r.hub, viewer_id, conversation_id, after_id)
+    async with (
+        online(op),
+        r.presence.hold(watching_key(viewer_id, conversation_id)),
+        aclosing(stream),
+    ):
+        async for message in stream:
+            yield message
+
+
+async def notifications_of(op: Operation, after: str | None) -> AsyncGenerator[Notification, None]:
+    """`notification_stream` for the viewer, `after` as clients send it (a notification id).
+    While it lives the viewer is online."""
+    problems = Problems()
+    after_id = row_id(problems, "after", after, "notification")
+    problems.raise_if_any()
+    r = op.resources
+    stream = notification_stream(r.sessionmaker, r.hub, op.viewer.id, after_id)
+    async with online(op), aclosing(stream):
+        async for notification in stream:
+            yield notification
+
+
+def signals(op: Operation, conversation_id: int, kind: str) -> AsyncGenerator[Signal, None]:
+    """`signal_stream` for the viewer (it does not mark them online)."""
+    r = op.resources
+    return signal_stream(r.sessionmaker, r.hub, op.viewer.id, conversation_id, kind)
+
+
+@asynccontextmanager
+async def online(op: Operation) -> AsyncIterator[None]:
+    """The viewer is online while a subscription lives; when it ends, their last-seen time is
+    recorded."""
+    resources, user_id = op.resources, op.viewer.id
+    try:
+        async with resources.presence.hold(online_key(user_id)):
+            yield
+    finally:
+        # Deferred: the subscription is usually ending because its task was cancelled.
+        resources.defer(_seen(resources.sessionmaker, user_id))
+
+
+async def _seen(sessions: Sessions, user_id: uuid.UUID) -> None:
+    async with sessions() as session:
+        await accounts.seen(session, user_id)

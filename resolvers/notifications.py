@@ -14,9 +14,9 @@ from models import Notification, NotificationKind
 from models.base import utcnow
 from rapport.db import OperationSession
 from resolvers import events
-from resolvers.accounts import Viewer
 from resolvers.errors import Problems
-from resolvers.pagination import Page, newest_first, row_id, rows_after
+from resolvers.operation import Operation
+from resolvers.pagination import Page, newest_first, page_sizes, row_id, rows_after
 from resolvers.visibility import blocked_between
 
 REPLAY_BATCH = 100
@@ -50,26 +50,19 @@ def visible() -> ColumnElement[bool]:
 
 
 async def listing(
-    session: OperationSession,
-    viewer: Viewer,
-    *,
-    unread_only: bool,
-    first: int | None,
-    after: str | None,
-    default_size: int,
-    max_size: int,
+    op: Operation, *, unread_only: bool, first: int | None, after: str | None
 ) -> Page[Notification]:
-    query = select(Notification).where(col(Notification.user_id) == viewer.id, visible())
+    """The viewer's notifications (those they may see), newest first."""
+    query = select(Notification).where(col(Notification.user_id) == op.viewer.id, visible())
     if unread_only:
         query = query.where(col(Notification.read_at).is_(None))
     return await newest_first(
-        session,
+        op.session,
         query,
         col(Notification.id),
         first,
         after,
-        default_size=default_size,
-        max_size=max_size,
+        **page_sizes(op.resources.settings),
     )
 
 
@@ -86,12 +79,13 @@ async def unread_count(session: OperationSession, user_id: uuid.UUID) -> int:
     )
 
 
-async def mark_read(
-    session: OperationSession, viewer: Viewer, up_to: str | None, shown: int
-) -> tuple[int, list[Notification], int]:
+async def mark_read(op: Operation, up_to: str | None) -> tuple[int, list[Notification], int]:
     """Mark the viewer's notifications read, all or up to a notification id; returns how many
-    were marked, the newest `shown` of the marked ones the viewer may see (newest first: what
-    `notifications` lists, with their new readAt) and how many stay unread. Commits."""
+    were marked, the newest of the marked ones the viewer may see (at most the largest page,
+    newest first: what `notifications` lists, with their new readAt) and how many stay
+    unread. Commits."""
+    session, viewer = op.session, op.viewer
+    shown = op.resources.settings.max_page_size
     problems = Problems()
     limit = row_id(problems, "upTo", up_to, "notification")
     problems.raise_if_any()

@@ -19,7 +19,13 @@ from strawberry.types.graphql import OperationType
 from rapport import metrics
 from schema.accounts import AccountMutations, AccountQueries
 from schema.blocks import BlockMutations
-from schema.chat import ChatMutations, ChatQueries, ChatSubscriptions
+from schema.chat import (
+    ChatMutations,
+    ChatQueries,
+    ChatSubscriptions,
+    PresenceQueries,
+    SignalSubscriptions,
+)
 from schema.context import Context
 from schema.errors import (
     AlreadyExists,
@@ -36,9 +42,15 @@ from schema.limits import BATCHING, LimitedDocuments, hides_suggestions, with_co
 from schema.matching import MatchingMutations, MatchingQueries
 from schema.moderation import ModerationMutations, ModerationQueries
 from schema.nodes import NodeQueries
+from schema.notifications import (
+    NotificationMutations,
+    NotificationQueries,
+    NotificationSubscriptions,
+)
 from schema.privacy import PrivacyMutations, PrivacyQueries
 from schema.profiles import ProfileMutations, ProfileQueries
 
+# The root types list their fields in the order of these classes (schema.graphql shows it).
 Query = merge_types(
     "Query",
     (
@@ -49,6 +61,8 @@ Query = merge_types(
         MatchingQueries,
         InterestRequestQueries,
         ChatQueries,
+        NotificationQueries,
+        PresenceQueries,
         ModerationQueries,
         NodeQueries,
     ),
@@ -64,10 +78,13 @@ Mutation = merge_types(
         InterestRequestMutations,
         BlockMutations,
         ChatMutations,
+        NotificationMutations,
         ModerationMutations,
     ),
 )
-Subscription = merge_types("Subscription", (ChatSubscriptions,))
+Subscription = merge_types(
+    "Subscription", (ChatSubscriptions, NotificationSubscriptions, SignalSubscriptions)
+)
 
 
 class RapportSchema(strawberry.Schema):

@@ -17,8 +17,9 @@ from strawberry.dataloader import DataLoader
 from models import Profile
 from rapport.db import OperationSession
 from rapport.resources import Resources
-from resolvers import accounts, interests, matching
+from resolvers import accounts, chat, interests, matching
 from resolvers.accounts import Viewer, Visit
+from resolvers.chat import ConversationView
 from resolvers.effects import ForgetViewer
 from resolvers.errors import AuthenticationRequiredError
 from resolvers.operation import Operation
@@ -46,6 +47,20 @@ class Loaders:
             return await interests.interests_by_user(self.context.session, ids)
 
         return DataLoader(load_fn=load)
+
+    @cached_property
+    def conversation(self) -> DataLoader[int, ConversationView | None]:
+        """The viewer's conversations as they are now (None: not theirs to see), e.g. those of
+        the messages of a list. Each batch on a short session of its own, and nothing cached:
+        a subscription selects them on every event for as long as it lives."""
+
+        async def load(ids: list[int]) -> list[ConversationView | None]:
+            viewer = await self.context.require_viewer()
+            async with self.context.resources.sessionmaker() as session:
+                views = await chat.conversation_views(session, viewer.id, ids)
+            return [views.get(i) for i in ids]
+
+        return DataLoader(load_fn=load, cache=False)
 
 
 @dataclass

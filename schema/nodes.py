@@ -11,15 +11,15 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from rapport.presence import online_key
 from resolvers import chat, nodes, profiles
 from resolvers.accounts import Viewer
 from resolvers.errors import DomainError
-from schema.chat import ConversationType, MessageType, NotificationType, Presence, ReadState
-from schema.ids import Node, decode, global_id
+from schema.chat import ConversationType, MessageType, Presence, ReadState
+from schema.ids import Node, decode
 from schema.interest_requests import InterestRequestType
 from schema.matching import MatchType, SwipeType
 from schema.moderation import ReportReceipt, ReportType
+from schema.notifications import NotificationType
 from schema.types import Me, OwnProfile, PreferencesType, User
 
 Resolve = Callable[[Info, Viewer, str], Awaitable[Node | None]]
@@ -56,11 +56,7 @@ async def _presence(info: Info, viewer: Viewer, key: str) -> Node | None:
     other = nodes.uuid_key(key)
     if other is None:
         return None
-    last_seen = await chat.last_seen_of_match(info.context.session, viewer, other)
-    online = await info.context.resources.presence.held(online_key(other))
-    return Presence(
-        user_id=global_id("User", other), online=online, last_seen_at=last_seen, key=other
-    )
+    return Presence.of(await chat.presence(info.context.operation(viewer), other))
 
 
 def _numbered(fetch: Callable[[Info, Viewer, int], Awaitable[Node | None]]) -> Resolve:
@@ -82,16 +78,16 @@ async def _request(info: Info, viewer: Viewer, key: int) -> Node | None:
 
 
 async def _conversation(info: Info, viewer: Viewer, key: int) -> Node | None:
-    view = await chat.conversation_view(info.context.session, viewer, key)
+    view = await chat.conversation_view(info.context.operation(viewer), key)
     return ConversationType(view=view, viewer_id=viewer.id)
 
 
 async def _read_state(info: Info, viewer: Viewer, key: int) -> Node | None:
-    return ReadState(mark=await chat.read_state(info.context.session, viewer, key))
+    return ReadState(mark=await chat.read_state(info.context.operation(viewer), key))
 
 
 async def _message(info: Info, viewer: Viewer, key: int) -> Node | None:
-    row = await chat.visible_message(info.context.session, viewer, key)
+    row = await chat.visible_message(info.context.operation(viewer), key)
     return MessageType(row=row, viewer_id=viewer.id)
 
 

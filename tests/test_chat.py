@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.ids import number
+from tests.test_interests import count_statements
 from tests.test_matching import LIKE, Person, person
 
 CONVERSATIONS = """query($first: Int, $after: String) { conversations(first: $first, after: $after) {
@@ -242,3 +243,43 @@ async def test_conversations_ordered_by_last_activity_and_paged(gql) -> None:
     ]
     bad = await gql(CONVERSATIONS, {"after": "garbage"}, token=me.token)
     assert bad["conversations"]["errors"] == [{"field": "after", "code": "INVALID_CURSOR"}]
+
+
+LISTED = """query($c: ID!) {
+  messages(conversationId: $c) { ... on MessageConnection { nodes {
+    body conversation { id unreadCount lastMessage { body } } } } }
+  conversations { ... on ConversationConnection { nodes {
+    lastMessage { conversation { id unreadCount } } } } }
+}"""
+
+
+async def test_conversations_of_listed_messages_load_in_one_batch(gql, resources) -> None:
+    """Message.conversation goes through the operation's conversation loader: the same
+    statements for a list of one message in one conversation as for many in many."""
+    a, b, conversation = await matched(gql)
+    await send(gql, b, conversation, "first", "k0")
+    with count_statements(resources.engine) as few:
+        data = await gql(LISTED, {"c": conversation}, token=a.token)
+    (message,) = data["messages"]["nodes"]
+    assert message["conversation"] == {
+        "id": conversation,
+        "unreadCount": 1,
+        "lastMessage": {"body": "first"},
+    }
+
+    for i in range(1, 6):
+        await send(gql, b, conversation, f"more {i}", f"k{i}")
+    for _ in range(3):  # more conversations of a's, each with a message
+        other = await person(gql)
+        await gql(LIKE, {"id": other.id}, token=a.token)
+        await gql(LIKE, {"id": a.id}, token=other.token)
+        (edge, *_) = (await gql(CONVERSATIONS, token=other.token))["conversations"]["edges"]
+        await send(gql, other, edge["node"]["id"], "hi", "k")
+    with count_statements(resources.engine) as many:
+        data = await gql(LISTED, {"c": conversation}, token=a.token)
+    assert len(data["messages"]["nodes"]) == 6 and len(data["conversations"]["nodes"]) == 4
+    assert {m["conversation"]["unreadCount"] for m in data["messages"]["nodes"]} == {6}
+    assert [
+        n["lastMessage"]["conversation"]["unreadCount"] for n in data["conversations"]["nodes"]
+    ] == [1, 1, 1, 6]
+    assert len(many) == len(few)
