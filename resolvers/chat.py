@@ -21,11 +21,10 @@ from models import (
     MatchStatus,
     Message,
     User,
-    UserStatus,
 )
 from models.base import from_row, utcnow
 from models.chat import MAX_BODY, MAX_CLIENT_ID
-from models.matching import ordered_pair
+from models.matching import ordered_pair, other_of
 from rapport.db import OperationSession
 from rapport.presence import online_key, watching_key
 from rapport.rate_limits import Limit
@@ -49,7 +48,7 @@ from resolvers.pagination import (
     row_id,
     rows_after,
 )
-from resolvers.visibility import blocked_between
+from resolvers.visibility import active_account, blocked_between
 
 if TYPE_CHECKING:
     from rapport.resources import Resources
@@ -88,7 +87,7 @@ class Membership:
 
     @property
     def other_id(self) -> uuid.UUID:
-        return _other(self.match, self.member.user_id)
+        return other_of(self.match.user_low, self.match.user_high, self.member.user_id)
 
     @property
     def open(self) -> bool:
@@ -164,7 +163,7 @@ async def presence(op: Operation, other_id: uuid.UUID) -> Presence:
             .join(Match, and_(col(Match.user_low) == low, col(Match.user_high) == high))
             .where(
                 col(User.id) == other_id,
-                col(User.status) == UserStatus.ACTIVE,
+                active_account(col(User.id)),
                 col(Match.status) == MatchStatus.ACTIVE,
                 ~blocked_between(low, high),
             )
@@ -216,7 +215,7 @@ _SEND_SQL = """
 WITH target AS (
     SELECT conv.last_message_id,
            mt.status = 'active' AS open,
-           CASE WHEN mt.user_low = $2 THEN mt.user_high ELSE mt.user_low END AS other_id
+           mt.user_low, mt.user_high
     FROM conversations conv
     JOIN matches mt ON mt.id = conv.match_id
     JOIN conversation_members me ON me.conversation_id = conv.id AND me.user_id = $2
@@ -237,7 +236,7 @@ WITH target AS (
     FROM stored
     WHERE conversation_members.conversation_id = $1 AND conversation_members.user_id = $2
 )
-SELECT target.last_message_id, target.open, target.other_id, stored.id
+SELECT target.last_message_id, target.open, target.user_low, target.user_high, stored.id
 FROM target LEFT JOIN stored ON true
 """
 
@@ -311,7 +310,8 @@ async def store_message(
         record = await conn.fetchrow(_SEND_SQL, conversation_id, viewer.id, cleaned, client_id, now)
         if record is None:
             raise _no_such_conversation(conversation_id)
-        previous_id, is_open, other_id, new_id = record
+        previous_id, is_open, low, high, new_id = record
+        other_id = other_of(low, high, viewer.id)
         if new_id is None:  # closed, or the key was used before (or, just now, elsewhere)
             earlier = await _earlier(conn, conversation_id, viewer.id, client_id)
             if earlier is not None:
@@ -391,10 +391,6 @@ async def messages_after(
     """For subscriptions (membership already checked): the next messages after a cursor."""
     query = select(Message).where(col(Message.conversation_id) == conversation_id)
     return await rows_after(session, query, col(Message.id), after_id, limit)
-
-
-def _other(match: Match, user_id: uuid.UUID) -> uuid.UUID:
-    return match.user_high if match.user_low == user_id else match.user_low
 
 
 @dataclass(frozen=True, slots=True)
