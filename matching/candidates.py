@@ -35,7 +35,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from resolvers.validation import age_on
+from models.profiles import age_on
 
 # Hamming pre-ranking keeps this many times `limit` people for the exact cosine re-ranking:
 # bench/recommendations.py measures how many of the exact nearest it finds (recall).

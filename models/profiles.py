@@ -31,6 +31,11 @@ def _text_array() -> Any:
     )
 
 
+def age_on(birth: date, today: date) -> int:
+    """A person's age in whole years on `today`."""
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
 class Profile(SQLModel, table=True):
     __tablename__ = "profiles"
     __table_args__ = (

@@ -29,9 +29,9 @@ from strawberry.types.arguments import convert_argument
 
 from models import User
 from rapport.db import OperationSession
+from rapport.errors import AlreadyExists, ErrorCode, FieldProblem, Invalid, Problems
 from rapport.resources import Resources
 from resolvers import accounts, interests, profiles, validation
-from resolvers.errors import AlreadyExists, ErrorCode, FieldProblem, Invalid, Problems
 from resolvers.operation import Operation
 
 FIELDS = ("email", "password", "passwordHash", "profile", "preferences", "interests")

@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from models import OutboundEmail
+from rapport.errors import Problems
 from rapport.mail import MAX_ATTEMPTS
 from resolvers import validation
-from resolvers.errors import Problems
 
 
 def status(row: OutboundEmail) -> str:

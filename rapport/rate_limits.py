@@ -28,7 +28,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import Redis
 
 from rapport import metrics
-from resolvers.errors import RateLimitedError
+from rapport.errors import RateLimitedError
 
 log = logging.getLogger("rapport.rate_limits")
 

@@ -37,10 +37,10 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from rapport import metrics
+from rapport.errors import RateLimitedError
 from rapport.persisted import PersistedQueryRefused
 from rapport.rate_limits import Limit
 from resolvers import accounts
-from resolvers.errors import RateLimitedError
 from schema.context import Context
 
 log = logging.getLogger("rapport.revocations")

@@ -26,18 +26,18 @@ from models import (
 from models.base import from_row, utcnow
 from rapport import mail, metrics
 from rapport.db import OperationSession
-from rapport.rate_limits import Limit, RateLimits
-from rapport.revocations import Revocation
-from resolvers import validation
-from resolvers.credentials import CODE_DIGITS, TOKEN_PREFIX, Credentials
-from resolvers.effects import EmailQueued
-from resolvers.errors import (
+from rapport.errors import (
     AlreadyExists,
     ErrorCode,
     InvalidCredentialsError,
     NotAllowedError,
     Problems,
 )
+from rapport.rate_limits import Limit, RateLimits
+from rapport.revocations import Revocation
+from resolvers import validation
+from resolvers.credentials import CODE_DIGITS, TOKEN_PREFIX, Credentials
+from resolvers.effects import EmailQueued
 
 if TYPE_CHECKING:
     from rapport.resources import Resources

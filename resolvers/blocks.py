@@ -9,8 +9,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from models import Block, User
+from rapport.errors import NotFoundError
 from resolvers.effects import DropRanking, HideFromRanking
-from resolvers.errors import NotFoundError
 from resolvers.operation import Operation
 from resolvers.visibility import not_yourself
 

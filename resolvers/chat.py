@@ -26,11 +26,7 @@ from models.base import from_row, utcnow
 from models.chat import MAX_BODY, MAX_CLIENT_ID
 from models.matching import ordered_pair, other_of
 from rapport.db import OperationSession
-from rapport.presence import online_key, watching_key
-from rapport.rate_limits import Limit
-from resolvers import events, validation
-from resolvers.accounts import Viewer
-from resolvers.errors import (
+from rapport.errors import (
     ErrorCode,
     FieldProblem,
     Invalid,
@@ -38,6 +34,10 @@ from resolvers.errors import (
     NotFoundError,
     Problems,
 )
+from rapport.presence import online_key, watching_key
+from rapport.rate_limits import Limit
+from resolvers import events, validation
+from resolvers.accounts import Viewer
 from resolvers.operation import Operation
 from resolvers.pagination import (
     Page,

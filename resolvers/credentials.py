@@ -28,8 +28,8 @@ from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from rapport import metrics
+from rapport.errors import RateLimitedError
 from rapport.settings import Settings
-from resolvers.errors import RateLimitedError
 
 TOKEN_PREFIX = "rpt_"  # noqa: S105 (recognisable by secret scanners)
 CODE_DIGITS = 6

@@ -14,11 +14,11 @@ from models import InterestRequest, InterestRequestStatus, Match, MatchOrigin, N
 from models.base import utcnow
 from models.matching import MAX_NOTE
 from rapport.db import OperationSession
+from rapport.errors import AlreadyExists, ErrorCode, NotAllowedError, NotFoundError, Problems
 from rapport.rate_limits import Limit
 from resolvers import validation
 from resolvers.accounts import Viewer
 from resolvers.effects import HideFromRanking
-from resolvers.errors import AlreadyExists, ErrorCode, NotAllowedError, NotFoundError, Problems
 from resolvers.matching import create_match, lock_pair, match_refs, prepare_pair_action
 from resolvers.notifications import notify
 from resolvers.operation import Operation

@@ -14,9 +14,9 @@ from sqlmodel import col
 from models import Interest, Profile, UserInterest
 from models.interests import MAX_INTEREST_LENGTH
 from rapport.db import OperationSession
+from rapport.errors import ErrorCode, NotFoundError, Problems
 from resolvers import validation
 from resolvers.effects import profile_changed
-from resolvers.errors import ErrorCode, NotFoundError, Problems
 from resolvers.operation import Operation
 from resolvers.pagination import Page, is_int_key, is_text_key, make_page, page_request
 

@@ -21,11 +21,11 @@ from typing import Any, Protocol, TypeVar
 
 from models import Message, Notification
 from rapport.db import OperationSession
+from rapport.errors import Problems
 from rapport.presence import online_key, watching_key
 from resolvers import accounts, notifications
 from resolvers.channels import conversation_channel, user_channel
 from resolvers.chat import REPLAY_BATCH, membership, message_id, messages_after
-from resolvers.errors import Problems
 from resolvers.events import carried_message
 from resolvers.operation import Operation
 from resolvers.pagination import row_id

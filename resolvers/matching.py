@@ -29,18 +29,18 @@ from models import (
 from models.base import utcnow
 from models.matching import MAX_NOTE, ordered_pair, other_of
 from rapport.db import OperationSession
-from rapport.rate_limits import Limit
-from resolvers import validation
-from resolvers.accounts import Viewer
-from resolvers.chat import open_conversation
-from resolvers.effects import DropRanking, HideFromRanking
-from resolvers.errors import (
+from rapport.errors import (
     AlreadyExists,
     ErrorCode,
     NotAllowedError,
     NotFoundError,
     Problems,
 )
+from rapport.rate_limits import Limit
+from resolvers import validation
+from resolvers.accounts import Viewer
+from resolvers.chat import open_conversation
+from resolvers.effects import DropRanking, HideFromRanking
 from resolvers.notifications import notify
 from resolvers.operation import Operation
 from resolvers.pagination import (

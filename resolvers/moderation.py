@@ -22,18 +22,18 @@ from models import (
 from models.base import utcnow
 from models.moderation import MAX_DETAILS, MAX_RESOLUTION_NOTE
 from rapport.db import OperationSession
-from rapport.rate_limits import Limit
-from rapport.revocations import Revocation
-from resolvers import validation
-from resolvers.accounts import Viewer
-from resolvers.effects import ForgetViewer, profile_changed
-from resolvers.errors import (
+from rapport.errors import (
     AlreadyExists,
     ErrorCode,
     NotAllowedError,
     NotFoundError,
     Problems,
 )
+from rapport.rate_limits import Limit
+from rapport.revocations import Revocation
+from resolvers import validation
+from resolvers.accounts import Viewer
+from resolvers.effects import ForgetViewer, profile_changed
 from resolvers.operation import Operation
 from resolvers.pagination import Page, newest_first
 from resolvers.profiles import clean_birth_date

@@ -13,8 +13,8 @@ from sqlmodel import col
 from models import Notification, NotificationKind
 from models.base import utcnow
 from rapport.db import OperationSession
+from rapport.errors import Problems
 from resolvers import events
-from resolvers.errors import Problems
 from resolvers.operation import Operation
 from resolvers.pagination import Page, newest_first, page_sizes, row_id, rows_after
 from resolvers.visibility import blocked_between

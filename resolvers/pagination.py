@@ -13,8 +13,8 @@ from typing import Any, Generic, TypedDict, TypeVar
 from sqlalchemy import Select
 
 from rapport.db import OperationSession
+from rapport.errors import ErrorCode, Problems
 from rapport.settings import Settings
-from resolvers.errors import ErrorCode, Problems
 
 T = TypeVar("T")
 

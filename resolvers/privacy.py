@@ -33,10 +33,10 @@ from models import (
 )
 from models.base import utcnow
 from rapport.db import OperationSession
+from rapport.errors import ErrorCode, Problems
 from rapport.revocations import Revocation
 from resolvers.accounts import password_guess
 from resolvers.effects import profile_changed
-from resolvers.errors import ErrorCode, Problems
 from resolvers.operation import Operation
 
 EXPORT_FORMAT = 1

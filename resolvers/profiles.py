@@ -19,12 +19,12 @@ from matching import grid
 from matching.embeddings import embed_profile
 from models import Gender, Intent, MentorshipRole, Preferences, Profile
 from models.base import utcnow
-from models.profiles import MAX_PHOTOS
+from models.profiles import MAX_PHOTOS, age_on
 from rapport.db import OperationSession
+from rapport.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
 from rapport.rate_limits import Limit
 from resolvers import validation
 from resolvers.effects import profile_changed
-from resolvers.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
 from resolvers.operation import Operation
 from resolvers.visibility import active_account, blocked_between
 
@@ -92,7 +92,7 @@ def _clean_profile_fields(
 def clean_birth_date(
     problems: Problems, birth: date, today: date, field: str = "birthDate"
 ) -> date:
-    age = validation.age_on(birth, today)
+    age = age_on(birth, today)
     if not MIN_AGE <= age <= MAX_AGE:
         problems.add(
             field,

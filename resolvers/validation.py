@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from datetime import date
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
-from resolvers.errors import ErrorCode, Problems
+from rapport.errors import ErrorCode, Problems
 
 MAX_URL_LENGTH = 2048
 # C0/C1 controls (but tab and newline), zero-width space, line/paragraph separators, bidi
@@ -161,7 +160,3 @@ def tag_list(
     if len(seen) > max_items:
         problems.add(field, ErrorCode.TOO_MANY, f"{field} allows at most {max_items} tags.")
     return list(seen)
-
-
-def age_on(birth: date, today: date) -> int:
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.sql.selectable import Exists, Select
 
-from resolvers.errors import ErrorCode, FieldProblem, Invalid
+from rapport.errors import ErrorCode, FieldProblem, Invalid
 
 BLOCK_PAIRS = sa.table("block_pairs", sa.column("person", sa.Uuid), sa.column("other", sa.Uuid))
 ACTIVE_USERS = sa.table("active_users", sa.column("id", sa.Uuid))

@@ -16,12 +16,12 @@ from strawberry.dataloader import DataLoader
 
 from models import Profile
 from rapport.db import OperationSession
+from rapport.errors import AuthenticationRequiredError
 from rapport.resources import Resources
 from resolvers import accounts, chat, interests, matching
 from resolvers.accounts import Viewer, Visit
 from resolvers.chat import ConversationView
 from resolvers.effects import ForgetViewer
-from resolvers.errors import AuthenticationRequiredError
 from resolvers.operation import Operation
 from resolvers.pagination import PageSizes, page_sizes
 

@@ -9,10 +9,10 @@ from typing import Any, ParamSpec, TypeVar
 
 import strawberry
 
-from resolvers.errors import (
+from rapport.errors import (
     AlreadyExists as AlreadyExistsError,
 )
-from resolvers.errors import (
+from rapport.errors import (
     AuthenticationRequiredError,
     DomainError,
     ErrorCode,

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Union
 import strawberry
 from strawberry.types.field import StrawberryField
 
-from resolvers.errors import DomainError
+from rapport.errors import DomainError
 from resolvers.operation import Operation
 from schema.context import Info
 from schema.errors import AuthenticationRequired, ValidationError, expected_error

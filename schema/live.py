@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
-from resolvers.errors import DomainError
+from rapport.errors import DomainError
 from resolvers.operation import Operation
 from schema.context import Info
 from schema.errors import to_graphql

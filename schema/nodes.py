@@ -11,9 +11,9 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from rapport.errors import DomainError
 from resolvers import chat, nodes, profiles
 from resolvers.accounts import Viewer
-from resolvers.errors import DomainError
 from schema.chat import ConversationType, MessageType, Presence, ReadState
 from schema.ids import Node, decode
 from schema.interest_requests import InterestRequestType

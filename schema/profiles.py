@@ -6,8 +6,8 @@ from datetime import date
 
 import strawberry
 
+from rapport.errors import ErrorCode, FieldProblem, Invalid
 from resolvers import profiles
-from resolvers.errors import ErrorCode, FieldProblem, Invalid
 from resolvers.operation import Operation
 from schema.errors import AlreadyExists, NotFound, RateLimited, ValidationError
 from schema.fields import viewer_field, viewer_mutation

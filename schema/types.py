@@ -14,10 +14,10 @@ from strawberry.types import Info
 
 from models import Gender, Intent, MentorshipRole, Preferences, Profile, UserStatus
 from models import User as UserRow
+from models.profiles import age_on
+from rapport.errors import ErrorCode, FieldProblem, Invalid
 from resolvers import profiles
-from resolvers.errors import ErrorCode, FieldProblem, Invalid
 from resolvers.pagination import Page
-from resolvers.validation import age_on
 from schema.ids import PERSON, Node, key_of
 
 GenderEnum = strawberry.enum(Gender, name="Gender")

@@ -36,11 +36,11 @@ from sqlalchemy import text
 
 from models.chat import MAX_BODY, MAX_CLIENT_ID
 from models.matching import MAX_NOTE
+from rapport.errors import ErrorCode, Problems
 from rapport.rate_limits import Limit
 from rapport.resources import Resources
 from rapport.settings import PROJECT_ROOT, Settings
 from resolvers import validation
-from resolvers.errors import ErrorCode, Problems
 from schema import schema
 from schema.context import Context
 from schema.ids import global_id, key_of

@@ -14,9 +14,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from models import AuthToken, Message, OutboundEmail, Swipe
 from models.matching import InterestRequest
+from rapport.errors import RateLimitedError
 from rapport.rate_limits import DEFAULT_RATES, Limit, RateLimits
 from rapport.settings import Settings
-from resolvers.errors import RateLimitedError
 from tests.conftest import PASSWORD, Gql, make_settings
 from tests.mailbox import sign_up_client
 from tests.redis_server import RedisServer

@@ -25,6 +25,7 @@ from models import (
     User,
     UserInterest,
 )
+from models.profiles import age_on
 from rapport.cli import embed_pending
 from rapport.seed import (
     DEMO_PASSWORD,
@@ -36,7 +37,6 @@ from rapport.seed import (
 )
 from rapport.seed_data import MEN, NEUTRAL, WOMEN
 from rapport.settings import PROJECT_ROOT
-from resolvers.validation import age_on
 
 TODAY = date(2026, 3, 1)
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) {

@@ -7,8 +7,8 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rapport.errors import ErrorCode, Problems
 from resolvers import validation
-from resolvers.errors import ErrorCode, Problems
 
 texts = st.text(max_size=300)
 
