@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
 
 from resolvers import interests
 from resolvers.interests import InterestOrder
 from resolvers.operation import Operation
+from schema.context import Info
 from schema.errors import NotFound, ValidationError, expected_errors
 from schema.fields import viewer_mutation
 from schema.types import Connection, OwnProfile, connection

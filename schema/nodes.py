@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.types import Info
 
 from rapport.errors import DomainError
 from resolvers import chat, nodes, profiles
 from resolvers.accounts import Viewer
 from schema.chat import ConversationType, MessageType, Presence, ReadState
+from schema.context import Info
 from schema.ids import Node, decode
 from schema.interest_requests import InterestRequestType
 from schema.matching import MatchType, SwipeType

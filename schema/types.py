@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 from typing import Generic, TypeVar
 
 import strawberry
-from strawberry.types import Info
 
 from models import Gender, Intent, MentorshipRole, Preferences, Profile, UserStatus
 from models import User as UserRow
@@ -18,6 +17,7 @@ from models.profiles import age_on
 from rapport.errors import ErrorCode, FieldProblem, Invalid
 from resolvers import profiles
 from resolvers.pagination import Page
+from schema.context import Info
 from schema.ids import PERSON, Node, key_of
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
