@@ -157,7 +157,7 @@ class Gql:
     async def register(self, email: str | None = None, password: str = PASSWORD) -> str:
         """Sign up as a client does (register, the emailed code, confirmRegistration); the
         new account's token."""
-        from tests.mailbox import CONFIRM, REGISTER, sign_up_code
+        from tests.support.mailbox import CONFIRM, REGISTER, sign_up_code
 
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         started = await self(REGISTER, {"i": {"email": email, "password": password}})

@@ -27,8 +27,8 @@ import httpx
 from graphql import build_schema
 
 from tests.conftest import PASSWORD, PROJECT_ROOT, ServerProcess, running_server
-from tests.ids import user_of
-from tests.mailbox import sign_up_sync
+from tests.support.ids import user_of
+from tests.support.mailbox import sign_up_sync
 from tests.test_profiles import profile_input
 
 CLIENTS = Path(__file__).parent / "clients"

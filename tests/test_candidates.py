@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from matching.candidates import EARTH_KM, bounding_box, reciprocal_candidates
 from rapport.seed import planted, seed
-from tests.ids import key
+from tests.support.ids import key
 from tests.test_matching import person, recommended
 from tests.test_profiles import UPDATE
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.ids import number
+from tests.support.ids import number
 from tests.test_matching import LIKE, Person, person
 
 CONVERSATIONS = """query($first: Int, $after: String) { conversations(first: $first, after: $after) {

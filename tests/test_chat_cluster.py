@@ -19,9 +19,9 @@ import pytest
 import websockets
 
 from tests.conftest import PASSWORD, ServerProcess, running_server
-from tests.ids import user_of
-from tests.mailbox import sign_up
-from tests.redis_server import RedisServer
+from tests.support.ids import user_of
+from tests.support.mailbox import sign_up
+from tests.support.redis_server import RedisServer
 from tests.test_profiles import profile_input
 
 ADDED = """subscription($c: ID!, $after: ID) { messageAdded(conversationId: $c, after: $after) {

@@ -15,8 +15,8 @@ import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
 
 from tests.conftest import PASSWORD
-from tests.ids import gid, key, number, user_of
-from tests.mailbox import sign_up_client
+from tests.support.ids import gid, key, number, user_of
+from tests.support.mailbox import sign_up_client
 
 PROTOCOL = ["graphql-transport-ws"]
 _ids = itertools.count(1)

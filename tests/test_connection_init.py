@@ -17,7 +17,7 @@ from websockets.typing import Subprotocol
 
 from rapport.settings import PROJECT_ROOT
 from tests.conftest import running_server
-from tests.ids import gid, key
+from tests.support.ids import gid, key
 from tests.test_chat_cluster import gql, person
 
 CLIENTS = PROJECT_ROOT / "tests" / "clients"

@@ -13,8 +13,8 @@ import pytest
 from playwright.async_api import ConsoleMessage, Page, async_playwright
 
 from tests.conftest import PASSWORD, running_server
-from tests.mailbox import CONFIRM, REGISTER, sign_up_code
-from tests.static_site import static_site
+from tests.support.mailbox import CONFIRM, REGISTER, sign_up_code
+from tests.support.static_site import static_site
 from tests.test_chat_cluster import gql, person
 from tests.test_connection_init import CLIENTS, INTEREST, NOTIFICATIONS, interest_from
 from tests.test_graphiql_browser import (  # noqa: F401 (chromium: a fixture)

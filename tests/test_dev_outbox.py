@@ -13,7 +13,7 @@ from asgi_lifespan import LifespanManager
 
 from rapport.dev_outbox import PATH
 from tests.conftest import PASSWORD, make_settings
-from tests.mailbox import REGISTER, sign_up_code
+from tests.support.mailbox import REGISTER, sign_up_code
 
 LOOPBACK = ("127.0.0.1", 50000)
 Client = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]

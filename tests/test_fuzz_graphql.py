@@ -40,9 +40,9 @@ from schemathesis.graphql import nodes
 from rapport.settings import PROJECT_ROOT
 from resolvers.credentials import Credentials
 from tests.conftest import PASSWORD, make_settings, raw_dsn, running_server
-from tests.ids import key as raw_key
-from tests.ids import user_of
-from tests.mailbox import sign_up_sync
+from tests.support.ids import key as raw_key
+from tests.support.ids import user_of
+from tests.support.mailbox import sign_up_sync
 from tests.test_profiles import profile_input
 
 FUZZ_EXAMPLES = int(os.environ.get("RAPPORT_FUZZ_EXAMPLES", "100"))

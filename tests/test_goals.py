@@ -10,7 +10,7 @@ from matching.embeddings import count_pending
 from matching.goals import MAX_PHRASES, split_goals
 from models import GoalPhrase, ProfileEmbedding
 from rapport.cli import embed_pending
-from tests.ids import key
+from tests.support.ids import key
 from tests.test_matching import person
 from tests.test_profiles import UPDATE
 

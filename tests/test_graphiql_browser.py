@@ -19,7 +19,7 @@ from playwright.async_api import BrowserContext, ConsoleMessage, Page, Response,
 from playwright.async_api import Error as PlaywrightError
 
 from rapport.graphiql import ASSET_PREFIX
-from tests.mailbox import sign_up
+from tests.support.mailbox import sign_up
 from tests.test_interests import SET
 from tests.test_profiles import CREATE, profile_input
 

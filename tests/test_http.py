@@ -16,7 +16,7 @@ from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.logging import configure_logging
 from resolvers import profiles
 from tests.conftest import PASSWORD, make_settings
-from tests.mailbox import sign_up
+from tests.support.mailbox import sign_up
 
 ME = "{ me { __typename ... on Me { email } } }"
 

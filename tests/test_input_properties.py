@@ -45,8 +45,8 @@ from schema import schema
 from schema.context import Context
 from schema.ids import global_id, key_of
 from tests.conftest import PASSWORD, Gql, make_settings
-from tests.mailbox import CONFIRM, code_in, latest_email, sign_up_code
-from tests.mailbox import REGISTER as SIGN_UP
+from tests.support.mailbox import CONFIRM, code_in, latest_email, sign_up_code
+from tests.support.mailbox import REGISTER as SIGN_UP
 from tests.test_matching import Person, person
 from tests.test_profiles import profile_input, years_ago
 

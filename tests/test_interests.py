@@ -10,7 +10,7 @@ from sqlalchemy import event
 
 from resolvers import accounts
 from schema.context import Context
-from tests.ids import key, user_of
+from tests.support.ids import key, user_of
 from tests.test_profiles import create
 
 SET = """mutation($n: [String!]!) { setInterests(names: $n) {

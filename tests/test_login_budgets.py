@@ -19,8 +19,8 @@ from websockets.typing import Subprotocol
 
 from rapport.settings import Settings
 from tests.conftest import PASSWORD, make_settings, running_server
-from tests.mailbox import sign_up
-from tests.redis_server import RedisServer
+from tests.support.mailbox import sign_up
+from tests.support.redis_server import RedisServer
 
 RATES = {
     "login_per_address": "100000/minute",

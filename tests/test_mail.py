@@ -15,7 +15,7 @@ from models import OutboundEmail
 from rapport.mail import Outbox
 from resolvers.accounts import code_in_email
 from tests.conftest import PASSWORD, free_port, make_settings
-from tests.mailbox import CONFIRM, REGISTER
+from tests.support.mailbox import CONFIRM, REGISTER
 
 
 class Inbox:

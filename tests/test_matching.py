@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from models import Match, User, UserStatus
-from tests.ids import key, user_of
+from tests.support.ids import key, user_of
 from tests.test_profiles import profile_input, years_ago
 
 RECS = """query($first: Int, $after: String) { recommendations(first: $first, after: $after) {

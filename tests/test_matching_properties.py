@@ -14,7 +14,7 @@ from sqlalchemy import delete
 
 from matching import grid
 from models import User
-from tests.ids import key, user_of
+from tests.support.ids import key, user_of
 from tests.test_matching import Person, recommended
 from tests.test_profiles import profile_input, years_ago
 

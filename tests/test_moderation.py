@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from models import Report, UserRole
 from resolvers.moderation import set_role
 from tests.conftest import PASSWORD
-from tests.ids import user_of
+from tests.support.ids import user_of
 from tests.test_chat import BLOCK
 from tests.test_matching import Person, person, recommended
 from tests.test_profiles import profile_input

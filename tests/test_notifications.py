@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from tests.conftest import raw_dsn
-from tests.ids import key, number
+from tests.support.ids import key, number
 from tests.test_matching import person
 
 MARK = """mutation { markNotificationsRead {

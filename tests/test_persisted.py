@@ -26,7 +26,7 @@ from rapport.persisted import REDIS_PREFIX, LocalDocumentStore, RedisDocumentSto
 from rapport.settings import PROJECT_ROOT
 from schema.limits import MAX_DOCUMENT_CHARS
 from tests.conftest import PASSWORD, ServerProcess, make_settings, raw_dsn, running_server
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 CLIENTS = Path(__file__).parent / "clients"
 NODE = shutil.which("node")
@@ -446,7 +446,7 @@ def test_trusted_mode_holds_over_websockets(
 
     from app import create_app
     from matching.batching import BatchingEncoder
-    from tests.mailbox import sign_up_client
+    from tests.support.mailbox import sign_up_client
 
     assert asyncio.run(register(database_url, tmp_path, {RELAY_ID: REGISTERED})).exit_code == 0
     encoder = BatchingEncoder(encoder_model)

@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from matching import grid
 from models import Preferences, Profile, User, UserStatus
-from tests.ids import key, user_of
+from tests.support.ids import key, user_of
 
 CREATE = """mutation($i: CreateProfileInput!) { createProfile(input: $i) {
   __typename

@@ -1,4 +1,4 @@
-"""rapport.pubsub against a real, private redis-server (tests/redis_server.py) and the
+"""rapport.pubsub against a real, private redis-server (tests/support/redis_server.py) and the
 in-process backend. No mocks. Timeouts here only keep a broken hub from hanging the run."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rapport.pubsub import (
     Subscription,
     create_hub,
 )
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 WAIT = 15  # seconds: only so that a failure does not hang the run
 

@@ -18,8 +18,8 @@ from rapport.rate_limits import DEFAULT_RATES, Limit, RateLimits
 from rapport.settings import Settings
 from resolvers.errors import RateLimitedError
 from tests.conftest import PASSWORD, Gql, make_settings
-from tests.mailbox import sign_up_client
-from tests.redis_server import RedisServer
+from tests.support.mailbox import sign_up_client
+from tests.support.redis_server import RedisServer
 from tests.test_chat import SEND, matched
 from tests.test_matching import LIKE, person
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import running_server
-from tests.ids import gid, key, user_of
+from tests.support.ids import gid, key, user_of
 from tests.test_apollo_cache import client_report, person
 from tests.test_persisted import documents_cli, persisted
 

@@ -27,8 +27,8 @@ from rapport.revocations import Revocation
 from rapport.transport import FORBIDDEN
 from resolvers import accounts
 from tests.conftest import PASSWORD, free_port, make_settings, raw_dsn
-from tests.ids import user_of
-from tests.mailbox import sign_up
+from tests.support.ids import user_of
+from tests.support.mailbox import sign_up
 from tests.test_chat_cluster import WAIT_S, conversation, gql, instances, redis_server
 
 __all__ = ["instances", "redis_server"]  # fixtures, used by name

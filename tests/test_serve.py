@@ -17,9 +17,9 @@ import pytest
 
 from rapport.settings import PROJECT_ROOT
 from tests.conftest import PASSWORD, free_port
-from tests.mailbox import sign_up_sync
-from tests.redis_server import RedisServer
-from tests.serving import RAPPORT, WAIT_S, environment, serve
+from tests.support.mailbox import sign_up_sync
+from tests.support.redis_server import RedisServer
+from tests.support.serving import RAPPORT, WAIT_S, environment, serve
 
 ME = "{ me { __typename ... on Me { id } } }"
 

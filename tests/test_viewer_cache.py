@@ -20,7 +20,7 @@ from resolvers import accounts
 from resolvers.accounts import Viewer
 from resolvers.viewer_cache import ViewerCache
 from tests.conftest import Gql, make_settings
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 from tests.test_profiles import create
 
 ME = "{ me { __typename ... on Me { profile { displayName } } } }"

@@ -31,8 +31,8 @@ from playwright.async_api import Error as PlaywrightError
 
 from rapport.settings import PROJECT_ROOT
 from tests.conftest import PASSWORD, ServerProcess, running_server
-from tests.mailbox import sign_up
-from tests.static_site import static_site
+from tests.support.mailbox import sign_up
+from tests.support.static_site import static_site
 from tests.test_graphiql_browser import CHROMIUM_ARGS, chromium  # noqa: F401 (a fixture)
 from tests.test_interests import SET
 from tests.test_matching import PREFS

@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.conftest import PASSWORD
-from tests.mailbox import sign_up_client
+from tests.support.mailbox import sign_up_client
 
 PROTOCOL = ["graphql-transport-ws"]
 

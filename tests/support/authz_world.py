@@ -40,8 +40,8 @@ from starlette.testclient import TestClient
 from matching import grid
 from rapport.settings import PROJECT_ROOT
 from schema.ids import decode
-from tests.ids import gid
-from tests.ids import key as raw
+from tests.support.ids import gid
+from tests.support.ids import key as raw
 from tests.test_chat_live import Client, send
 
 SCHEMA: GraphQLSchema = build_schema((PROJECT_ROOT / "schema.graphql").read_text())
