@@ -26,9 +26,10 @@ from typing import Any
 import httpx
 from graphql import build_schema
 
-from tests.conftest import PASSWORD, PROJECT_ROOT, ServerProcess, running_server
+from rapport.settings import PROJECT_ROOT
 from tests.support.ids import user_of
-from tests.support.mailbox import sign_up_sync
+from tests.support.mailbox import PASSWORD, sign_up_sync
+from tests.support.servers import ServerProcess, running_server
 from tests.test_profiles import profile_input
 
 CLIENTS = Path(__file__).parent / "clients"

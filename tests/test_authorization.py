@@ -31,7 +31,6 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from matching import grid
-from tests.conftest import PASSWORD, make_settings, raw_dsn
 from tests.support.authz_world import (
     PRIVATE_PROFILES,
     World,
@@ -41,8 +40,11 @@ from tests.support.authz_world import (
     root_fields,
     strings_in,
 )
+from tests.support.database import raw_dsn
 from tests.support.ids import gid, number, user_of
 from tests.support.ids import key as raw
+from tests.support.mailbox import PASSWORD
+from tests.support.settings import make_settings
 from tests.test_chat_live import PROTOCOL, Client, send, subscribe
 from tests.test_profiles import profile_input
 

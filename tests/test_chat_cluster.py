@@ -18,10 +18,10 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import PASSWORD, ServerProcess, running_server
 from tests.support.ids import user_of
-from tests.support.mailbox import sign_up
+from tests.support.mailbox import PASSWORD, sign_up
 from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess, running_server
 from tests.test_profiles import profile_input
 
 ADDED = """subscription($c: ID!, $after: ID) { messageAdded(conversationId: $c, after: $after) {

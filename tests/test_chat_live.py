@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient, WebSocketTestSession
 
-from tests.conftest import PASSWORD
 from tests.support.ids import gid, key, number, user_of
-from tests.support.mailbox import sign_up_client
+from tests.support.mailbox import PASSWORD, sign_up_client
 
 PROTOCOL = ["graphql-transport-ws"]
 _ids = itertools.count(1)
@@ -373,7 +372,7 @@ def test_a_socket_that_never_initialises_is_closed(database_url, encoder_model) 
 
     from app import create_app
     from matching.batching import BatchingEncoder
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     settings = make_settings(database_url, connection_init_timeout_s=0.2)
     with (

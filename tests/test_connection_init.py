@@ -16,8 +16,8 @@ import websockets
 from websockets.typing import Subprotocol
 
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import running_server
 from tests.support.ids import gid, key
+from tests.support.servers import running_server
 from tests.test_chat_cluster import gql, person
 
 CLIENTS = PROJECT_ROOT / "tests" / "clients"

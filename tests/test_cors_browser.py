@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from playwright.async_api import ConsoleMessage, Page, async_playwright
 
-from tests.conftest import PASSWORD, running_server
-from tests.support.mailbox import CONFIRM, REGISTER, sign_up_code
+from tests.support.mailbox import CONFIRM, PASSWORD, REGISTER, sign_up_code
+from tests.support.servers import running_server
 from tests.support.static_site import static_site
 from tests.test_chat_cluster import gql, person
 from tests.test_connection_init import CLIENTS, INTEREST, NOTIFICATIONS, interest_from

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from rapport.graphql_http import negotiate, request_error_status
-from tests.conftest import running_server
+from tests.support.servers import running_server
 
 CLIENTS = Path(__file__).parent / "clients"
 

@@ -44,9 +44,10 @@ from resolvers.errors import ErrorCode, Problems
 from schema import schema
 from schema.context import Context
 from schema.ids import global_id, key_of
-from tests.conftest import PASSWORD, Gql, make_settings
-from tests.support.mailbox import CONFIRM, code_in, latest_email, sign_up_code
+from tests.support.gql import Gql
+from tests.support.mailbox import CONFIRM, PASSWORD, code_in, latest_email, sign_up_code
 from tests.support.mailbox import REGISTER as SIGN_UP
+from tests.support.settings import make_settings
 from tests.test_matching import Person, person
 from tests.test_profiles import profile_input, years_ago
 

@@ -16,8 +16,8 @@ import pytest
 from matching import grid
 from rapport.rate_limits import Limit
 from rapport.settings import Settings
-from tests.conftest import make_settings
 from tests.support.ids import key
+from tests.support.settings import make_settings
 from tests.test_matching import person
 from tests.test_rate_limits import RATE_LIMITED, refused
 

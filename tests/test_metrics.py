@@ -19,7 +19,8 @@ from starlette.testclient import TestClient
 
 from rapport import metrics
 from rapport.tracing import parse_traceparent
-from tests.conftest import make_settings, running_server
+from tests.support.servers import running_server
+from tests.support.settings import make_settings
 from tests.test_chat_live import ADDED, matched, next_data, send, subscribe
 
 LOOPBACK = ("127.0.0.1", 50000)

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from models import Report, UserRole
 from resolvers.moderation import set_role
-from tests.conftest import PASSWORD
 from tests.support.ids import user_of
+from tests.support.mailbox import PASSWORD
 from tests.test_chat import BLOCK
 from tests.test_matching import Person, person, recommended
 from tests.test_profiles import profile_input
@@ -173,7 +173,7 @@ def test_moderator_command_grants_and_revokes(database_url: str) -> None:
 
     import asyncpg
 
-    from tests.conftest import raw_dsn
+    from tests.support.database import raw_dsn
 
     async def role(email: str) -> str | None:
         conn = await asyncpg.connect(raw_dsn(database_url))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.conftest import raw_dsn
+from tests.support.database import raw_dsn
 from tests.support.ids import key, number
 from tests.test_matching import person
 

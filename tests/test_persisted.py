@@ -25,8 +25,11 @@ from rapport.cli import cli
 from rapport.persisted import REDIS_PREFIX, LocalDocumentStore, RedisDocumentStore
 from rapport.settings import PROJECT_ROOT
 from schema.limits import MAX_DOCUMENT_CHARS
-from tests.conftest import PASSWORD, ServerProcess, make_settings, raw_dsn, running_server
+from tests.support.database import raw_dsn
+from tests.support.mailbox import PASSWORD
 from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess, running_server
+from tests.support.settings import make_settings
 
 CLIENTS = Path(__file__).parent / "clients"
 NODE = shutil.which("node")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from rapport.settings import Settings
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from tests.test_input_properties import snapshot
 from tests.test_matching import PREFS, person, recommended
 from tests.test_moderation import moderator

@@ -11,8 +11,8 @@ from sqlmodel import SQLModel
 
 from models import Report
 from resolvers.privacy import EXPORTED_TABLES, NOT_EXPORTED_TABLES
-from tests.conftest import PASSWORD
 from tests.support.ids import key, user_of
+from tests.support.mailbox import PASSWORD
 from tests.test_chat import BLOCK, CONVERSATIONS, matched, send
 from tests.test_matching import LIKE, Person, person, recommended
 

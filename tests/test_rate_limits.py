@@ -17,9 +17,10 @@ from models.matching import InterestRequest
 from rapport.rate_limits import DEFAULT_RATES, Limit, RateLimits
 from rapport.settings import Settings
 from resolvers.errors import RateLimitedError
-from tests.conftest import PASSWORD, Gql, make_settings
-from tests.support.mailbox import sign_up_client
+from tests.support.gql import Gql
+from tests.support.mailbox import PASSWORD, sign_up_client
 from tests.support.redis_server import RedisServer
+from tests.support.settings import make_settings
 from tests.test_chat import SEND, matched
 from tests.test_matching import LIKE, person
 

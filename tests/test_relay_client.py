@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import running_server
 from tests.support.ids import gid, key, user_of
+from tests.support.servers import running_server
 from tests.test_apollo_cache import client_report, person
 from tests.test_persisted import documents_cli, persisted
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import PASSWORD, free_port
-from tests.support.mailbox import sign_up_sync
+from tests.support.mailbox import PASSWORD, sign_up_sync
 from tests.support.redis_server import RedisServer
+from tests.support.servers import free_port
 from tests.support.serving import RAPPORT, WAIT_S, environment, serve
 
 ME = "{ me { __typename ... on Me { id } } }"

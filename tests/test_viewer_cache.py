@@ -19,8 +19,9 @@ from rapport.resources import open_resources
 from resolvers import accounts
 from resolvers.accounts import Viewer
 from resolvers.viewer_cache import ViewerCache
-from tests.conftest import Gql, make_settings
+from tests.support.gql import Gql
 from tests.support.redis_server import RedisServer
+from tests.support.settings import make_settings
 from tests.test_profiles import create
 
 ME = "{ me { __typename ... on Me { profile { displayName } } } }"

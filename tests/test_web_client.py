@@ -30,8 +30,8 @@ from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_pla
 from playwright.async_api import Error as PlaywrightError
 
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import PASSWORD, ServerProcess, running_server
-from tests.support.mailbox import sign_up
+from tests.support.mailbox import PASSWORD, sign_up
+from tests.support.servers import ServerProcess, running_server
 from tests.support.static_site import static_site
 from tests.test_graphiql_browser import CHROMIUM_ARGS, chromium  # noqa: F401 (a fixture)
 from tests.test_interests import SET

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rapport.metrics import MULTIPROC_ENV
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import free_port, wait_until_ready
+from tests.support.servers import free_port, wait_until_ready
 
 RAPPORT = [sys.executable, "-m", "rapport.cli"]
 WAIT_S = 60  # the longest any one step may take before the test fails (never a timing target)
