@@ -1,14 +1,18 @@
-"""Fixtures: one throwaway embedded PostgreSQL per test run, a template database migrated by
-Alembic once, and a fresh copy of it for every test (so no test sees another's data)."""
+"""The fixtures the tests share (their helpers live in tests/support): one throwaway embedded
+PostgreSQL per test run, a template database migrated by Alembic once, and a fresh copy of it
+for every test (so no test sees another's data); the settings, resources, `gql` and `client`
+on it; real servers (`live_server`, two `instances` on one `redis_server`); `chromium`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +25,11 @@ from sqlalchemy.engine import make_url
 from rapport import embedded, migrations
 from rapport.resources import Resources, open_resources
 from rapport.settings import PROJECT_ROOT, Settings
+from tests.support.browser import CHROMIUM
 from tests.support.database import raw_dsn
 from tests.support.gql import Gql
-from tests.support.servers import running_server
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess, running_server
 from tests.support.settings import make_settings
 
 TEMPLATE = "rapport_template"
@@ -131,3 +137,39 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A real uvicorn process (see ServerProcess); yields its base URL."""
     with running_server(database_url, tmp_path / "server.log") as server:
         yield server.base_url
+
+
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's chromium; a failure, not a skip, when missing (CI installs it)."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` to install Debian's chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for this test (never the system one on 6379)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def instances(
+    database_url: str, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[list[ServerProcess]]:
+    """Two app instances sharing the database, Redis and the secret key (so tokens work on both)."""
+    key = secrets.token_urlsafe(48)
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(
+                running_server(
+                    database_url,
+                    tmp_path / f"server-{n}.log",
+                    REDIS_URL=redis_server.url,
+                    RAPPORT_SECRET_KEY=key,
+                )
+            )
+            for n in (1, 2)
+        ]
+        yield servers

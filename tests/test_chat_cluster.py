@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import signal
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -21,7 +19,6 @@ import websockets
 from tests.support.ids import user_of
 from tests.support.mailbox import PASSWORD, sign_up
 from tests.support.redis_server import RedisServer
-from tests.support.servers import ServerProcess, running_server
 from tests.test_profiles import profile_input
 
 ADDED = """subscription($c: ID!, $after: ID) { messageAdded(conversationId: $c, after: $after) {
@@ -29,33 +26,6 @@ ADDED = """subscription($c: ID!, $after: ID) { messageAdded(conversationId: $c, 
 SEND = """mutation($c: ID!, $b: String!, $k: String!) {
   sendMessage(conversationId: $c, body: $b, clientMessageId: $k) { __typename ... on Message { id } } }"""
 WAIT_S = 60  # the longest any one step may take before the test fails (never a timing target)
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def instances(
-    database_url: str, redis_server: RedisServer, tmp_path: Path
-) -> Iterator[list[ServerProcess]]:
-    """Two app instances sharing the database, Redis and the secret key (so tokens work on both)."""
-    key = secrets.token_urlsafe(48)
-    with ExitStack() as stack:
-        servers = [
-            stack.enter_context(
-                running_server(
-                    database_url,
-                    tmp_path / f"server-{n}.log",
-                    REDIS_URL=redis_server.url,
-                    RAPPORT_SECRET_KEY=key,
-                )
-            )
-            for n in (1, 2)
-        ]
-        yield servers
 
 
 async def gql(

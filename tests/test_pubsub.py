@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -22,13 +22,6 @@ from rapport.pubsub import (
 from tests.support.redis_server import RedisServer
 
 WAIT = 15  # seconds: only so that a failure does not hang the run
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A private redis-server for this test (never the system one on 6379)."""
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -31,9 +31,7 @@ from tests.support.ids import user_of
 from tests.support.mailbox import PASSWORD, sign_up
 from tests.support.servers import free_port
 from tests.support.settings import make_settings
-from tests.test_chat_cluster import WAIT_S, conversation, gql, instances, redis_server
-
-__all__ = ["instances", "redis_server"]  # fixtures, used by name
+from tests.test_chat_cluster import WAIT_S, conversation, gql
 
 NEW_PASSWORD = "another long password"
 ADDED = """subscription($c: ID!) { messageAdded(conversationId: $c, after: "0") {

@@ -30,10 +30,10 @@ from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_pla
 from playwright.async_api import Error as PlaywrightError
 
 from rapport.settings import PROJECT_ROOT
+from tests.support.browser import CHROMIUM_ARGS
 from tests.support.mailbox import PASSWORD, sign_up
 from tests.support.servers import ServerProcess, running_server
 from tests.support.static_site import static_site
-from tests.test_graphiql_browser import CHROMIUM_ARGS, chromium  # noqa: F401 (a fixture)
 from tests.test_interests import SET
 from tests.test_matching import PREFS
 from tests.test_profiles import CREATE, profile_input, years_ago
@@ -221,7 +221,7 @@ async def sees(page: Page, body: str, mine: bool) -> None:
 
 @pytest.mark.browser
 async def test_two_people_sign_up_match_and_chat_live(
-    chromium: Path,  # noqa: F811 (the fixture imported above)
+    chromium: Path,
     dev_server: ServerProcess,
     web_origin: str,
     tmp_path: Path,
