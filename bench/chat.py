@@ -86,8 +86,8 @@ from websockets.typing import Subprotocol
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.people import profile_input  # noqa: E402  (everyone matches everyone)
 from tests.support.redis_server import RedisServer  # noqa: E402
-from tests.test_profiles import profile_input  # noqa: E402  (everyone matches everyone)
 
 TARGET_P99_MS = 25.0
 TARGET_RATE = 200.0

@@ -43,10 +43,10 @@ from tests.support.authz_world import (
 from tests.support.database import raw_dsn
 from tests.support.ids import gid, number, user_of
 from tests.support.ids import key as raw
+from tests.support.live_chat import PROTOCOL, Client, send, subscribe
 from tests.support.mailbox import PASSWORD
+from tests.support.people import profile_input
 from tests.support.settings import make_settings
-from tests.test_chat_live import PROTOCOL, Client, send, subscribe
-from tests.test_profiles import profile_input
 
 Variables = dict[str, Any]
 

@@ -14,11 +14,12 @@ from playwright.async_api import ConsoleMessage, Page, async_playwright
 
 from tests.support.browser import CHROMIUM_ARGS, TIMEOUT_MS
 from tests.support.mailbox import CONFIRM, PASSWORD, REGISTER, sign_up_code
+from tests.support.node_clients import CLIENTS
+from tests.support.notifications import INTEREST, NOTIFICATIONS, interest_from
+from tests.support.over_http import gql, person
+from tests.support.people import CREATE, profile_input
 from tests.support.servers import running_server
 from tests.support.static_site import static_site
-from tests.test_chat_cluster import gql, person
-from tests.test_connection_init import CLIENTS, INTEREST, NOTIFICATIONS, interest_from
-from tests.test_profiles import CREATE, profile_input
 
 ME = "{ me { __typename ... on Me { id email profile { displayName } } } }"
 

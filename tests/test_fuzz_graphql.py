@@ -43,9 +43,9 @@ from tests.support.database import raw_dsn
 from tests.support.ids import key as raw_key
 from tests.support.ids import user_of
 from tests.support.mailbox import PASSWORD, sign_up_sync
+from tests.support.people import profile_input
 from tests.support.servers import running_server
 from tests.support.settings import make_settings
-from tests.test_profiles import profile_input
 
 FUZZ_EXAMPLES = int(os.environ.get("RAPPORT_FUZZ_EXAMPLES", "100"))
 

@@ -11,8 +11,7 @@ from matching.goals import MAX_PHRASES, split_goals
 from models import GoalPhrase, ProfileEmbedding
 from rapport.cli import embed_pending
 from tests.support.ids import key
-from tests.test_matching import person
-from tests.test_profiles import UPDATE
+from tests.support.people import UPDATE, person
 
 EXPLAINED = """{ recommendations(first: 10) { ... on RecommendationConnection { edges { node {
   user { id } explanation { summary alignedGoals { yours theirs similarity } } } } } } }"""

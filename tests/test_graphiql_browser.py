@@ -21,8 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from rapport.graphiql import ASSET_PREFIX
 from tests.support.browser import CHROMIUM_ARGS, TIMEOUT_MS
 from tests.support.mailbox import sign_up
-from tests.test_interests import SET
-from tests.test_profiles import CREATE, profile_input
+from tests.support.people import CREATE, SET_INTERESTS, profile_input
 
 QUERY = "{ interests { __typename ... on InterestCountConnection { edges { node { name userCount } } } } }"
 
@@ -45,7 +44,7 @@ async def seed_interests(base: str, database_url: str, names: list[str]) -> None
         token = (await sign_up(post, database_url, email, "correct horse battery staple"))["token"]
         profile = await gql(CREATE, {"i": profile_input()}, token)
         assert profile["createProfile"]["__typename"] == "OwnProfile", profile
-        interests = await gql(SET, {"n": names}, token)
+        interests = await gql(SET_INTERESTS, {"n": names}, token)
         assert interests["setInterests"]["__typename"] == "InterestsPayload", interests
 
 

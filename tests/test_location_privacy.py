@@ -17,9 +17,9 @@ from matching import grid
 from rapport.rate_limits import Limit
 from rapport.settings import Settings
 from tests.support.ids import key
+from tests.support.people import person
+from tests.support.rate_limits import RATE_LIMITED, refused
 from tests.support.settings import make_settings
-from tests.test_matching import person
-from tests.test_rate_limits import RATE_LIMITED, refused
 
 OUT_OF_REACH = "1000000/minute"
 Point = tuple[float, float]

@@ -7,7 +7,7 @@ import asyncpg
 
 from tests.support.database import raw_dsn
 from tests.support.ids import key, number
-from tests.test_matching import person
+from tests.support.people import person
 
 MARK = """mutation { markNotificationsRead {
   __typename ... on NotificationsRead { marked unreadCount notifications { id readAt } }

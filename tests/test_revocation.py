@@ -29,9 +29,9 @@ from resolvers import accounts
 from tests.support.database import raw_dsn
 from tests.support.ids import user_of
 from tests.support.mailbox import PASSWORD, sign_up
+from tests.support.over_http import WAIT_S, conversation, gql
 from tests.support.servers import free_port
 from tests.support.settings import make_settings
-from tests.test_chat_cluster import WAIT_S, conversation, gql
 
 NEW_PASSWORD = "another long password"
 ADDED = """subscription($c: ID!) { messageAdded(conversationId: $c, after: "0") {

@@ -20,8 +20,8 @@ from resolvers import accounts
 from resolvers.accounts import Viewer
 from resolvers.viewer_cache import ViewerCache
 from tests.support.gql import Gql
+from tests.support.people import create
 from tests.support.settings import make_settings
-from tests.test_profiles import create
 
 ME = "{ me { __typename ... on Me { profile { displayName } } } }"
 

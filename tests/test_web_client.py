@@ -32,11 +32,9 @@ from playwright.async_api import Error as PlaywrightError
 from rapport.settings import PROJECT_ROOT
 from tests.support.browser import CHROMIUM_ARGS
 from tests.support.mailbox import PASSWORD, sign_up
+from tests.support.people import CREATE, PREFS, SET_INTERESTS, profile_input, years_ago
 from tests.support.servers import ServerProcess, running_server
 from tests.support.static_site import static_site
-from tests.test_interests import SET
-from tests.test_matching import PREFS
-from tests.test_profiles import CREATE, profile_input, years_ago
 
 WEB = PROJECT_ROOT / "examples" / "web"
 BUILDS = PROJECT_ROOT / "var" / "web-client"
@@ -127,7 +125,9 @@ async def third_person(server: ServerProcess) -> None:
         assert created["data"]["createProfile"]["__typename"] == "OwnProfile", created
         prefs = {"genders": ["WOMAN"], "intents": ["DATING"], "ageMin": 25, "ageMax": 45}
         await post({"query": PREFS, "variables": {"i": prefs}}, token)
-        await post({"query": SET, "variables": {"n": ["science fiction", "baking"]}}, token)
+        await post(
+            {"query": SET_INTERESTS, "variables": {"n": ["science fiction", "baking"]}}, token
+        )
 
 
 class Watch:
