@@ -11,8 +11,8 @@ Usage (from the repository root):
 
 What it does, self-contained and cleaned up at exit:
 
-1. starts a private redis-server (tests/redis_server.py: free loopback port, temp dir, nothing
-   on disk; never the system Redis) and a throwaway embedded PostgreSQL, migrated;
+1. starts a private redis-server (tests/support/redis_server.py: free loopback port, temp dir,
+   nothing on disk; never the system Redis) and a throwaway embedded PostgreSQL, migrated;
 2. starts ONE uvicorn worker (as bench/http_api.py: RAPPORT_ENV=production, request logging
    off) with REDIS_URL pointing at that redis-server, and waits for /readyz;
 3. through the public API: registers 2 x --conversations people (default profile input, so
@@ -86,8 +86,8 @@ from websockets.typing import Subprotocol
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.redis_server import RedisServer  # noqa: E402
-from tests.test_profiles import profile_input  # noqa: E402  (everyone matches everyone)
+from tests.support.people import profile_input  # noqa: E402  (everyone matches everyone)
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 TARGET_P99_MS = 25.0
 TARGET_RATE = 200.0

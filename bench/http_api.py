@@ -21,9 +21,10 @@ What it does, all self-contained and cleaned up at exit:
    (`me` >= 50% of the baseline's requests/s). The exit code is 0 whether the target is met
    or not; it is non-zero when anything failed (error responses, socket errors, set-up).
 
-With `--workers N` it also starts a private redis-server (tests/redis_server.py), then runs the
-same workloads against `rapport serve --workers 1` and `rapport serve --workers N` (both with
-REDIS_URL, one after the other, same database and seed) and prints both tables and their ratio.
+With `--workers N` it also starts a private redis-server (tests/support/redis_server.py), then
+runs the same workloads against `rapport serve --workers 1` and `rapport serve --workers N`
+(both with REDIS_URL, one after the other, same database and seed) and prints both tables and
+their ratio.
 
 The machine's other core(s) are shared by wrk and PostgreSQL; nothing is pinned.
 """
@@ -636,7 +637,7 @@ def run(args: argparse.Namespace) -> None:
                 _, results = measure_server(base_url, database_url, directory, args, None)
             print_table(results)
             return
-        from tests.redis_server import RedisServer
+        from tests.support.redis_server import RedisServer
 
         key, s = secrets.token_urlsafe(36), None
         tables: dict[int, list[Result]] = {}

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from http_api import PASSWORD, graphql, rapport_server, register, start_database  # noqa: E402
 
-from tests.redis_server import RedisServer  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 NOTIFICATIONS = "subscription { notifications { __typename } }"
 LOGIN = """mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) {

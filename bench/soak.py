@@ -8,7 +8,7 @@ Usage (from the repository root):
 
 What it does, self-contained, loopback only, cleaned up at exit:
 
-1. starts a private redis-server (tests/redis_server.py, never the system Redis) and a
+1. starts a private redis-server (tests/support/redis_server.py, never the system Redis) and a
    throwaway embedded PostgreSQL, migrated; seeds --people synthetic people with `rapport seed`
    (profiles, interests and preferences, embedded as in production);
 2. starts the server as `rapport serve` runs it (one uvicorn worker, RAPPORT_ENV=production
@@ -88,7 +88,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rapport.seed import DEMO_PASSWORD, generate  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 MB = 1024 * 1024
 # All clients share 127.0.0.1: the per-address limits are raised far above the soak's load.

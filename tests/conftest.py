@@ -1,5 +1,7 @@
-"""Fixtures: one throwaway embedded PostgreSQL per test run, a template database migrated by
-Alembic once, and a fresh copy of it for every test (so no test sees another's data)."""
+"""The fixtures the tests share (their helpers live in tests/support): one throwaway embedded
+PostgreSQL per test run, a template database migrated by Alembic once, and a fresh copy of it
+for every test (so no test sees another's data); the settings, resources, `gql` and `client`
+on it; real servers (`live_server`, two `instances` on one `redis_server`); `chromium`."""
 
 from __future__ import annotations
 
@@ -8,13 +10,9 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +25,14 @@ from sqlalchemy.engine import make_url
 from rapport import embedded, migrations
 from rapport.resources import Resources, open_resources
 from rapport.settings import PROJECT_ROOT, Settings
-from resolvers.accounts import Viewer
-from schema import schema
-from schema.context import Context
+from tests.support.browser import CHROMIUM
+from tests.support.database import raw_dsn
+from tests.support.gql import Gql
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess, running_server
+from tests.support.settings import make_settings
 
 TEMPLATE = "rapport_template"
-PASSWORD = "correct horse battery staple"
-
-
-def raw_dsn(url: str, database: str | None = None) -> str:
-    """An asyncpg DSN (no +asyncpg) for a SQLAlchemy URL."""
-    parsed = make_url(url).set(drivername="postgresql")
-    if database:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
 
 
 def _sweep_dead_runs() -> None:
@@ -95,17 +87,6 @@ async def database_url(pg_url: str, template_db: str) -> AsyncIterator[str]:
         await conn.close()
 
 
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "env": "test",
-        "secret_key": secrets.token_urlsafe(48),
-        "database_url": database_url,
-        "log_requests": False,
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
-
-
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
@@ -134,40 +115,6 @@ async def resources(settings: Settings, encoder: Any) -> AsyncIterator[Resources
         yield r
 
 
-@dataclass
-class Gql:
-    """Schema-level execution: `await gql(query, variables, token=...)` returns data, and
-    fails the test on any GraphQL error (expected failures are data, not errors)."""
-
-    resources: Resources
-
-    async def raw(
-        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
-    ) -> Any:
-        context = Context(resources=self.resources, token=token)
-        return await schema.execute(query, variable_values=variables, context_value=context)
-
-    async def __call__(
-        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
-    ) -> Any:
-        result = await self.raw(query, variables, token)
-        assert result.errors is None, result.errors
-        return result.data
-
-    async def register(self, email: str | None = None, password: str = PASSWORD) -> str:
-        """Sign up as a client does (register, the emailed code, confirmRegistration); the
-        new account's token."""
-        from tests.mailbox import CONFIRM, REGISTER, sign_up_code
-
-        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-        started = await self(REGISTER, {"i": {"email": email, "password": password}})
-        assert started["register"]["__typename"] == "RegistrationStarted", started
-        code = await sign_up_code(self.resources.raw_pool, email)
-        data = await self(CONFIRM, {"i": {"email": email, "code": code, "password": password}})
-        assert data["confirmRegistration"]["__typename"] == "AuthPayload", data
-        return data["confirmRegistration"]["token"]
-
-
 @pytest.fixture
 def gql(resources: Resources) -> Gql:
     return Gql(resources)
@@ -185,87 +132,6 @@ async def client(settings: Settings, encoder: Any) -> AsyncIterator[httpx.AsyncC
             yield http
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class ServerProcess:
-    """A real uvicorn process serving the app on a free loopback port."""
-
-    proc: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-    database_url: str
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def stop(self, timeout: float = 15) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM, as a process manager would
-        return self.proc.wait(timeout=timeout)
-
-
-def wait_until_ready(proc: subprocess.Popen[Any], base_url: str, log: Path, within: float) -> None:
-    """Until the server at `base_url` answers /readyz; AssertionError with its log if it exits
-    or takes longer than `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError("server did not become ready:\n" + log.read_text())
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def running_server(database_url: str, log_path: Path, **env: str) -> Iterator[ServerProcess]:
-    port = free_port()
-    environ = {
-        **os.environ,
-        "RAPPORT_ENV": "test",
-        "RAPPORT_SECRET_KEY": secrets.token_urlsafe(48),
-        "DATABASE_URL": database_url,
-        "RAPPORT_PORT": str(port),
-        "RAPPORT_SHUTDOWN_TIMEOUT_S": "10",
-        **env,
-    }
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app:create_app",
-                "--factory",
-                "--port",
-                str(port),
-                "--host",
-                "127.0.0.1",
-                "--no-access-log",
-                "--timeout-graceful-shutdown",
-                "10",
-            ],
-            cwd=PROJECT_ROOT,
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(proc, f"http://127.0.0.1:{port}", log_path, database_url)
-    try:
-        wait_until_ready(proc, server.base_url, log_path, 30)
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A real uvicorn process (see ServerProcess); yields its base URL."""
@@ -273,11 +139,37 @@ def live_server(database_url: str, tmp_path: Path) -> Iterator[str]:
         yield server.base_url
 
 
-async def make_viewer(resources: Resources, user_id: uuid.UUID) -> Viewer:
-    """A Viewer for resolver-level tests (as authentication would build it)."""
-    from models import Profile, User
+@pytest.fixture
+def chromium() -> Path:
+    """Debian's chromium; a failure, not a skip, when missing (CI installs it)."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` to install Debian's chromium")
+    return CHROMIUM
 
-    async with resources.sessionmaker() as session:
-        user = await session.get_one(User, user_id)
-        profile = await session.get(Profile, user_id)
-    return Viewer(user=user, token_id=uuid.uuid4(), profile=profile)
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server for this test (never the system one on 6379)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def instances(
+    database_url: str, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[list[ServerProcess]]:
+    """Two app instances sharing the database, Redis and the secret key (so tokens work on both)."""
+    key = secrets.token_urlsafe(48)
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(
+                running_server(
+                    database_url,
+                    tmp_path / f"server-{n}.log",
+                    REDIS_URL=redis_server.url,
+                    RAPPORT_SECRET_KEY=key,
+                )
+            )
+            for n in (1, 2)
+        ]
+        yield servers

@@ -10,8 +10,7 @@ from sqlmodel import col
 
 from models import AuthToken, OutboundEmail, PendingRegistration, User, UserStatus
 from models.base import utcnow
-from tests.conftest import PASSWORD
-from tests.mailbox import latest_email, sign_up_code
+from tests.support.mailbox import PASSWORD, latest_email, sign_up_code
 
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) {
   __typename

@@ -19,19 +19,16 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 from graphql import build_schema
 
-from tests.conftest import PASSWORD, PROJECT_ROOT, ServerProcess, running_server
-from tests.ids import user_of
-from tests.mailbox import sign_up_sync
-from tests.test_profiles import profile_input
+from rapport.settings import PROJECT_ROOT
+from tests.support.node_clients import client_report, person
+from tests.support.servers import running_server
 
-CLIENTS = Path(__file__).parent / "clients"
 NODE = shutil.which("node")
 # The subscriptions Ann's app holds (and Bo's, in the same client after a switch of person).
 SUBSCRIPTIONS = {
@@ -49,27 +46,6 @@ EVENT_TYPES = {
 }
 # Mutations after which the app switches person (README: switchPerson).
 SWITCHES = {"login", "confirmRegistration", "logout", "logoutEverywhere", "deleteAccount"}
-CREATE = "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }"
-
-
-def person(
-    http: httpx.Client, database_url: str, name: str, with_profile: bool = True
-) -> dict[str, str]:
-    def post(body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        answer: dict[str, Any] = http.post("/graphql", json=body, headers=headers).json()
-        return answer
-
-    email = f"cache-{name}-{uuid.uuid4().hex[:8]}@example.com"
-    signed_up = sign_up_sync(post, database_url, email, PASSWORD)
-    token, me = signed_up["token"], signed_up["me"]["id"]
-    found = {"token": token, "id": me, "user": user_of(me), "email": email, "password": PASSWORD}
-    if with_profile:  # else the script creates it (a mutation to check too)
-        created = post(
-            {"query": CREATE, "variables": {"i": profile_input(displayName=name)}}, token
-        )
-        assert created["data"]["createProfile"]["__typename"] == "OwnProfile", created
-    return found
 
 
 def make_moderator(database_url: str, email: str) -> None:
@@ -84,21 +60,6 @@ def make_moderator(database_url: str, email: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-
-
-def client_report(node: str, script: str, setup: dict[str, Any], server: ServerProcess) -> Any:
-    """Run tests/clients/`script` with `setup` (JSON) as its argument: the JSON report it
-    prints on its last line."""
-    done = subprocess.run(
-        [node, script, json.dumps(setup)],
-        cwd=CLIENTS,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, (done.stderr, server.log)
-    return json.loads(done.stdout.splitlines()[-1])
 
 
 def test_no_watched_query_goes_stale(database_url: str, tmp_path: Path) -> None:

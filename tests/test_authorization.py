@@ -4,7 +4,7 @@ get no access to it: no email, preferences, birth date or coordinates, message, 
 interest request, report, notification, read state, nor the presence of someone they are not
 matched with. A root field without a row in MATRIX fails test_every_root_field_has_a_row.
 
-Each row says what the field is given (the victims' ids: see tests/authz_world.py) and which
+Each row says what the field is given (the victims' ids: see tests/support/authz_world.py) and which
 result types each caller may get. The operation selects everything its result could show
 (generated from schema.graphql), and every response is searched for the victims' private data.
 Queries and mutations go over HTTP; subscriptions over graphql-transport-ws (anonymous: the
@@ -31,7 +31,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from matching import grid
-from tests.authz_world import (
+from tests.support.authz_world import (
     PRIVATE_PROFILES,
     World,
     build_world,
@@ -40,11 +40,13 @@ from tests.authz_world import (
     root_fields,
     strings_in,
 )
-from tests.conftest import PASSWORD, make_settings, raw_dsn
-from tests.ids import gid, number, user_of
-from tests.ids import key as raw
-from tests.test_chat_live import PROTOCOL, Client, send, subscribe
-from tests.test_profiles import profile_input
+from tests.support.database import raw_dsn
+from tests.support.ids import gid, number, user_of
+from tests.support.ids import key as raw
+from tests.support.live_chat import PROTOCOL, Client, send, subscribe
+from tests.support.mailbox import PASSWORD
+from tests.support.people import profile_input
+from tests.support.settings import make_settings
 
 Variables = dict[str, Any]
 

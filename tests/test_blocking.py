@@ -9,8 +9,8 @@ from typing import Any
 
 from schema import schema
 from schema.context import Context
-from tests.test_chat import BLOCK, CONVERSATIONS, MARK, MESSAGES, matched, send
-from tests.test_matching import Person, person
+from tests.support.chat import BLOCK, CONVERSATIONS, MARK, MESSAGES, matched, send
+from tests.support.people import Person, person
 
 UNBLOCK = "mutation($id: ID!) { unblock(userId: $id) { __typename } }"
 USER = "query($id: ID!) { user(id: $id) { __typename } }"

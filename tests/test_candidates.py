@@ -12,9 +12,8 @@ from sqlalchemy import text
 
 from matching.candidates import EARTH_KM, bounding_box, reciprocal_candidates
 from rapport.seed import planted, seed
-from tests.ids import key
-from tests.test_matching import person, recommended
-from tests.test_profiles import UPDATE
+from tests.support.ids import key
+from tests.support.people import UPDATE, person, recommended
 
 CODES = text("""
 SELECT m.combined_bits = binary_quantize(e.combined), CAST(m.combined_bits AS text)

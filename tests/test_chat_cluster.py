@@ -6,100 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import signal
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 import websockets
 
-from tests.conftest import PASSWORD, ServerProcess, running_server
-from tests.ids import user_of
-from tests.mailbox import sign_up
-from tests.redis_server import RedisServer
-from tests.test_profiles import profile_input
+from tests.support.over_http import WAIT_S, conversation, gql
+from tests.support.redis_server import RedisServer
 
 ADDED = """subscription($c: ID!, $after: ID) { messageAdded(conversationId: $c, after: $after) {
   __typename ... on Message { id body } } }"""
 SEND = """mutation($c: ID!, $b: String!, $k: String!) {
   sendMessage(conversationId: $c, body: $b, clientMessageId: $k) { __typename ... on Message { id } } }"""
-WAIT_S = 60  # the longest any one step may take before the test fails (never a timing target)
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
-def instances(
-    database_url: str, redis_server: RedisServer, tmp_path: Path
-) -> Iterator[list[ServerProcess]]:
-    """Two app instances sharing the database, Redis and the secret key (so tokens work on both)."""
-    key = secrets.token_urlsafe(48)
-    with ExitStack() as stack:
-        servers = [
-            stack.enter_context(
-                running_server(
-                    database_url,
-                    tmp_path / f"server-{n}.log",
-                    REDIS_URL=redis_server.url,
-                    RAPPORT_SECRET_KEY=key,
-                )
-            )
-            for n in (1, 2)
-        ]
-        yield servers
-
-
-async def gql(
-    base: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
-) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(base_url=base, timeout=WAIT_S) as client:
-        body = (
-            await client.post(
-                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-            )
-        ).json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
-async def person(base: str, database_url: str) -> tuple[str, str]:
-    async def post(body: dict[str, Any]) -> dict[str, Any]:
-        async with httpx.AsyncClient(base_url=base, timeout=WAIT_S) as client:
-            return (await client.post("/graphql", json=body)).json()
-
-    email = f"c-{uuid.uuid4().hex[:10]}@example.com"
-    signed_up = await sign_up(post, database_url, email, PASSWORD)
-    token, user = signed_up["token"], user_of(signed_up["me"]["id"])
-    created = await gql(
-        base,
-        "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",
-        {"i": profile_input()},
-        token,
-    )
-    assert created["createProfile"]["__typename"] == "OwnProfile"
-    return token, user
-
-
-async def conversation(base: str, database_url: str) -> tuple[str, str, str]:
-    """(sender token, receiver token, conversation id) of two new people who matched."""
-    (a, a_id), (b, b_id) = await person(base, database_url), await person(base, database_url)
-    like = "mutation($id: ID!) { like(userId: $id) { __typename } }"
-    await gql(base, like, {"id": b_id}, a)
-    await gql(base, like, {"id": a_id}, b)
-    data = await gql(
-        base, "{ conversations { ... on ConversationConnection { nodes { id } } } }", token=a
-    )
-    return a, b, data["conversations"]["nodes"][0]["id"]
 
 
 @asynccontextmanager

@@ -4,22 +4,25 @@ presence reach the right person only."""
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.testclient import TestClient
 
-from tests.conftest import PASSWORD
-from tests.ids import gid, key, number, user_of
-from tests.mailbox import sign_up_client
-
-PROTOCOL = ["graphql-transport-ws"]
-_ids = itertools.count(1)
+from tests.support.ids import gid, key, number
+from tests.support.live_chat import (
+    ADDED,
+    PROTOCOL,
+    SEND,
+    Client,
+    matched,
+    next_data,
+    send,
+    subscribe,
+)
 
 
 @pytest.fixture
@@ -29,50 +32,6 @@ def http(settings, encoder_model) -> Iterator[TestClient]:
 
     with TestClient(create_app(settings, BatchingEncoder(encoder_model))) as client:
         yield client
-
-
-class Client:
-    def __init__(self, http: TestClient, **profile_fields: Any) -> None:
-        self.http = http
-        email = f"live-{uuid.uuid4().hex[:10]}@example.com"
-        signed_up = sign_up_client(http, email, PASSWORD)
-        self.token = signed_up["token"]
-        self.id = user_of(signed_up["me"]["id"])  # their User id
-        created = self.gql(
-            "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",
-            {"i": {**profile(), **profile_fields}},
-        )
-        assert created["createProfile"]["__typename"] == "OwnProfile", created
-
-    def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
-        token = kw.get("token", getattr(self, "token", None))
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        body = self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-        ).json()
-        assert "errors" not in body, body
-        return body["data"]
-
-    @contextmanager
-    def socket(self) -> Iterator[WebSocketTestSession]:
-        with self.http.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws:
-            ws.send_json({"type": "connection_init", "payload": {"token": self.token}})
-            assert ws.receive_json()["type"] == "connection_ack"
-            yield ws
-
-
-def profile() -> dict[str, Any]:
-    from tests.test_profiles import profile_input
-
-    return profile_input()
-
-
-def subscribe(ws: WebSocketTestSession, query: str, variables: dict[str, Any] | None = None) -> str:
-    sid = str(next(_ids))
-    ws.send_json(
-        {"id": sid, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}
-    )
-    return sid
 
 
 def live(http: Any, conversation: str, subscriptions: int, within_s: float = 30) -> None:
@@ -87,33 +46,9 @@ def live(http: Any, conversation: str, subscriptions: int, within_s: float = 30)
         time.sleep(0.01)
 
 
-def next_data(ws: WebSocketTestSession, sid: str) -> Any:
-    message = ws.receive_json()
-    assert message["type"] == "next" and message["id"] == sid, message
-    assert "errors" not in message["payload"], message
-    return next(iter(message["payload"]["data"].values()))
-
-
-def matched(http: TestClient) -> tuple[Client, Client, str]:
-    a, b = Client(http), Client(http)
-    like = "mutation($id: ID!) { like(userId: $id) { __typename } }"
-    a.gql(like, {"id": b.id})
-    b.gql(like, {"id": a.id})
-    convs = a.gql("{ conversations { ... on ConversationConnection { nodes { id } } } }")
-    return a, b, convs["conversations"]["nodes"][0]["id"]
-
-
-SEND = """mutation($c: ID!, $b: String!, $k: String!) {
-  sendMessage(conversationId: $c, body: $b, clientMessageId: $k) { ... on Message { id } } }"""
-ADDED = """subscription($c: ID!, $after: ID) { messageAdded(conversationId: $c, after: $after) {
-  __typename ... on Message { id body mine } ... on NotFound { code } } }"""
 NOTIFICATIONS = """subscription($after: ID) { notifications(after: $after) {
   __typename ... on Notification { id kind actorId conversationId messageId requestId } } }"""
 LISTED = """{ notifications { ... on NotificationConnection { nodes { id kind readAt } } } }"""
-
-
-def send(who: Client, conversation: str, body: str) -> str:
-    return who.gql(SEND, {"c": conversation, "b": body, "k": uuid.uuid4().hex})["sendMessage"]["id"]
 
 
 def test_message_added_replays_from_the_cursor_then_streams(http) -> None:
@@ -373,7 +308,7 @@ def test_a_socket_that_never_initialises_is_closed(database_url, encoder_model) 
 
     from app import create_app
     from matching.batching import BatchingEncoder
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     settings = make_settings(database_url, connection_init_timeout_s=0.2)
     with (

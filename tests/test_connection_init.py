@@ -15,17 +15,14 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from rapport.settings import PROJECT_ROOT
-from tests.conftest import running_server
-from tests.ids import gid, key
-from tests.test_chat_cluster import gql, person
+from tests.support.ids import gid, key
+from tests.support.node_clients import CLIENTS
+from tests.support.notifications import INTEREST, NOTIFICATIONS, interest_from
+from tests.support.over_http import gql, person
+from tests.support.servers import running_server
 
-CLIENTS = PROJECT_ROOT / "tests" / "clients"
 WAIT_S = 60  # the longest one step may take before the test fails (never a timing target)
 ME = "{ me { __typename ... on Me { id } } }"
-NOTIFICATIONS = """subscription($after: ID) { notifications(after: $after) {
-  __typename ... on Notification { kind actorId } } }"""
-INTEREST = 'mutation($id: ID!) { sendInterest(userId: $id, message: "hi") { __typename } }'
 # (name, payload with TOKEN where the token goes)
 SHAPES: list[tuple[str, dict[str, Any]]] = [
     ("token", {"token": "TOKEN"}),
@@ -45,12 +42,6 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("not text", {"token": {"value": "TOKEN"}}),
     ("unknown key", {"accessToken": "TOKEN"}),
 ]
-
-
-def interest_from(actor: str) -> dict[str, Any]:
-    """The NOTIFICATIONS result for an interest `actor` sent."""
-    notification = {"__typename": "Notification", "kind": "INTEREST_RECEIVED", "actorId": actor}
-    return {"data": {"notifications": notification}}
 
 
 def filled(payload: Any, token: str) -> Any:

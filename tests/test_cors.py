@@ -18,8 +18,8 @@ from websockets.typing import Subprotocol
 
 from rapport.cors import PREFLIGHT_MAX_AGE_S
 from rapport.settings import Settings
-from tests.conftest import running_server
-from tests.test_serve import one_line_error
+from tests.support.servers import running_server
+from tests.support.serving import one_line_error
 
 STRONG = secrets.token_urlsafe(40)
 VITE = "http://127.0.0.1:5173"

@@ -12,17 +12,14 @@ from typing import Any
 import pytest
 from playwright.async_api import ConsoleMessage, Page, async_playwright
 
-from tests.conftest import PASSWORD, running_server
-from tests.mailbox import CONFIRM, REGISTER, sign_up_code
-from tests.static_site import static_site
-from tests.test_chat_cluster import gql, person
-from tests.test_connection_init import CLIENTS, INTEREST, NOTIFICATIONS, interest_from
-from tests.test_graphiql_browser import (  # noqa: F401 (chromium: a fixture)
-    CHROMIUM_ARGS,
-    TIMEOUT_MS,
-    chromium,
-)
-from tests.test_profiles import CREATE, profile_input
+from tests.support.browser import CHROMIUM_ARGS, TIMEOUT_MS
+from tests.support.mailbox import CONFIRM, PASSWORD, REGISTER, sign_up_code
+from tests.support.node_clients import CLIENTS
+from tests.support.notifications import INTEREST, NOTIFICATIONS, interest_from
+from tests.support.over_http import gql, person
+from tests.support.people import CREATE, profile_input
+from tests.support.servers import running_server
+from tests.support.static_site import static_site
 
 ME = "{ me { __typename ... on Me { id email profile { displayName } } } }"
 
@@ -42,7 +39,7 @@ def data(answer: dict[str, Any], field: str) -> dict[str, Any]:
 async def test_a_listed_origin_uses_the_api_and_others_are_refused(
     database_url: str,
     tmp_path: Path,
-    chromium: Path,  # noqa: F811 (the fixture imported above)
+    chromium: Path,
 ) -> None:
     if not (CLIENTS / "node_modules" / "graphql-ws").is_dir():
         pytest.fail("tests/clients/node_modules is missing: run `make setup`")

@@ -114,7 +114,7 @@ async def test_migrations_build_exactly_what_the_models_declare(database_url, pg
     of a migrated database and one made by create_all directly."""
     import asyncpg
 
-    from tests.conftest import raw_dsn
+    from tests.support.database import raw_dsn
 
     admin = await asyncpg.connect(raw_dsn(pg_url))
     await admin.execute("CREATE DATABASE from_models")

@@ -12,8 +12,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from rapport.dev_outbox import PATH
-from tests.conftest import PASSWORD, make_settings
-from tests.mailbox import REGISTER, sign_up_code
+from tests.support.mailbox import PASSWORD, REGISTER, sign_up_code
+from tests.support.settings import make_settings
 
 LOOPBACK = ("127.0.0.1", 50000)
 Client = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]

@@ -39,11 +39,13 @@ from schemathesis.graphql import nodes
 
 from rapport.settings import PROJECT_ROOT
 from resolvers.credentials import Credentials
-from tests.conftest import PASSWORD, make_settings, raw_dsn, running_server
-from tests.ids import key as raw_key
-from tests.ids import user_of
-from tests.mailbox import sign_up_sync
-from tests.test_profiles import profile_input
+from tests.support.database import raw_dsn
+from tests.support.ids import key as raw_key
+from tests.support.ids import user_of
+from tests.support.mailbox import PASSWORD, sign_up_sync
+from tests.support.people import profile_input
+from tests.support.servers import running_server
+from tests.support.settings import make_settings
 
 FUZZ_EXAMPLES = int(os.environ.get("RAPPORT_FUZZ_EXAMPLES", "100"))
 

@@ -10,9 +10,8 @@ from matching.embeddings import count_pending
 from matching.goals import MAX_PHRASES, split_goals
 from models import GoalPhrase, ProfileEmbedding
 from rapport.cli import embed_pending
-from tests.ids import key
-from tests.test_matching import person
-from tests.test_profiles import UPDATE
+from tests.support.ids import key
+from tests.support.people import UPDATE, person
 
 EXPLAINED = """{ recommendations(first: 10) { ... on RecommendationConnection { edges { node {
   user { id } explanation { summary alignedGoals { yours theirs similarity } } } } } } }"""

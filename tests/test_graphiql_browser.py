@@ -19,22 +19,11 @@ from playwright.async_api import BrowserContext, ConsoleMessage, Page, Response,
 from playwright.async_api import Error as PlaywrightError
 
 from rapport.graphiql import ASSET_PREFIX
-from tests.mailbox import sign_up
-from tests.test_interests import SET
-from tests.test_profiles import CREATE, profile_input
+from tests.support.browser import CHROMIUM_ARGS, TIMEOUT_MS
+from tests.support.mailbox import sign_up
+from tests.support.people import CREATE, SET_INTERESTS, profile_input
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 QUERY = "{ interests { __typename ... on InterestCountConnection { edges { node { name userCount } } } } }"
-TIMEOUT_MS = 20_000
 
 
 async def seed_interests(base: str, database_url: str, names: list[str]) -> None:
@@ -55,16 +44,8 @@ async def seed_interests(base: str, database_url: str, names: list[str]) -> None
         token = (await sign_up(post, database_url, email, "correct horse battery staple"))["token"]
         profile = await gql(CREATE, {"i": profile_input()}, token)
         assert profile["createProfile"]["__typename"] == "OwnProfile", profile
-        interests = await gql(SET, {"n": names}, token)
+        interests = await gql(SET_INTERESTS, {"n": names}, token)
         assert interests["setInterests"]["__typename"] == "InterestsPayload", interests
-
-
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's chromium; a failure, not a skip, when missing (CI installs it)."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` to install Debian's chromium")
-    return CHROMIUM
 
 
 @dataclass

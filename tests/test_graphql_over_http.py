@@ -15,9 +15,8 @@ import httpx
 import pytest
 
 from rapport.graphql_http import negotiate, request_error_status
-from tests.conftest import running_server
-
-CLIENTS = Path(__file__).parent / "clients"
+from tests.support.node_clients import CLIENTS
+from tests.support.servers import running_server
 
 
 def run_audit(url: str) -> list[dict[str, object]]:

@@ -15,8 +15,8 @@ from rapport import migrations
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
 from rapport.logging import configure_logging
 from resolvers import profiles
-from tests.conftest import PASSWORD, make_settings
-from tests.mailbox import sign_up
+from tests.support.mailbox import PASSWORD, sign_up
+from tests.support.settings import make_settings
 
 ME = "{ me { __typename ... on Me { email } } }"
 

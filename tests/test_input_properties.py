@@ -32,23 +32,22 @@ import graphql
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from models.chat import MAX_BODY, MAX_CLIENT_ID
 from models.matching import MAX_NOTE
 from rapport.errors import ErrorCode, Problems
 from rapport.rate_limits import Limit
-from rapport.resources import Resources
 from rapport.settings import PROJECT_ROOT, Settings
 from resolvers import validation
 from schema import schema
 from schema.context import Context
 from schema.ids import global_id, key_of
-from tests.conftest import PASSWORD, Gql, make_settings
-from tests.mailbox import CONFIRM, code_in, latest_email, sign_up_code
-from tests.mailbox import REGISTER as SIGN_UP
-from tests.test_matching import Person, person
-from tests.test_profiles import profile_input, years_ago
+from tests.support.database import snapshot
+from tests.support.gql import Gql
+from tests.support.mailbox import CONFIRM, PASSWORD, code_in, latest_email, sign_up_code
+from tests.support.mailbox import REGISTER as SIGN_UP
+from tests.support.people import Person, person, profile_input, years_ago
+from tests.support.settings import make_settings
 
 PROPERTY_SETTINGS = settings(
     max_examples=25,
@@ -252,26 +251,6 @@ def is_refusal(outcome: Any, fields: Collection[str]) -> bool:
             assert field_root(error["field"]) in {*fields, "input"}, outcome
             assert error["code"] in ERROR_CODES and error["message"], outcome
     return True
-
-
-async def snapshot(resources: Resources) -> dict[str, str]:
-    """A digest of every table's rows (users without last_active_at, which reading touches)."""
-    async with resources.sessionmaker() as session:
-        tables = (
-            await session.execute(
-                text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                    " AND tablename <> 'alembic_version' ORDER BY tablename"
-                )
-            )
-        ).scalars()
-        parts = [
-            f"SELECT '{t}', md5(coalesce(string_agg(j, ',' ORDER BY j), ''))"
-            f" FROM (SELECT (to_jsonb(x) - 'last_active_at')::text AS j FROM {t} x) rows"
-            for t in tables
-        ]
-        rows = await session.execute(text(" UNION ALL ".join(parts)))
-        return {str(name): str(digest) for name, digest in rows}
 
 
 async def judged(

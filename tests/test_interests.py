@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from contextlib import contextmanager
-
-from sqlalchemy import event
 
 from resolvers import accounts
 from schema.context import Context
-from tests.ids import key, user_of
-from tests.test_profiles import create
+from tests.support.database import count_statements
+from tests.support.ids import key, user_of
+from tests.support.people import SET_INTERESTS, create
 
-SET = """mutation($n: [String!]!) { setInterests(names: $n) {
-  __typename ... on InterestsPayload { interests } ... on ValidationError { errors { field code } }
-  ... on NotFound { code }
-} }"""
 CATALOGUE = """query($prefix: String, $order: InterestOrder, $first: Int, $after: String) {
   interests(prefix: $prefix, orderBy: $order, first: $first, after: $after) {
     __typename
@@ -32,7 +26,7 @@ CATALOGUE = """query($prefix: String, $order: InterestOrder, $first: Int, $after
 async def person(gql, interests: list[str]) -> str:
     token = await gql.register()
     await create(gql, token)
-    result = (await gql(SET, {"n": interests}, token=token))["setInterests"]
+    result = (await gql(SET_INTERESTS, {"n": interests}, token=token))["setInterests"]
     assert result["__typename"] == "InterestsPayload", result
     return token
 
@@ -41,16 +35,20 @@ async def test_set_interests_normalises_and_replaces(gql) -> None:
     token = await person(gql, ["  Rock   Climbing ", "rock climbing", "ＣＨＥＳＳ", "Chess"])
     me = await gql("{ me { ... on Me { profile { interests } } } }", token=token)
     assert me["me"]["profile"]["interests"] == ["chess", "rock climbing"]
-    replaced = (await gql(SET, {"n": ["jazz"]}, token=token))["setInterests"]
+    replaced = (await gql(SET_INTERESTS, {"n": ["jazz"]}, token=token))["setInterests"]
     assert replaced["interests"] == ["jazz"]
-    cleared = (await gql(SET, {"n": []}, token=token))["setInterests"]
+    cleared = (await gql(SET_INTERESTS, {"n": []}, token=token))["setInterests"]
     assert cleared["interests"] == []
 
 
 async def test_set_interests_validation(gql) -> None:
     token = await person(gql, ["kept"])
     bad = (
-        await gql(SET, {"n": ["ok", "   ", "x" * 41] + [f"t{i}" for i in range(30)]}, token=token)
+        await gql(
+            SET_INTERESTS,
+            {"n": ["ok", "   ", "x" * 41] + [f"t{i}" for i in range(30)]},
+            token=token,
+        )
     )["setInterests"]
     assert {(e["field"], e["code"]) for e in bad["errors"]} == {
         ("interests[1]", "REQUIRED"),
@@ -59,7 +57,9 @@ async def test_set_interests_validation(gql) -> None:
     }
     me = await gql("{ me { ... on Me { profile { interests } } } }", token=token)
     assert me["me"]["profile"]["interests"] == ["kept"]  # unchanged
-    no_profile = (await gql(SET, {"n": ["x"]}, token=await gql.register()))["setInterests"]
+    no_profile = (await gql(SET_INTERESTS, {"n": ["x"]}, token=await gql.register()))[
+        "setInterests"
+    ]
     assert no_profile == {"__typename": "NotFound", "code": "NOT_FOUND"}
 
 
@@ -117,20 +117,6 @@ async def test_page_size_is_capped_and_cursors_checked(gql, settings) -> None:
     ):  # not base64 / empty list / NAME cursor for POPULAR
         bad = await gql(CATALOGUE, {"after": cursor})
         assert bad["interests"]["errors"] == [{"field": "after", "code": "INVALID_CURSOR"}], cursor
-
-
-@contextmanager
-def count_statements(engine):
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_interests_of_many_users_load_in_one_query(gql, resources) -> None:

@@ -16,10 +16,10 @@ import pytest
 from matching import grid
 from rapport.rate_limits import Limit
 from rapport.settings import Settings
-from tests.conftest import make_settings
-from tests.ids import key
-from tests.test_matching import person
-from tests.test_rate_limits import RATE_LIMITED, refused
+from tests.support.ids import key
+from tests.support.people import person
+from tests.support.rate_limits import RATE_LIMITED, refused
+from tests.support.settings import make_settings
 
 OUT_OF_REACH = "1000000/minute"
 Point = tuple[float, float]

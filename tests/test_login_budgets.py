@@ -18,9 +18,10 @@ from asgi_lifespan import LifespanManager
 from websockets.typing import Subprotocol
 
 from rapport.settings import Settings
-from tests.conftest import PASSWORD, make_settings, running_server
-from tests.mailbox import sign_up
-from tests.redis_server import RedisServer
+from tests.support.mailbox import PASSWORD, sign_up
+from tests.support.redis_server import RedisServer
+from tests.support.servers import running_server
+from tests.support.settings import make_settings
 
 RATES = {
     "login_per_address": "100000/minute",

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from models import OutboundEmail
 from rapport.mail import Outbox
 from resolvers.accounts import code_in_email
-from tests.conftest import PASSWORD, free_port, make_settings
-from tests.mailbox import CONFIRM, REGISTER
+from tests.support.mailbox import CONFIRM, PASSWORD, REGISTER
+from tests.support.servers import free_port
+from tests.support.settings import make_settings
 
 
 class Inbox:

@@ -4,36 +4,17 @@ interest requests, blocks, and their typed refusals."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from models import Match, User, UserStatus
-from tests.ids import key, user_of
-from tests.test_profiles import profile_input, years_ago
+from tests.support.ids import key
+from tests.support.people import LIKE, PREFS, RECS, person, recommended, years_ago
 
-RECS = """query($first: Int, $after: String) { recommendations(first: $first, after: $after) {
-  __typename
-  ... on RecommendationConnection {
-    edges { cursor node { score user { id displayName } explanation { summary sharedInterests
-            goalsAlignment scoreForYou scoreForThem } } }
-    pageInfo { hasNextPage endCursor }
-  }
-  ... on NotAllowed { code }
-  ... on ValidationError { errors { field code } }
-} }"""
-LIKE = """mutation($id: ID!, $note: String) { like(userId: $id, note: $note) {
-  __typename
-  ... on SwipePayload { swipe { kind note } match { id origin status user { id } } }
-  ... on ValidationError { errors { field code } }
-  ... on NotFound { code }
-  ... on AlreadyExists { code }
-} }"""
 PASS = "mutation($id: ID!) { pass(userId: $id) { __typename } }"
 UNDO = """mutation { undoSwipe { __typename ... on Swipe { kind undoneAt user { id } }
   ... on NotAllowed { code } } }"""
-PREFS = "mutation($i: UpdatePreferencesInput!) { updatePreferences(input: $i) { __typename } }"
 SEND = """mutation($id: ID!, $m: String!) { sendInterest(userId: $id, message: $m) {
   __typename ... on InterestRequest { id status message sender { id } receiver { id } }
   ... on AlreadyExists { code } ... on NotFound { code } ... on ValidationError { errors { code } }
@@ -48,41 +29,6 @@ CANCEL = """mutation($id: ID!) { cancelInterest(id: $id) {
 MATCHES = """query($status: MatchStatus) { matches(status: $status) {
   __typename ... on MatchConnection { nodes { id origin status endedByMe user { id } } }
 } }"""
-
-
-@dataclass
-class Person:
-    token: str
-    id: str
-
-
-async def person(
-    gql, *, interests: tuple[str, ...] = (), prefs: dict | None = None, **profile
-) -> Person:
-    token = await gql.register()
-    created = await gql(
-        "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",
-        {"i": profile_input(**profile)},
-        token=token,
-    )
-    assert created["createProfile"]["__typename"] == "OwnProfile", created
-    if interests:
-        await gql(
-            "mutation($n: [String!]!) { setInterests(names: $n) { __typename } }",
-            {"n": list(interests)},
-            token=token,
-        )
-    if prefs:
-        result = await gql(PREFS, {"i": prefs}, token=token)
-        assert result["updatePreferences"]["__typename"] == "Preferences", result
-    me = await gql("{ me { ... on Me { id } } }", token=token)
-    return Person(token, user_of(me["me"]["id"]))
-
-
-async def recommended(gql, who: Person, first: int = 50) -> list[str]:
-    data = (await gql(RECS, {"first": first}, token=who.token))["recommendations"]
-    assert data["__typename"] == "RecommendationConnection", data
-    return [e["node"]["user"]["id"] for e in data["edges"]]
 
 
 async def test_recommendations_are_reciprocal(gql) -> None:

@@ -14,9 +14,8 @@ from sqlalchemy import delete
 
 from matching import grid
 from models import User
-from tests.ids import key, user_of
-from tests.test_matching import Person, recommended
-from tests.test_profiles import profile_input, years_ago
+from tests.support.ids import key, user_of
+from tests.support.people import Person, profile_input, recommended, years_ago
 
 CITIES = {"Lisbon": (38.72, -9.14), "Porto": (41.15, -8.61), "Madrid": (40.42, -3.70)}
 GENDERS = ["WOMAN", "MAN", "NON_BINARY", "OTHER"]

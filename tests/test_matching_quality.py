@@ -9,7 +9,7 @@ from datetime import date
 from rapport.seed import planted, seed
 from resolvers.matching import recommendations
 from resolvers.operation import Operation
-from tests.conftest import make_viewer
+from tests.support.gql import make_viewer
 
 GROUPS, SIZE = 6, 12
 

@@ -19,8 +19,9 @@ from starlette.testclient import TestClient
 
 from rapport import metrics
 from rapport.tracing import parse_traceparent
-from tests.conftest import make_settings, running_server
-from tests.test_chat_live import ADDED, matched, next_data, send, subscribe
+from tests.support.live_chat import ADDED, matched, next_data, send, subscribe
+from tests.support.servers import running_server
+from tests.support.settings import make_settings
 
 LOOPBACK = ("127.0.0.1", 50000)
 LOGIN = """mutation Login($i: LoginInput!) { login(input: $i) { __typename } }"""

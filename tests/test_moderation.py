@@ -11,13 +11,11 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from models import Report, UserRole
-from resolvers.moderation import set_role
-from tests.conftest import PASSWORD
-from tests.ids import user_of
-from tests.test_chat import BLOCK
-from tests.test_matching import Person, person, recommended
-from tests.test_profiles import profile_input
+from models import Report
+from tests.support.chat import BLOCK
+from tests.support.ids import user_of
+from tests.support.mailbox import PASSWORD
+from tests.support.people import Person, moderator, person, profile_input, recommended
 
 REPORT = """mutation($id: ID!, $r: ReportReason!, $d: String!) {
   report(userId: $id, reason: $r, details: $d) {
@@ -37,15 +35,6 @@ DISMISS = """mutation($id: ID!, $n: String!) { dismissReport(id: $id, note: $n) 
 LOGIN = """mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) {
   __typename ... on AuthPayload { token } ... on NotAllowed { code message } } }"""
 ME = "{ me { __typename } }"
-
-
-async def moderator(gql, resources) -> Person:
-    email = f"mod-{uuid.uuid4().hex[:8]}@example.com"
-    token = await gql.register(email)
-    async with resources.sessionmaker() as session:
-        assert await set_role(session, email, UserRole.MODERATOR)
-    me = await gql("{ me { ... on Me { id } } }", token=token)
-    return Person(token, user_of(me["me"]["id"]))
 
 
 async def reports_count(resources) -> int:
@@ -173,7 +162,7 @@ def test_moderator_command_grants_and_revokes(database_url: str) -> None:
 
     import asyncpg
 
-    from tests.conftest import raw_dsn
+    from tests.support.database import raw_dsn
 
     async def role(email: str) -> str | None:
         conn = await asyncpg.connect(raw_dsn(database_url))

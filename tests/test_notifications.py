@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncpg
 
-from tests.conftest import raw_dsn
-from tests.ids import key, number
-from tests.test_matching import person
+from tests.support.database import raw_dsn
+from tests.support.ids import key, number
+from tests.support.people import person
 
 MARK = """mutation { markNotificationsRead {
   __typename ... on NotificationsRead { marked unreadCount notifications { id readAt } }

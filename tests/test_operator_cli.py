@@ -16,7 +16,7 @@ from models import Profile, ProfileEmbedding, User, UserInterest
 from rapport.cli import cli
 from rapport.resources import Resources
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import Gql
+from tests.support.gql import Gql
 
 GOOD = {
     "email": "Ada.Lovelace@Example.com",

@@ -19,25 +19,22 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
-from typer.testing import CliRunner
 
-from rapport.cli import cli
 from rapport.persisted import REDIS_PREFIX, LocalDocumentStore, RedisDocumentStore
-from rapport.settings import PROJECT_ROOT
 from schema.limits import MAX_DOCUMENT_CHARS
-from tests.conftest import PASSWORD, ServerProcess, make_settings, raw_dsn, running_server
-from tests.redis_server import RedisServer
+from tests.support.database import raw_dsn
+from tests.support.mailbox import PASSWORD
+from tests.support.node_clients import CLIENTS
+from tests.support.persisted import documents_cli, persisted
+from tests.support.redis_server import RedisServer
+from tests.support.servers import ServerProcess, running_server
+from tests.support.settings import make_settings
 
-CLIENTS = Path(__file__).parent / "clients"
 NODE = shutil.which("node")
 
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def persisted(key: str) -> dict[str, Any]:
-    return {"persistedQuery": {"version": 1, "sha256Hash": key}}
 
 
 @pytest.fixture(params=["in-process", "redis"])
@@ -287,16 +284,6 @@ REGISTERED = "query Few { interests(first: 1) { __typename } }"
 RELAY_ID = "c0ffee00c0ffee00c0ffee00c0ffee00"  # an md5-sized id, as Relay writes
 
 
-def documents_cli(database_url: str, *args: str) -> Any:
-    env = {
-        "DATABASE_URL": database_url,
-        "RAPPORT_ENV": "test",
-        "RAPPORT_SECRET_KEY": "k" * 48,
-        "RAPPORT_DATA_DIR": str(PROJECT_ROOT / "var"),
-    }
-    return CliRunner().invoke(cli, ["documents", *args], env=env)
-
-
 async def registered_ids(database_url: str) -> list[str]:
     conn = await asyncpg.connect(raw_dsn(database_url))
     try:
@@ -446,7 +433,7 @@ def test_trusted_mode_holds_over_websockets(
 
     from app import create_app
     from matching.batching import BatchingEncoder
-    from tests.mailbox import sign_up_client
+    from tests.support.mailbox import sign_up_client
 
     assert asyncio.run(register(database_url, tmp_path, {RELAY_ID: REGISTERED})).exit_code == 0
     encoder = BatchingEncoder(encoder_model)

@@ -8,12 +8,10 @@ from __future__ import annotations
 import pytest
 
 from rapport.settings import Settings
-from tests.conftest import make_settings
-from tests.test_input_properties import snapshot
-from tests.test_matching import PREFS, person, recommended
-from tests.test_moderation import moderator
-from tests.test_profiles import years_ago
-from tests.test_rate_limits import RATE_LIMITED, refused
+from tests.support.database import snapshot
+from tests.support.people import PREFS, moderator, person, recommended, years_ago
+from tests.support.rate_limits import RATE_LIMITED, refused
+from tests.support.settings import make_settings
 
 UPDATE = f"""mutation($i: UpdateProfileInput!) {{ updateProfile(input: $i) {{
   __typename ... on OwnProfile {{ birthDate gender heightCm intent bio }}

@@ -11,10 +11,10 @@ from sqlmodel import SQLModel
 
 from models import Report
 from resolvers.privacy import EXPORTED_TABLES, NOT_EXPORTED_TABLES
-from tests.conftest import PASSWORD
-from tests.ids import key, user_of
-from tests.test_chat import BLOCK, CONVERSATIONS, matched, send
-from tests.test_matching import LIKE, Person, person, recommended
+from tests.support.chat import BLOCK, CONVERSATIONS, matched, send
+from tests.support.ids import key, user_of
+from tests.support.mailbox import PASSWORD
+from tests.support.people import LIKE, Person, person, recommended
 
 EXPORT = "{ exportMyData { __typename ... on DataExport { data } } }"
 DELETE = """mutation($p: String!) { deleteAccount(password: $p) {
@@ -82,7 +82,7 @@ async def test_delete_needs_the_password_and_removes_every_personal_row(gql, res
     _, b, conversation = await matched(gql)
     # The one leaving: registered with a known email, so the login afterwards can be tried.
     token = await gql.register(email)
-    from tests.test_profiles import profile_input
+    from tests.support.people import profile_input
 
     await gql(
         "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }",

@@ -2,63 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from sqlalchemy import select, update
 from sqlmodel import col
 
 from matching import grid
 from models import Preferences, Profile, User, UserStatus
-from tests.ids import key, user_of
+from tests.support.ids import key, user_of
+from tests.support.people import CREATE, UPDATE, create, profile_input, years_ago
 
-CREATE = """mutation($i: CreateProfileInput!) { createProfile(input: $i) {
-  __typename
-  ... on OwnProfile { id displayName age bio goals heightCm gender city photoUrls intent
-                      mentorshipRole expertise birthDate
-                      location { city latitude longitude } socialLinks { platform url } }
-  ... on ValidationError { errors { field code message } }
-  ... on AlreadyExists { code }
-} }"""
-UPDATE = """mutation($i: UpdateProfileInput!) { updateProfile(input: $i) {
-  __typename
-  ... on OwnProfile { displayName bio goals heightCm location { city } intent mentorshipRole expertise photoUrls }
-  ... on ValidationError { errors { field code message } }
-  ... on NotFound { code }
-} }"""
 PREFS = """mutation($i: UpdatePreferencesInput!) { updatePreferences(input: $i) {
   __typename
   ... on Preferences { ageMin ageMax heightMinCm heightMaxCm genders maxDistanceKm intents }
   ... on ValidationError { errors { field code } }
 } }"""
-
-
-def years_ago(n: int, days: int = 0) -> str:
-    today = date.today()
-    try:
-        d = today.replace(year=today.year - n)
-    except ValueError:  # 29 February
-        d = today.replace(year=today.year - n, day=28)
-    return (d - timedelta(days=days)).isoformat()
-
-
-def profile_input(**overrides) -> dict:
-    return {
-        "displayName": "Ada",
-        "birthDate": years_ago(30),
-        "gender": "WOMAN",
-        "intent": "FRIENDSHIP",
-        "bio": "I like long walks and short proofs.",
-        "goals": "Find people to climb with on weekends.",
-        "heightCm": 170,
-        "location": {"city": "Lisbon", "latitude": 38.72, "longitude": -9.14},
-        "photoUrls": ["https://img.example.com/1.jpg", "https://img.example.com/2.jpg"],
-        "socialLinks": [{"platform": "mastodon", "url": "https://social.example/@ada"}],
-        **overrides,
-    }
-
-
-async def create(gql, token: str, **overrides) -> dict:
-    return (await gql(CREATE, {"i": profile_input(**overrides)}, token=token))["createProfile"]
 
 
 async def stored_profile(resources) -> Profile | None:

@@ -1,11 +1,11 @@
-"""rapport.pubsub against a real, private redis-server (tests/redis_server.py) and the
+"""rapport.pubsub against a real, private redis-server (tests/support/redis_server.py) and the
 in-process backend. No mocks. Timeouts here only keep a broken hub from hanging the run."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -19,16 +19,9 @@ from rapport.pubsub import (
     Subscription,
     create_hub,
 )
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 WAIT = 15  # seconds: only so that a failure does not hang the run
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A private redis-server for this test (never the system one on 6379)."""
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture(params=["memory", "redis"])

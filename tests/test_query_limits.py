@@ -28,7 +28,8 @@ from schema.limits import (
     is_connection,
     query_cost,
 )
-from tests.conftest import Gql, make_settings
+from tests.support.gql import Gql
+from tests.support.settings import make_settings
 
 # GitHub's own examples ("Rate limits and node limits for the GraphQL API"), on a schema shaped
 # like theirs. A recursive type, so the depth limit can be reached (Rapport's schema is 6 deep).

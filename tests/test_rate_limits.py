@@ -17,11 +17,13 @@ from models.matching import InterestRequest
 from rapport.errors import RateLimitedError
 from rapport.rate_limits import DEFAULT_RATES, Limit, RateLimits
 from rapport.settings import Settings
-from tests.conftest import PASSWORD, Gql, make_settings
-from tests.mailbox import sign_up_client
-from tests.redis_server import RedisServer
-from tests.test_chat import SEND, matched
-from tests.test_matching import LIKE, person
+from tests.support.chat import SEND, matched
+from tests.support.gql import Gql
+from tests.support.mailbox import PASSWORD, sign_up_client
+from tests.support.people import LIKE, person
+from tests.support.rate_limits import RATE_LIMITED, refused
+from tests.support.redis_server import RedisServer
+from tests.support.settings import make_settings
 
 TIGHT = {
     "login_per_address": "3/minute",
@@ -36,7 +38,6 @@ TIGHT = {
     "websocket_connections_per_address": "2/minute",
     "subscribes_per_minute": "3/minute",
 }
-RATE_LIMITED = "... on RateLimited { code limit retryAfter message }"
 LOGIN = (
     "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) "
     f"{{ __typename ... on AuthPayload {{ token }} {RATE_LIMITED} }} }}"
@@ -62,12 +63,6 @@ def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
 async def count(resources, model) -> int:
     async with resources.sessionmaker() as session:
         return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
-
-
-def refused(answer: dict, limit: str) -> None:
-    assert answer["__typename"] == "RateLimited", answer
-    assert answer["code"] == "RATE_LIMITED" and answer["limit"] == limit
-    assert 1 <= answer["retryAfter"] <= 24 * 3600 and "try again in" in answer["message"]
 
 
 async def resources_sign_up(resources, email: str) -> None:

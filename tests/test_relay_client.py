@@ -24,12 +24,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import running_server
-from tests.ids import gid, key, user_of
-from tests.test_apollo_cache import client_report, person
-from tests.test_persisted import documents_cli, persisted
+from tests.support.ids import gid, key, user_of
+from tests.support.node_clients import CLIENTS, client_report, person
+from tests.support.persisted import documents_cli, persisted
+from tests.support.servers import running_server
 
-CLIENTS = Path(__file__).parent / "clients"
 PROJECT = CLIENTS / "relay"
 GENERATED = PROJECT / "__generated__"  # relay.config.json's artifactDirectory (gitignored)
 MANIFEST = GENERATED / "persisted_queries.json"  # its persistConfig.file

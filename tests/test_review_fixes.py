@@ -15,7 +15,7 @@ from models import Profile, UserInterest
 from resolvers import profiles
 from schema import schema
 from schema.context import Context
-from tests.test_profiles import profile_input
+from tests.support.people import profile_input
 
 CREATE = "mutation($i: CreateProfileInput!) { createProfile(input: $i) { __typename } }"
 

@@ -26,12 +26,12 @@ from websockets.exceptions import ConnectionClosed
 from rapport.revocations import Revocation
 from rapport.transport import FORBIDDEN
 from resolvers import accounts
-from tests.conftest import PASSWORD, free_port, make_settings, raw_dsn
-from tests.ids import user_of
-from tests.mailbox import sign_up
-from tests.test_chat_cluster import WAIT_S, conversation, gql, instances, redis_server
-
-__all__ = ["instances", "redis_server"]  # fixtures, used by name
+from tests.support.database import raw_dsn
+from tests.support.ids import user_of
+from tests.support.mailbox import PASSWORD, sign_up
+from tests.support.over_http import WAIT_S, conversation, gql
+from tests.support.servers import free_port
+from tests.support.settings import make_settings
 
 NEW_PASSWORD = "another long password"
 ADDED = """subscription($c: ID!) { messageAdded(conversationId: $c, after: "0") {

@@ -258,7 +258,7 @@ async def test_seed_and_embed_commands(database_url: str) -> None:
 
     import asyncpg
 
-    from tests.conftest import raw_dsn
+    from tests.support.database import raw_dsn
 
     conn = await asyncpg.connect(raw_dsn(database_url))
     try:

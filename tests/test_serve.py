@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import PASSWORD, free_port
-from tests.mailbox import sign_up_sync
-from tests.redis_server import RedisServer
-from tests.serving import RAPPORT, WAIT_S, environment, serve
+from tests.support.mailbox import PASSWORD, sign_up_sync
+from tests.support.redis_server import RedisServer
+from tests.support.servers import free_port
+from tests.support.serving import RAPPORT, WAIT_S, environment, one_line_error, serve
 
 ME = "{ me { __typename ... on Me { id } } }"
 
@@ -74,22 +74,6 @@ def dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
-
-
-def one_line_error(*args: str, **env: str) -> str:
-    """Run `rapport ARGS`; it must fail with exactly one line on stderr: return it."""
-    result = subprocess.run(
-        [*RAPPORT, *args],
-        cwd=PROJECT_ROOT,
-        env=environment(**env),
-        capture_output=True,
-        text=True,
-        timeout=WAIT_S,
-    )
-    assert result.returncode == 1, result
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def test_unreachable_redis_is_one_line_naming_it_before_anything_starts(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from tests.conftest import running_server
+from tests.support.servers import running_server
 
 QUERY = 'mutation { register(input: {email: "late@example.com", password: "long enough pw"}) { __typename } }'
 

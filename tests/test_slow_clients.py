@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from tests.serving import WAIT_S, Serve, serve
+from tests.support.serving import WAIT_S, Serve, serve
 
 TRANSPORT_WS = [Subprotocol("graphql-transport-ws")]
 LOGIN = """mutation ($email: String!, $password: String!) {

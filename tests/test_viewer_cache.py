@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -19,9 +19,9 @@ from rapport.resources import open_resources
 from resolvers import accounts
 from resolvers.accounts import Viewer
 from resolvers.viewer_cache import ViewerCache
-from tests.conftest import Gql, make_settings
-from tests.redis_server import RedisServer
-from tests.test_profiles import create
+from tests.support.gql import Gql
+from tests.support.people import create
+from tests.support.settings import make_settings
 
 ME = "{ me { __typename ... on Me { profile { displayName } } } }"
 
@@ -98,12 +98,6 @@ def test_a_lookup_that_raced_an_eviction_is_not_stored() -> None:
     cache.evict_user(viewer.id)  # the logout commits meanwhile
     cache.put(b"t", viewer, utcnow() + timedelta(hours=1), before_read)
     assert cache.get(b"t") is None
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ import uuid
 
 import asyncpg
 
-from tests.conftest import raw_dsn
+from tests.support.database import raw_dsn
 
 
 async def _plan(conn: asyncpg.Connection, sql: str, *args: object) -> str:

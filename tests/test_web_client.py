@@ -30,13 +30,11 @@ from playwright.async_api import BrowserContext, ConsoleMessage, Page, async_pla
 from playwright.async_api import Error as PlaywrightError
 
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import PASSWORD, ServerProcess, running_server
-from tests.mailbox import sign_up
-from tests.static_site import static_site
-from tests.test_graphiql_browser import CHROMIUM_ARGS, chromium  # noqa: F401 (a fixture)
-from tests.test_interests import SET
-from tests.test_matching import PREFS
-from tests.test_profiles import CREATE, profile_input, years_ago
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.mailbox import PASSWORD, sign_up
+from tests.support.people import CREATE, PREFS, SET_INTERESTS, profile_input, years_ago
+from tests.support.servers import ServerProcess, running_server
+from tests.support.static_site import static_site
 
 WEB = PROJECT_ROOT / "examples" / "web"
 BUILDS = PROJECT_ROOT / "var" / "web-client"
@@ -127,7 +125,9 @@ async def third_person(server: ServerProcess) -> None:
         assert created["data"]["createProfile"]["__typename"] == "OwnProfile", created
         prefs = {"genders": ["WOMAN"], "intents": ["DATING"], "ageMin": 25, "ageMax": 45}
         await post({"query": PREFS, "variables": {"i": prefs}}, token)
-        await post({"query": SET, "variables": {"n": ["science fiction", "baking"]}}, token)
+        await post(
+            {"query": SET_INTERESTS, "variables": {"n": ["science fiction", "baking"]}}, token
+        )
 
 
 class Watch:
@@ -221,7 +221,7 @@ async def sees(page: Page, body: str, mine: bool) -> None:
 
 @pytest.mark.browser
 async def test_two_people_sign_up_match_and_chat_live(
-    chromium: Path,  # noqa: F811 (the fixture imported above)
+    chromium: Path,
     dev_server: ServerProcess,
     web_origin: str,
     tmp_path: Path,

@@ -6,8 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.conftest import PASSWORD
-from tests.mailbox import sign_up_client
+from tests.support.mailbox import PASSWORD, sign_up_client
 
 PROTOCOL = ["graphql-transport-ws"]
 

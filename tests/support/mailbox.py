@@ -11,8 +11,9 @@ import asyncpg
 
 from rapport.mail import latest_body
 from resolvers.accounts import code_in_email
-from tests.conftest import raw_dsn
+from tests.support.database import raw_dsn
 
+PASSWORD = "correct horse battery staple"  # the test accounts' password
 REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { __typename
   ... on RegistrationStarted { email } ... on ValidationError { errors { field code } } } }"""
 CONFIRM = """mutation($i: ConfirmRegistrationInput!) { confirmRegistration(input: $i) {

@@ -40,9 +40,9 @@ from starlette.testclient import TestClient
 from matching import grid
 from rapport.settings import PROJECT_ROOT
 from schema.ids import decode
-from tests.ids import gid
-from tests.ids import key as raw
-from tests.test_chat_live import Client, send
+from tests.support.ids import gid
+from tests.support.ids import key as raw
+from tests.support.live_chat import Client, send
 
 SCHEMA: GraphQLSchema = build_schema((PROJECT_ROOT / "schema.graphql").read_text())
 ROOTS = {"Query": "query", "Mutation": "mutation", "Subscription": "subscription"}
@@ -172,7 +172,6 @@ def owner(value: Any) -> str | None:
 
 # Objects that are only ever about the person they name (userId): never a victim's for a stranger.
 PERSONAL = {"Presence", "Typing", "ReadReceipt"}
-
 VICTIM_VIEW = """query Victim($c: ID!) {
   me { __typename ... on Me { id email status
     profile { birthDate bio goals interests location { city latitude longitude } }
@@ -190,8 +189,6 @@ VICTIM_VIEW = """query Victim($c: ID!) {
 }
 fragment Requests on InterestRequestsResult { __typename ... on InterestRequestConnection {
   nodes { id status message sender { id } receiver { id } } } }"""
-
-
 VIEW = with_typenames(VICTIM_VIEW)
 
 
@@ -315,15 +312,11 @@ def done(who: Client, mutation: str, variables: dict[str, Any]) -> Any:
 
 
 ERRORS = {t.name for t in SCHEMA.get_possible_types(SCHEMA.get_type("Error"))}  # type: ignore[arg-type]
-
-
 PRIVATE_PROFILES = {
     "alice": ("1987-03-14", 48.137131, 11.575492, 23, 67, 93, 247, 12345),
     "bob": ("1985-07-21", 52.524371, 13.410531, 24, 66, 94, 246, 12346),
     "carol": ("1990-11-02", 45.464271, 9.189511, 25, 65, 95, 245, 12347),
 }
-
-
 PRIVATE_NAMES = tuple(PRIVATE_PROFILES)
 
 

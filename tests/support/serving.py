@@ -1,5 +1,6 @@
 """`rapport serve` as a real process for tests (tests/test_serve.py, tests/test_slow_clients.py):
-`serve(tmp_path, *args, **env)` runs it on a free port until /readyz answers."""
+`serve(tmp_path, *args, **env)` runs it on a free port until /readyz answers;
+`one_line_error(*args)` runs a `rapport` command that must fail in one line."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from rapport.metrics import MULTIPROC_ENV
 from rapport.settings import PROJECT_ROOT
-from tests.conftest import free_port, wait_until_ready
+from tests.support.servers import free_port, wait_until_ready
 
 RAPPORT = [sys.executable, "-m", "rapport.cli"]
 WAIT_S = 60  # the longest any one step may take before the test fails (never a timing target)
@@ -74,3 +75,19 @@ def serve(tmp_path: Path, *args: str, **env: str) -> Iterator[Serve]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def one_line_error(*args: str, **env: str) -> str:
+    """Run `rapport ARGS`; it must fail with exactly one line on stderr: return it."""
+    result = subprocess.run(
+        [*RAPPORT, *args],
+        cwd=PROJECT_ROOT,
+        env=environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+    )
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]

@@ -6,7 +6,8 @@ on disk. It can be killed and started again on the same port (restart tests) and
         server.url                     # redis://127.0.0.1:PORT/0
         server.stop(); server.start()  # same port
 
-Import it from tests (it is not a pytest plugin); tests/test_pubsub.py has a fixture.
+Import it from tests (it is not a pytest plugin); the `redis_server` fixture (tests/conftest.py)
+starts one for a test.
 """
 
 from __future__ import annotations
