@@ -194,8 +194,7 @@ def test_notifications_arrive_live_and_are_stored(http) -> None:
         assert note["kind"] == "NEW_MESSAGE" and note["messageId"] == message
         # While A watches it: the message arrives there, and no notification is stored.
         watch = subscribe(ws, ADDED, {"c": conversation})
-        ws.send_json({"type": "ping"})
-        assert ws.receive_json() == {"type": "pong"}
+        live(http, conversation, 1)  # watching from here (graphql-ws has no ack to wait for)
         watched = send(b, conversation, "seen live")
         assert next_data(ws, watch)["id"] == watched
     kinds = [n["kind"] for n in a.gql(LISTED)["notifications"]["nodes"]]
