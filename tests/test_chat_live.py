@@ -225,8 +225,7 @@ def test_typing_and_read_receipts_reach_the_other_member(http) -> None:
             "... on ReadReceipt { userId lastReadId } } }",
             {"c": conversation},
         )
-        ws.send_json({"type": "ping"})
-        assert ws.receive_json() == {"type": "pong"}
+        live(http, conversation, 2)
         a.gql(
             "mutation($c: ID!) { sendTyping(conversationId: $c) { __typename } }",
             {"c": conversation},
@@ -254,8 +253,11 @@ def test_presence_is_for_matches_and_follows_live_subscriptions(http) -> None:
     assert before["online"] is False
     with a.socket() as ws:
         subscribe(ws, NOTIFICATIONS)
-        ws.send_json({"type": "ping"})
-        assert ws.receive_json() == {"type": "pong"}
+        # Online once the subscription is live (graphql-ws has no ack): poll briefly.
+        for _ in range(200):
+            if b.gql(PRESENCE, {"id": a.id})["presence"]["online"]:
+                break
+            time.sleep(0.05)
         assert b.gql(PRESENCE, {"id": a.id})["presence"]["online"] is True
         assert stranger.gql(PRESENCE, {"id": a.id})["presence"]["__typename"] == "NotFound"
     # The server ends the subscription as the socket closes: poll briefly for it.
