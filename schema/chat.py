@@ -28,34 +28,29 @@ class MessageType(Node):
 
     row: strawberry.Private[Message]
     viewer_id: strawberry.Private[uuid.UUID]
+    conversation_id: strawberry.ID
+    sender_id: strawberry.ID | None = strawberry.field(
+        description="None once the sender deleted their account."
+    )
+    mine: bool = strawberry.field(description="Whether you sent it.")
+    body: str
+    client_message_id: str | None = strawberry.field(
+        description="The id your client gave it (your own messages only)."
+    )
+    created_at: datetime
+
+    def __init__(self, row: Message, viewer_id: uuid.UUID) -> None:
+        self.row, self.viewer_id = row, viewer_id
+        self.conversation_id = global_id("Conversation", row.conversation_id)
+        self.sender_id = optional_global_id("User", row.sender_id)
+        self.mine = row.sender_id == viewer_id
+        self.body = row.body
+        self.client_message_id = row.client_message_id if self.mine else None
+        self.created_at = row.created_at
 
     @classmethod
     def resolve_id(cls, root: MessageType, *, info: Info) -> str:
         return str(root.row.id)
-
-    @strawberry.field
-    def conversation_id(self) -> strawberry.ID:
-        return global_id("Conversation", self.row.conversation_id)
-
-    @strawberry.field(description="None once the sender deleted their account.")
-    def sender_id(self) -> strawberry.ID | None:
-        return optional_global_id("User", self.row.sender_id)
-
-    @strawberry.field(description="Whether you sent it.")
-    def mine(self) -> bool:
-        return self.row.sender_id == self.viewer_id
-
-    @strawberry.field
-    def body(self) -> str:
-        return self.row.body
-
-    @strawberry.field(description="The id your client gave it (your own messages only).")
-    def client_message_id(self) -> str | None:
-        return self.row.client_message_id if self.mine() else None
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
 
     @strawberry.field(
         description="Its conversation as `conversations` shows it to you now (last message, "
@@ -78,38 +73,44 @@ class ConversationType(Node):
     def resolve_id(cls, root: ConversationType, *, info: Info) -> str:
         return str(root.view.conversation.id)
 
-    @strawberry.field(description="The other member (None if their account is gone).")
-    async def user(self, info: Info) -> User | None:
+    async def _user(self, info: Info) -> User | None:
         return await person(info, self.view.other_id)
 
-    @strawberry.field(description="False after an unmatch: it can be read, not written.")
-    def open(self) -> bool:
-        return self.view.open
-
-    @strawberry.field
-    def last_message(self) -> MessageType | None:
-        last = self.view.last_message
-        return MessageType(row=last, viewer_id=self.viewer_id) if last else None
-
-    @strawberry.field(description="When it opened or last had a message.")
-    def last_activity_at(self) -> datetime:
-        return self.view.conversation.last_message_at
-
-    @strawberry.field(description="Messages from the other member after your read mark.")
-    def unread_count(self) -> int:
-        return self.view.unread
-
-    @strawberry.field(description="The last message you have read (your read mark).")
-    def last_read_id(self) -> strawberry.ID | None:
-        return optional_global_id("Message", self.view.last_read_id)
-
-    @strawberry.field(description="Whether the other member is online now.")
-    async def online(self, info: Info) -> bool:
+    async def _online(self, info: Info) -> bool:
         return await chat.is_online(info.context.resources, self.view.other_id)
 
-    @strawberry.field(description="When the other member was last active.")
-    def last_seen_at(self) -> datetime | None:
-        return self.view.other_last_seen_at
+    user: User | None = strawberry.field(
+        resolver=_user, description="The other member (None if their account is gone)."
+    )
+    open: bool = strawberry.field(
+        description="False after an unmatch: it can be read, not written."
+    )
+    last_message: MessageType | None
+    last_activity_at: datetime = strawberry.field(
+        description="When it opened or last had a message."
+    )
+    unread_count: int = strawberry.field(
+        description="Messages from the other member after your read mark."
+    )
+    last_read_id: strawberry.ID | None = strawberry.field(
+        description="The last message you have read (your read mark)."
+    )
+    online: bool = strawberry.field(
+        resolver=_online, description="Whether the other member is online now."
+    )
+    last_seen_at: datetime | None = strawberry.field(
+        description="When the other member was last active."
+    )
+
+    def __init__(self, view: ConversationView, viewer_id: uuid.UUID) -> None:
+        self.view, self.viewer_id = view, viewer_id
+        self.open = view.open
+        last = view.last_message
+        self.last_message = MessageType(row=last, viewer_id=viewer_id) if last else None
+        self.last_activity_at = view.conversation.last_message_at
+        self.unread_count = view.unread
+        self.last_read_id = optional_global_id("Message", view.last_read_id)
+        self.last_seen_at = view.other_last_seen_at
 
 
 @strawberry.type
@@ -118,22 +119,21 @@ class ReadState(Node):
     one, and each sees their own)."""
 
     mark: strawberry.Private[ReadMark]
+    conversation_id: strawberry.ID
+    last_read_id: strawberry.ID | None = strawberry.field(
+        description="Your read mark after this call (it never moves back)."
+    )
+    unread_count: int
+
+    def __init__(self, mark: ReadMark) -> None:
+        self.mark = mark
+        self.conversation_id = global_id("Conversation", mark.conversation_id)
+        self.last_read_id = optional_global_id("Message", mark.last_read_id)
+        self.unread_count = mark.unread
 
     @classmethod
     def resolve_id(cls, root: ReadState, *, info: Info) -> str:
         return str(root.mark.conversation_id)
-
-    @strawberry.field
-    def conversation_id(self) -> strawberry.ID:
-        return global_id("Conversation", self.mark.conversation_id)
-
-    @strawberry.field(description="Your read mark after this call (it never moves back).")
-    def last_read_id(self) -> strawberry.ID | None:
-        return optional_global_id("Message", self.mark.last_read_id)
-
-    @strawberry.field
-    def unread_count(self) -> int:
-        return self.mark.unread
 
     @strawberry.field(
         description="The conversation with your read mark and unread count as they are now "

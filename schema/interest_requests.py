@@ -30,29 +30,23 @@ class InterestRequestType(Node):
     def resolve_id(cls, root: InterestRequestType, *, info: Info) -> str:
         return str(root.row.id)
 
-    @strawberry.field
-    async def sender(self, info: Info) -> User | None:
+    async def _sender(self, info: Info) -> User | None:
         return await person(info, self.row.sender_id)
 
-    @strawberry.field
-    async def receiver(self, info: Info) -> User | None:
+    async def _receiver(self, info: Info) -> User | None:
         return await person(info, self.row.receiver_id)
 
-    @strawberry.field
-    def message(self) -> str:
-        return self.row.message
+    sender: User | None = strawberry.field(resolver=_sender)
+    receiver: User | None = strawberry.field(resolver=_receiver)
+    message: str
+    status: InterestRequestStatusEnum  # type: ignore[valid-type]
+    created_at: datetime
+    responded_at: datetime | None
 
-    @strawberry.field
-    def status(self) -> InterestRequestStatusEnum:  # type: ignore[valid-type]
-        return self.row.status
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def responded_at(self) -> datetime | None:
-        return self.row.responded_at
+    def __init__(self, row: InterestRequest) -> None:
+        self.row = row
+        self.message, self.status = row.message, row.status
+        self.created_at, self.responded_at = row.created_at, row.responded_at
 
 
 @strawberry.type

@@ -50,15 +50,12 @@ class Explanation:
     description="Someone recommended to you. Its id is keyed by the person (yours only)."
 )
 class Recommendation:
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return global_id("Recommendation", self.user.profile.user_id)
-
     user: User
     score: float = strawberry.field(
         description="Harmonic mean of both directions, damped by popularity."
     )
     explanation: Explanation
+    id: strawberry.ID
 
 
 @strawberry.type(name="Swipe")
@@ -69,25 +66,19 @@ class SwipeType(Node):
     def resolve_id(cls, root: SwipeType, *, info: Info) -> str:
         return str(root.row.id)
 
-    @strawberry.field
-    async def user(self, info: Info) -> User | None:
+    async def _user(self, info: Info) -> User | None:
         return await person(info, self.row.target_id)
 
-    @strawberry.field
-    def kind(self) -> SwipeKindEnum:  # type: ignore[valid-type]
-        return self.row.kind
+    user: User | None = strawberry.field(resolver=_user)
+    kind: SwipeKindEnum  # type: ignore[valid-type]
+    note: str | None
+    created_at: datetime
+    undone_at: datetime | None
 
-    @strawberry.field
-    def note(self) -> str | None:
-        return self.row.note
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def undone_at(self) -> datetime | None:
-        return self.row.undone_at
+    def __init__(self, row: Swipe) -> None:
+        self.row = row
+        self.kind, self.note = row.kind, row.note
+        self.created_at, self.undone_at = row.created_at, row.undone_at
 
 
 @strawberry.type(name="Match")
@@ -99,39 +90,35 @@ class MatchType(Node):
     def resolve_id(cls, root: MatchType, *, info: Info) -> str:
         return str(root.row.id)
 
-    @strawberry.field(description="The other person; null if their account is no longer active.")
-    async def user(self, info: Info) -> User | None:
+    async def _user(self, info: Info) -> User | None:
         return await person(info, matching.other(self.row, self.viewer_id))
 
-    @strawberry.field(
-        description="The conversation it opened, as `conversations` shows it to you (null if "
-        "it is gone or no longer yours to see)."
-    )
-    async def conversation(self, info: Info) -> ConversationType | None:
+    async def _conversation(self, info: Info) -> ConversationType | None:
         viewer = await info.context.require_viewer()
         assert self.row.id is not None  # a stored match
         view = await chat.conversation_of_match(info.context.session, viewer, self.row.id)
         return ConversationType(view=view, viewer_id=viewer.id) if view else None
 
-    @strawberry.field
-    def origin(self) -> MatchOriginEnum:  # type: ignore[valid-type]
-        return self.row.origin
+    user: User | None = strawberry.field(
+        resolver=_user,
+        description="The other person; null if their account is no longer active.",
+    )
+    conversation: ConversationType | None = strawberry.field(
+        resolver=_conversation,
+        description="The conversation it opened, as `conversations` shows it to you (null if "
+        "it is gone or no longer yours to see).",
+    )
+    origin: MatchOriginEnum  # type: ignore[valid-type]
+    status: MatchStatusEnum  # type: ignore[valid-type]
+    created_at: datetime
+    ended_at: datetime | None
+    ended_by_me: bool | None
 
-    @strawberry.field
-    def status(self) -> MatchStatusEnum:  # type: ignore[valid-type]
-        return self.row.status
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def ended_at(self) -> datetime | None:
-        return self.row.ended_at
-
-    @strawberry.field
-    def ended_by_me(self) -> bool | None:
-        return None if self.row.ended_by is None else self.row.ended_by == self.viewer_id
+    def __init__(self, row: Match, viewer_id: uuid.UUID) -> None:
+        self.row, self.viewer_id = row, viewer_id
+        self.origin, self.status = row.origin, row.status
+        self.created_at, self.ended_at = row.created_at, row.ended_at
+        self.ended_by_me = None if row.ended_by is None else row.ended_by == viewer_id
 
 
 @strawberry.type
@@ -147,6 +134,7 @@ def match_type(match: Match | None, viewer_id: uuid.UUID) -> MatchType | None:
 
 def _recommendation(r: matching.Recommendation) -> Recommendation:
     return Recommendation(
+        id=global_id("Recommendation", r.profile.user_id),
         user=User(profile=r.profile),
         score=r.scored.score,
         explanation=Explanation(

@@ -23,46 +23,32 @@ ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
 @strawberry.type(name="Report")
 class ReportType(Node):
     row: strawberry.Private[Report]
+    reporter_id: strawberry.ID | None = strawberry.field(
+        description="None once that account is deleted."
+    )
+    reported_user_id: strawberry.ID | None = strawberry.field(
+        description="None once that account is deleted."
+    )
+    reason: ReportReasonEnum  # type: ignore[valid-type]
+    details: str
+    status: ReportStatusEnum  # type: ignore[valid-type]
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: strawberry.ID | None = strawberry.field(description="The moderator who closed it.")
+    resolution_note: str | None
+
+    def __init__(self, row: Report) -> None:
+        self.row = row
+        self.reporter_id = optional_global_id("User", row.reporter_id)
+        self.reported_user_id = optional_global_id("User", row.reported_id)
+        self.reason, self.details, self.status = row.reason, row.details, row.status
+        self.created_at, self.resolved_at = row.created_at, row.resolved_at
+        self.resolved_by = optional_global_id("User", row.resolved_by)
+        self.resolution_note = row.resolution_note
 
     @classmethod
     def resolve_id(cls, root: ReportType, *, info: Info) -> str:
         return str(root.row.id)
-
-    @strawberry.field(description="None once that account is deleted.")
-    def reporter_id(self) -> strawberry.ID | None:
-        return optional_global_id("User", self.row.reporter_id)
-
-    @strawberry.field(description="None once that account is deleted.")
-    def reported_user_id(self) -> strawberry.ID | None:
-        return optional_global_id("User", self.row.reported_id)
-
-    @strawberry.field
-    def reason(self) -> ReportReasonEnum:  # type: ignore[valid-type]
-        return self.row.reason
-
-    @strawberry.field
-    def details(self) -> str:
-        return self.row.details
-
-    @strawberry.field
-    def status(self) -> ReportStatusEnum:  # type: ignore[valid-type]
-        return self.row.status
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def resolved_at(self) -> datetime | None:
-        return self.row.resolved_at
-
-    @strawberry.field(description="The moderator who closed it.")
-    def resolved_by(self) -> strawberry.ID | None:
-        return optional_global_id("User", self.row.resolved_by)
-
-    @strawberry.field
-    def resolution_note(self) -> str | None:
-        return self.row.resolution_note
 
 
 @strawberry.type(description="Your report is stored for moderators; the person is not told.")

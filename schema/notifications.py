@@ -26,42 +26,36 @@ class NotificationType(Node):
     """Its id is also its cursor (after, upTo)."""
 
     row: strawberry.Private[Notification]
+    kind: NotificationKindEnum  # type: ignore[valid-type]
+    actor_id: strawberry.ID | None = strawberry.field(
+        description="Who caused it (None once their account is gone)."
+    )
+    request_id: strawberry.ID | None = strawberry.field(
+        description="The interest request it is about, if any."
+    )
+    match_id: strawberry.ID | None = strawberry.field(description="The match it is about, if any.")
+    conversation_id: strawberry.ID | None = strawberry.field(
+        description="The conversation it is about, if any."
+    )
+    message_id: strawberry.ID | None = strawberry.field(
+        description="The message it is about, if any."
+    )
+    created_at: datetime
+    read_at: datetime | None
+
+    def __init__(self, row: Notification) -> None:
+        self.row = row
+        self.kind = row.kind
+        self.actor_id = optional_global_id("User", row.actor_id)
+        self.request_id = _ref(row, "requestId", "InterestRequest")
+        self.match_id = _ref(row, "matchId", "Match")
+        self.conversation_id = _ref(row, "conversationId", "Conversation")
+        self.message_id = _ref(row, "messageId", "Message")
+        self.created_at, self.read_at = row.created_at, row.read_at
 
     @classmethod
     def resolve_id(cls, root: NotificationType, *, info: Info) -> str:
         return str(root.row.id)
-
-    @strawberry.field
-    def kind(self) -> NotificationKindEnum:  # type: ignore[valid-type]
-        return self.row.kind
-
-    @strawberry.field(description="Who caused it (None once their account is gone).")
-    def actor_id(self) -> strawberry.ID | None:
-        return optional_global_id("User", self.row.actor_id)
-
-    @strawberry.field(description="The interest request it is about, if any.")
-    def request_id(self) -> strawberry.ID | None:
-        return _ref(self.row, "requestId", "InterestRequest")
-
-    @strawberry.field(description="The match it is about, if any.")
-    def match_id(self) -> strawberry.ID | None:
-        return _ref(self.row, "matchId", "Match")
-
-    @strawberry.field(description="The conversation it is about, if any.")
-    def conversation_id(self) -> strawberry.ID | None:
-        return _ref(self.row, "conversationId", "Conversation")
-
-    @strawberry.field(description="The message it is about, if any.")
-    def message_id(self) -> strawberry.ID | None:
-        return _ref(self.row, "messageId", "Message")
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def read_at(self) -> datetime | None:
-        return self.row.read_at
 
 
 def _ref(row: Notification, name: str, type_name: str) -> strawberry.ID | None:

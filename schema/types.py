@@ -52,7 +52,9 @@ class Location:
 # Types are built from their rows: each field is a plain attribute, set once when the type is
 # made (Strawberry reads those with its default resolver, the cheapest path it has; a method per
 # field costs a resolver call per field per object). Only fields that need the database or
-# the request have resolvers.
+# the request have resolvers. A resolved field that sits among the attributes is declared in
+# its place, `name: T = strawberry.field(resolver=_name)`: a decorated method would go after
+# every attribute in the SDL (declaration order is SDL order).
 
 
 @strawberry.type(description="Someone else's profile: public fields only.")
