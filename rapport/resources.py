@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import configure_mappers
 
 from matching.batching import BatchingEncoder
 from matching.cache import LocalRankingCache, RankingCache, RedisRankingCache
@@ -106,6 +107,9 @@ async def open_resources(
     from rapport.documents import RegisteredDocuments
     from rapport.persisted import LocalDocumentStore, PersistedDocuments, RedisDocumentStore
 
+    # The ORM's mappers, set up now: the first request may build rows on the raw pool
+    # (authentication's fast path) before any ORM query would have set them up.
+    configure_mappers()
     engine = create_engine(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
