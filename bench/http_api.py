@@ -229,6 +229,8 @@ def server_env(
         # "Application startup complete" per worker (access lines are off above).
         "RAPPORT_LOG_LEVEL": "INFO",
         "RAPPORT_RATE_LIMITS": LOAD_TEST_RATE_LIMITS,
+        # One load generator is one client address opening hundreds of sockets at once.
+        "RAPPORT_MAX_UNINITIALISED_WEBSOCKETS_PER_ADDRESS": "10000",
     }
 
 
