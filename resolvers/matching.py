@@ -27,7 +27,7 @@ from models import (
     SwipeKind,
 )
 from models.base import utcnow
-from models.matching import MAX_NOTE, ordered_pair, other_of
+from models.matching import MAX_NOTE, ordered_pair
 from rapport.db import OperationSession
 from rapport.errors import (
     AlreadyExists,
@@ -300,11 +300,6 @@ async def unmatch(op: Operation, match_id: int) -> Match:
     match.status, match.ended_at, match.ended_by = MatchStatus.UNMATCHED, utcnow(), viewer.id
     await session.commit()
     return match
-
-
-def other(match: Match, viewer_id: uuid.UUID) -> uuid.UUID:
-    """The other person of the viewer's match."""
-    return other_of(match.user_low, match.user_high, viewer_id)
 
 
 async def matches(

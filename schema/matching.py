@@ -9,6 +9,7 @@ import strawberry
 
 from matching.scoring import explain
 from models import Match, MatchOrigin, MatchStatus, Swipe, SwipeKind
+from models.matching import other_of
 from resolvers import chat, matching
 from resolvers.operation import Operation
 from schema.chat import ConversationType
@@ -91,7 +92,7 @@ class MatchType(Node):
         return str(root.row.id)
 
     async def _user(self, info: Info) -> User | None:
-        return await person(info, matching.other(self.row, self.viewer_id))
+        return await person(info, other_of(self.row.user_low, self.row.user_high, self.viewer_id))
 
     async def _conversation(self, info: Info) -> ConversationType | None:
         viewer = await info.context.require_viewer()
