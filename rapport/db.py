@@ -99,7 +99,7 @@ class OperationSession(AsyncSession):
     async def commit(self) -> None:
         async with self._lock:
             await super().commit()
-            effects = list(self._pending) + [e for e in self._standing if e not in self._pending]
+            effects = list({**self._pending, **self._standing})  # in order, each once
             self._pending = {}
         if effects:
             if self._run_effects is None:
