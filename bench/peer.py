@@ -62,13 +62,15 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,6 +104,7 @@ from schema.ids import key_of  # noqa: E402
 TARGET_RPS_RATIO = 0.50
 TARGET_P99_RATIO = 2.0
 MATCHES = 25  # the viewer's matches, each with a conversation (pages of 20 are read)
+SHAPE_NAMES = ("trivial", "user", "conversations", "messages", "matches")
 LONG_CONVERSATION = 60  # messages in the most recent conversation (a page of 50 is read)
 PEER_DATABASE = "peer"
 
@@ -225,7 +228,23 @@ def parse_args() -> argparse.Namespace:
         default=Path("/tmp/rapport-postgraphile4"),
         help="scratch folder PostGraphile v4 is installed into (/tmp/rapport-postgraphile4)",
     )
+    p.add_argument(
+        "--shapes",
+        default=",".join(SHAPE_NAMES),
+        help=f"comma-separated shapes to run ({','.join(SHAPE_NAMES)})",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="folder: py-spy records Rapport's worker during each of its timed runs, "
+        "one speedscope file and one top-frames summary per shape",
+    )
     args = p.parse_args()
+    args.shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    unknown = set(args.shapes) - set(SHAPE_NAMES)
+    if unknown:
+        p.error(f"unknown shapes: {', '.join(sorted(unknown))}")
     if args.people < MATCHES + 1:
         p.error(f"--people must be at least {MATCHES + 1}")
     args.workers = None  # for http_api.print_header: one uvicorn worker
@@ -717,7 +736,7 @@ def run(args: argparse.Namespace) -> None:
             ):
                 token = login(rapport, plan.viewer.email)
                 conversation_gid = rapport_conversation_id(rapport, token)
-                loads = shapes(plan, token, conversation_gid)
+                loads = [s for s in shapes(plan, token, conversation_gid) if s.name in args.shapes]
                 check_shapes(rapport, peer, loads, plan)
             print("checked every shape once on both servers (same data); running wrk ...")
             rows = []
@@ -728,10 +747,86 @@ def run(args: argparse.Namespace) -> None:
                     ("PostGraphile", peer_url, shape.peer),
                 ):
                     print(f"  {shape.name} on {server} ...", end=" ", flush=True)
-                    results.append(measure(f"{url}/graphql", w, directory, args))
+                    with profiled(args, shape.name if server == "Rapport" else None, rapport_pid):
+                        results.append(measure(f"{url}/graphql", w, directory, args))
                     print(f"{results[-1].rps:.0f} req/s", flush=True)
                 rows.append(Row(shape.name, *results))
     print_table(rows)
+
+
+@contextmanager
+def profiled(args: argparse.Namespace, shape: str | None, pid: int) -> Iterator[None]:
+    """With --profile and a Rapport run: py-spy records the worker for the run (warm-up
+    included), then the folder gets `<shape>.txt` (collapsed stacks, which speedscope and
+    flamegraph.pl read) and `<shape>-summary.txt` (where the samples went)."""
+    if args.profile is None or shape is None:
+        yield
+        return
+    args.profile.mkdir(parents=True, exist_ok=True)
+    stacks = args.profile / f"{shape}.txt"
+    spy = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(stacks),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+    summary = summarise_stacks(stacks.read_text())
+    (args.profile / f"{shape}-summary.txt").write_text(summary)
+    print(f"\n{summary}", end="  ", flush=True)
+
+
+def summarise_stacks(collapsed: str, top: int = 30) -> str:
+    """Share of samples per package (inclusive: a sample counts once for each package on its
+    stack) and the frames where samples ended (self time)."""
+    total = 0
+    packages: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        for package in {package_of(f) for f in frames} - {""}:
+            packages[package] += n
+        leaves[frames[-1]] += n
+    if not total:
+        return "no samples\n"
+    lines = [f"{total} samples; by package (inclusive):"]
+    lines += [f"  {100 * n / total:5.1f}%  {k}" for k, n in packages.most_common()]
+    lines.append(f"top {top} frames (self):")
+    lines += [f"  {100 * n / total:5.1f}%  {k}" for k, n in leaves.most_common(top)]
+    return "\n".join(lines) + "\n"
+
+
+def package_of(frame: str) -> str:
+    """`resolve (strawberry/types/fields.py:12)` -> `strawberry` (py-spy names files from
+    site-packages or the standard library); Rapport's own folders as `rapport:<folder>`."""
+    start = frame.rfind("(")
+    if start < 0:
+        return ""
+    first = frame[start + 1 :].split(":")[0].split("/")[0].removesuffix(".py")
+    return f"rapport:{first}" if first in OWN_FOLDERS else first
+
+
+OWN_FOLDERS = frozenset({"schema", "resolvers", "models", "matching", "rapport", "app"})
 
 
 def rapport_conversation_id(client: httpx.Client, token: str) -> str:
