@@ -132,6 +132,9 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    # CPU spent per request in the timed run by the server and the database (with a meter):
+    # steadier than req/s on a shared machine, where other processes take turns on the cores.
+    cpu_us: float | None = None
 
 
 # --- set-up -------------------------------------------------------------------------------
@@ -526,18 +529,57 @@ def check_clean(name: str, stats: dict[str, float]) -> None:
         raise BenchError(f"{name}: wrk saw bad responses or socket errors: {bad or stats}")
 
 
-def measure(url: str, w: Workload, directory: Path, args: argparse.Namespace) -> Result:
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc; 0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_processes(pgdata: Path) -> list[int]:
+    """The embedded PostgreSQL's processes now: the postmaster and its children (backends,
+    one per pooled connection, and background workers)."""
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    return [postmaster, *map(int, children)]
+
+
+def cpu_meter(pid: int, pgdata: Path) -> Callable[[], float]:
+    """CPU seconds so far of a server process and of the database's processes (those alive
+    at each reading: backends outlive requests, in the servers' pools)."""
+
+    def read() -> float:
+        return cpu_seconds(pid) + sum(cpu_seconds(p) for p in database_processes(pgdata))
+
+    return read
+
+
+def measure(
+    url: str,
+    w: Workload,
+    directory: Path,
+    args: argparse.Namespace,
+    cpu: Callable[[], float] | None = None,
+) -> Result:
+    """wrk's warm-up, then its timed run; with a `cpu` meter (cpu_meter), also the CPU spent
+    per request in the timed run."""
     script = lua_script(w, directory)
     if args.warmup > 0:
         check_clean(f"{w.name} warm-up", run_wrk(url, script, args.warmup, args))
+    cpu_before = cpu() if cpu is not None else 0.0
     stats = run_wrk(url, script, args.duration, args)
+    spent = cpu() - cpu_before if cpu is not None else None
     check_clean(w.name, stats)
+    requests = int(stats["requests"])
     return Result(
         name=w.name,
-        requests=int(stats["requests"]),
+        requests=requests,
         rps=stats["requests"] / (stats["duration_us"] / 1e6),
         p50_ms=stats["p50_us"] / 1000,
         p99_ms=stats["p99_us"] / 1000,
+        cpu_us=None if spent is None else spent / requests * 1e6,
     )
 
 

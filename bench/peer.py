@@ -84,6 +84,7 @@ from http_api import (  # bench/ is this script's folder
     Result,
     Workload,
     bench_main,
+    cpu_meter,
     graphql,
     in_process_settings,
     measure,
@@ -660,6 +661,13 @@ class Row:
         return self.rapport.rps / self.peer.rps
 
     @property
+    def cpu_ratio(self) -> float:
+        """PostGraphile's CPU per request over Rapport's: the req/s ratio each would reach
+        with a core to itself (what a shared, busy machine blurs in req/s)."""
+        assert self.rapport.cpu_us and self.peer.cpu_us
+        return self.peer.cpu_us / self.rapport.cpu_us
+
+    @property
     def p99_ratio(self) -> float:
         return self.rapport.p99_ms / self.peer.p99_ms
 
@@ -670,21 +678,27 @@ class Row:
 
 def print_table(rows: list[Row]) -> None:
     print(
-        f"\n{'shape':<14} {'Rapport req/s':>13} {'p50 ms':>7} {'p99 ms':>7}   "
-        f"{'PostGraphile req/s':>18} {'p50 ms':>7} {'p99 ms':>7}   "
-        f"{'req/s ratio':>11} {'p99 ratio':>9}  target"
+        f"\n{'shape':<14} {'Rapport req/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'CPU µs':>7}   "
+        f"{'PostGraphile req/s':>18} {'p50 ms':>7} {'p99 ms':>7} {'CPU µs':>7}   "
+        f"{'req/s ratio':>11} {'CPU ratio':>9} {'p99 ratio':>9}  target"
     )
     for row in rows:
         r, p = row.rapport, row.peer
         print(
-            f"{row.shape:<14} {r.rps:>13.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f}   "
-            f"{p.rps:>18.0f} {p.p50_ms:>7.2f} {p.p99_ms:>7.2f}   "
-            f"{row.rps_ratio:>11.2f} {row.p99_ratio:>9.2f}  {'MET' if row.met else 'NOT MET'}"
+            f"{row.shape:<14} {r.rps:>13.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {r.cpu_us:>7.0f}   "
+            f"{p.rps:>18.0f} {p.p50_ms:>7.2f} {p.p99_ms:>7.2f} {p.cpu_us:>7.0f}   "
+            f"{row.rps_ratio:>11.2f} {row.cpu_ratio:>9.2f} {row.p99_ratio:>9.2f}  "
+            f"{'MET' if row.met else 'NOT MET'}"
         )
     met = sum(row.met for row in rows)
     print(
         f"\nTarget per shape: Rapport >= {TARGET_RPS_RATIO:.1f}x PostGraphile's req/s and p99 <= "
         f"{TARGET_P99_RATIO:.0f}x PostGraphile's, one worker each: met by {met} of {len(rows)}."
+    )
+    print(
+        "CPU µs: CPU time the server's process and PostgreSQL's together spent per request in "
+        "the timed run; CPU ratio: PostGraphile's over Rapport's (what the req/s ratio would be "
+        "if each had the machine to itself: steadier than req/s when other processes share it)."
     )
     print(
         "Rapport authenticates every request (a bearer token verified per request, rate limits "
@@ -702,7 +716,7 @@ def run(args: argparse.Namespace) -> None:
         " query log off) on a copy of the same database, same PostgreSQL server and socket",
         flush=True,
     )
-    database_url, _ = start_database()
+    database_url, pgdata = start_database()
     specs = generate(args.people, 0)
     plan = plan_for(specs)
     started = time.perf_counter()
@@ -742,13 +756,14 @@ def run(args: argparse.Namespace) -> None:
             rows = []
             for shape in loads:
                 results = []
-                for server, url, w in (
-                    ("Rapport", rapport_url, shape.rapport),
-                    ("PostGraphile", peer_url, shape.peer),
+                for server, url, w, pid in (
+                    ("Rapport", rapport_url, shape.rapport, rapport_pid),
+                    ("PostGraphile", peer_url, shape.peer, peer_pid),
                 ):
+                    meter = cpu_meter(pid, pgdata)
                     print(f"  {shape.name} on {server} ...", end=" ", flush=True)
                     with profiled(args, shape.name if server == "Rapport" else None, rapport_pid):
-                        results.append(measure(f"{url}/graphql", w, directory, args))
+                        results.append(measure(f"{url}/graphql", w, directory, args, meter))
                     print(f"{results[-1].rps:.0f} req/s", flush=True)
                 rows.append(Row(shape.name, *results))
     print_table(rows)

@@ -35,6 +35,7 @@ from schema.errors import (
     NotFound,
     ValidationError,
 )
+from schema.execution import execute_operation
 from schema.extensions import MaskUnexpectedErrors, OperationScope, is_unexpected
 from schema.interest_requests import InterestRequestMutations, InterestRequestQueries
 from schema.interests import InterestMutations, InterestQueries
@@ -98,11 +99,14 @@ class RapportSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Subscriptions are served over graphql-transport-ws only (`subscribe`): executed as
-        a plain operation (a POST, say) they would fail inside. Refused instead: over HTTP a
-        400 "subscriptions are not allowed when using POST"."""
+        """Queries and mutations, over HTTP and websockets and in process, through
+        schema/execution.py (Strawberry's extensions are for `subscribe` only). Subscriptions
+        are served over graphql-transport-ws only (`subscribe`): executed as a plain operation
+        (a POST, say) they would fail inside. Refused instead: over HTTP a 400 "subscriptions
+        are not allowed when using POST"."""
         allowed = set(allowed_operation_types or OperationType) - {OperationType.SUBSCRIPTION}
-        return await super().execute(
+        return await execute_operation(
+            self,
             query,
             variable_values,
             context_value,
@@ -184,8 +188,9 @@ def build_schema(**options: Any) -> strawberry.Schema:
             NotAllowed,
         ],
         extensions=[
-            # Factories, not instances: each operation gets fresh extension objects
-            # (the caches themselves are module-level and shared).
+            # For subscriptions (queries and mutations: schema/execution.py). Factories, not
+            # instances: each operation gets fresh extension objects (the caches themselves
+            # are module-level and shared).
             OperationScope,
             MaskUnexpectedErrors,
             LimitedDocuments,

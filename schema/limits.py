@@ -42,11 +42,14 @@ from graphql import (
     ValidationRule,
     VariableNode,
     get_named_type,
+    parse,
+    specified_rules,
+    validate,
     value_from_ast_untyped,
 )
 from graphql.language.visitor import SKIP
 from graphql.utilities.coerce_input_value import coerce_default_value
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import BatchingConfig
 
 from rapport.settings import Environment, Settings
@@ -296,47 +299,122 @@ class _Planner:
         return _Connection(enclosing)  # null
 
 
-def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if name is None:
-        return operations[0] if len(operations) == 1 else None
-    return next((o for o in operations if o.name and o.name.value == name), None)
-
-
 def _plan(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> _Plan:
-    operation = _operation(document, operation_name)
+    operation = chosen_operation(document, operation_name)
     return _Planner(schema, document).plan(operation) if operation else _Plan()
 
 
-class _Plans:
-    """Plans of recent documents, keyed by their text (whose hash Python keeps: hashing the
-    parsed document walks all of it)."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A document as far as it goes before its variables: parsed, its operation chosen (the
+    one named, else the first: as Strawberry chooses), validated with the request's rule set,
+    and the operation's cost plan. Worked out once per text, operation name and rule set."""
+
+    document: DocumentNode | None  # None: it did not parse
+    operation: OperationDefinitionNode | None  # None: no operation of that name (or none)
+    errors: list[GraphQLError]  # syntax or validation errors, each with its code
+    plan: _Plan
+
+
+def chosen_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    """The operation a request runs: the one named, else the first (as Strawberry chooses)."""
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            name is None or (definition.name is not None and definition.name.value == name)
+        ):
+            return definition
+    return None
+
+
+class _Documents:
+    """Recently prepared documents, keyed by their text (whose hash Python keeps: hashing the
+    parsed document walks all of it). Counts its hits and misses (tests/test_query_limits.py
+    checks that repeated documents are not parsed, validated or planned again)."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._plans: OrderedDict[tuple[GraphQLSchema, str, str | None], _Plan] = OrderedDict()
+        self.hits = self.misses = 0
+        self._entries: OrderedDict[tuple[object, ...], Prepared] = OrderedDict()
 
     def get(
         self,
         schema: GraphQLSchema,
-        query: str | None,
-        document: DocumentNode,
+        query: str,
         operation_name: str | None,
-    ) -> _Plan:
-        if query is None:  # a document given as such (not parsed from text here)
-            return _plan(schema, document, operation_name)
-        key = (schema, query, operation_name)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = _plan(schema, document, operation_name)
-            if len(self._plans) > self.maxsize:
-                self._plans.popitem(last=False)
-        else:
-            self._plans.move_to_end(key)
-        return plan
+        rules: tuple[Any, ...],
+    ) -> Prepared:
+        key = (schema, query, operation_name, rules)
+        prepared = self._entries.get(key)
+        if prepared is not None:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return prepared
+        self.misses += 1
+        prepared = self._entries[key] = _prepare(schema, query, operation_name, rules)
+        if len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return prepared
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
-_PLANS = _Plans(CACHE_SIZE)
+def _prepare(
+    schema: GraphQLSchema, query: str, operation_name: str | None, rules: tuple[Any, ...]
+) -> Prepared:
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLSyntaxError as error:  # the token limit's too
+        return Prepared(None, None, with_code([error], "GRAPHQL_PARSE_FAILED"), _Plan())
+    operation = chosen_operation(document, operation_name)
+    if operation is None:
+        return Prepared(document, None, [], _Plan())
+    errors = with_code(
+        validate(schema, document, (*specified_rules, *rules)), "GRAPHQL_VALIDATION_FAILED"
+    )
+    plan = _Plan() if errors else _Planner(schema, document).plan(operation)
+    return Prepared(document, operation, errors, plan)
+
+
+DOCUMENTS = _Documents(CACHE_SIZE)
+
+
+def prepare(
+    schema: GraphQLSchema, query: str, operation_name: str | None, settings: Settings | None
+) -> Prepared:
+    """The one way a document is parsed, validated and planned for a request, over HTTP and
+    websockets (cached: DOCUMENTS). Too long a text is refused before it is parsed."""
+    if len(query) > MAX_DOCUMENT_CHARS:
+        error = GraphQLError(
+            f"The document has {len(query)} characters; at most {MAX_DOCUMENT_CHARS} are "
+            "allowed (comments and whitespace count).",
+            extensions={"code": "QUERY_TOO_LARGE"},
+        )
+        return Prepared(None, None, [error], _Plan())
+    rules = _RULE_SETS[introspection_allowed(settings), suggestions_shown(settings)]
+    return DOCUMENTS.get(schema, query, operation_name, rules)
+
+
+def request_errors(
+    prepared: Prepared, variables: Mapping[str, object] | None, settings: Settings | None
+) -> tuple[list[GraphQLError], dict[str, Any] | None]:
+    """What this request's variables make of a valid document: a lone surrogate anywhere in
+    them, or a cost over the limit, refuse it; else the cost to report in the response's
+    extensions (None: the document has no connections, or is a subscription, whose every event
+    would carry it)."""
+    if variables:
+        errors = invalid_unicode(variables)
+        if errors:
+            return errors, None
+    plan = prepared.plan
+    if not plan.connections:
+        return [], None
+    settings = settings or _DEFAULT_SETTINGS
+    max_nodes = settings.max_query_nodes
+    cost = plan.cost(variables, settings.default_page_size, settings.max_page_size)
+    if cost.nodes > max_nodes:
+        return [too_costly(cost, max_nodes)], None
+    return [], None if plan.subscription else {"cost": cost.report(max_nodes)}
 
 
 def query_cost(
@@ -406,74 +484,40 @@ def invalid_unicode(variables: Mapping[str, object]) -> list[GraphQLError]:
     return []
 
 
-class LimitedDocuments(ParserCache, ValidationCache):
-    """Parsing and validation, cached, with the limits above: what ParserCache,
-    ValidationCache, MaxTokensLimiter and AddValidationRules do, plus the cost check, in one
-    extension. Strawberry pays for every extension at every stage of every operation (and every
-    subscription result): profiled with py-spy under bench/chat.py, that bookkeeping was about
-    2% of the server's CPU per extension (the benchmark's run-to-run spread hides the gain).
-
-    A document's cost plan (its connections and where each `first` comes from) is worked out
-    once and cached like its validation; a request only multiplies its page sizes. Documents
-    without connections (every chat operation and subscription) cost nothing more."""
+class LimitedDocuments(SchemaExtension):
+    """The limits above for subscriptions, which Strawberry's `subscribe` runs through its
+    extensions: the same `prepare` and `request_errors` as every other operation
+    (schema/execution.py runs queries and mutations without extensions)."""
 
     def __init__(self) -> None:
-        ParserCache.__init__(self, maxsize=CACHE_SIZE)
-        ValidationCache.__init__(self, maxsize=CACHE_SIZE)
-        self._settings: Settings | None = None
+        self._prepared: Prepared | None = None
         self._results = _NO_RESULTS
 
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        self._settings = settings = settings_of(context.context)
-        context.parse_options["max_tokens"] = MAX_TOKENS
-        rules = _RULE_SETS[introspection_allowed(settings), suggestions_shown(settings)]
-        context.validation_rules = (*context.validation_rules, *rules)
-        yield
-
     def on_parse(self) -> Iterator[None]:
-        query = self.execution_context.query or ""
-        if len(query) > MAX_DOCUMENT_CHARS:
-            raise GraphQLError(
-                f"The document has {len(query)} characters; at most {MAX_DOCUMENT_CHARS} are "
-                "allowed (comments and whitespace count).",
-                extensions={"code": "QUERY_TOO_LARGE"},
-            )
-        try:
-            yield from ParserCache.on_parse(self)
-        except GraphQLSyntaxError as error:  # the token limit's too
-            with_code([error], "GRAPHQL_PARSE_FAILED")
-            raise
+        context = self.execution_context
+        self._prepared = prepared = prepare(
+            context.schema._schema,
+            context.query or "",
+            context.operation_name,  # before parsing: the name the request gave, if any
+            settings_of(context.context),
+        )
+        if prepared.document is None:
+            raise prepared.errors[0].with_traceback(None)  # a cached error: no traceback kept
+        context.graphql_document = prepared.document
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        document = context.graphql_document
-        assert document is not None
-        schema = context.schema._schema
-        errors = with_code(
-            self.cached_validate_document(schema, document, context.validation_rules),
-            "GRAPHQL_VALIDATION_FAILED",
-        )
-        if not errors and context.variables:
-            errors = invalid_unicode(context.variables)
+        prepared = self._prepared
+        assert prepared is not None
+        errors = prepared.errors
         if not errors:
-            plan = _PLANS.get(schema, context.query, document, context.operation_name)
-            if plan.connections:
-                errors = self._check(plan)
+            errors, results = request_errors(
+                prepared, context.variables, settings_of(context.context)
+            )
+            self._results = results or _NO_RESULTS
         context.pre_execution_errors = errors
         yield
-
-    def _check(self, plan: _Plan) -> list[GraphQLError]:
-        settings = self._settings or _DEFAULT_SETTINGS
-        max_nodes = settings.max_query_nodes
-        cost = plan.cost(
-            self.execution_context.variables, settings.default_page_size, settings.max_page_size
-        )
-        if cost.nodes > max_nodes:
-            return [too_costly(cost, max_nodes)]
-        if not plan.subscription:  # every event of a subscription would carry it
-            self._results = {"cost": cost.report(max_nodes)}
-        return []
 
     def get_results(self) -> dict[str, Any]:
         return self._results
