@@ -68,10 +68,13 @@ from typing import Any, TypeVar
 import aiohttp
 import httpx
 from http_api import (  # bench/ is here
+    CLK_TCK,
     CONFIRM,
     PASSWORD,
     REGISTER,
     BenchError,
+    children,
+    cpu_seconds,
     server_env,
     server_process,
     sign_up_code,
@@ -94,7 +97,6 @@ TARGET_P99_MS = 25.0
 TARGET_RATE = 200.0
 RETRIES = 2  # per send, after a connection error
 PROTOCOL = Subprotocol("graphql-transport-ws")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 
 CREATE_PROFILE = """mutation($i: CreateProfileInput!) { createProfile(input: $i) {
@@ -187,28 +189,6 @@ def uvicorn_server(
         log_path,
         workers=workers,
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, in seconds (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 @dataclass

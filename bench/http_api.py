@@ -529,21 +529,37 @@ def check_clean(name: str, stats: dict[str, float]) -> None:
         raise BenchError(f"{name}: wrk saw bad responses or socket errors: {bad or stats}")
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux /proc; 0 once it is gone)."""
+    """utime + stime of one process, in seconds (0 if it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
+    except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, now."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 def database_processes(pgdata: Path) -> list[int]:
     """The embedded PostgreSQL's processes now: the postmaster and its children (backends,
     one per pooled connection, and background workers)."""
     postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
-    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
-    return [postmaster, *map(int, children)]
+    return [postmaster, *children(postmaster)]
 
 
 def cpu_meter(pid: int, pgdata: Path) -> Callable[[], float]:
