@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeAlias
 
@@ -172,14 +172,16 @@ class Context:
     def for_operation(self) -> Context:
         """A context of its own for one operation: same connection and token, fresh session,
         viewer and loaders. Websockets share one Context across concurrent operations; this
-        keeps one operation from closing another's session mid-transaction."""
-        return replace(
-            self,
-            _session=None,
-            _viewer=None,
-            outcome=None,
-            subscription_field=None,
-            mutation=False,
+        keeps one operation from closing another's session mid-transaction. (Built field by
+        field: dataclasses.replace inspects the class on every call, a few µs per operation.)"""
+        return Context(
+            resources=self.resources,
+            request=self.request,
+            response=self.response,
+            token=self.token,
+            connection_params=self.connection_params,
+            connected_as=self.connected_as,
+            request_id=self.request_id,
         )
 
     async def close(self) -> None:
