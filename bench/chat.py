@@ -58,8 +58,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -75,11 +75,13 @@ from http_api import (  # bench/ is here
     BenchError,
     children,
     cpu_seconds,
+    py_spy,
     server_env,
     server_process,
     sign_up_code,
     sign_up_variables,
     start_database,
+    summarise_stacks,
 )
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
@@ -150,6 +152,14 @@ def parse_args() -> argparse.Namespace:
         help="also run everything against `rapport serve --workers N` after one worker, and "
         "compare (each run on a fresh set of people)",
     )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="folder: py-spy records the server (all its workers) during each measured step; "
+        "per step, collapsed stacks and a summary of where the server's CPU went, by step of "
+        "the hot path (HOT_PATH)",
+    )
     args = p.parse_args()
     if args.workers is not None and args.workers < 2:
         p.error("--workers must be at least 2 (one worker is always measured)")
@@ -161,6 +171,27 @@ def parse_args() -> argparse.Namespace:
     if args.body_size < 40:
         p.error("--body-size must be at least 40")
     return args
+
+
+# Where a message's server CPU goes, for --profile: each py-spy sample is put in the first of
+# these steps one of whose patterns a frame of its stack contains (so a rate-limit check inside
+# sendMessage counts as the rate limit, not as sendMessage).
+HOT_PATH: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("sendMessage: authentication (token -> viewer)", ("Context.viewer ", "authenticate ")),
+    ("sendMessage: rate limits (Redis)", ("RateLimits.hit ",)),
+    ("sendMessage: recipient watching? (Redis)", ("Presence.held ",)),
+    ("sendMessage: the send statement (PostgreSQL)", ("store_message ",)),
+    ("sendMessage: publish and other effects", ("Effects.run ", "Hub.publish ")),
+    (
+        "deliveries: each subscription's GraphQL execution and websocket send",
+        ("_send_result_stream ", "send_next ", "run_operation "),
+    ),
+    ("pub/sub: reading Redis, fanning out", ("RedisBackend.", "Hub.", "Subscription.")),
+    ("Redis writes with no caller on the stack", ("_send_packed_command ",)),
+    ("sendMessage: the rest (HTTP, parsing, execution, response)", ("run_asgi ",)),
+    ("websocket frames in and out (uvicorn)", ("websockets_sansio_impl",)),
+    ("the event loop itself (uvloop's C code: polling, callbacks)", ("^Runner.run ",)),
+)
 
 
 # --- processes ----------------------------------------------------------------------------
@@ -785,6 +816,22 @@ async def redis_baseline(
 # --- a step ---------------------------------------------------------------------------------
 
 
+@contextmanager
+def profiled(args: argparse.Namespace, server: int, rate: float) -> Iterator[None]:
+    """With --profile: py-spy on the server during the block, then its stacks and summary
+    (by package, by step of HOT_PATH, top frames) in the folder, and the steps printed."""
+    if args.profile is None:
+        yield
+        return
+    stacks = args.profile / f"server-{rate:g}.txt"
+    with py_spy(server, stacks, subprocesses=True):
+        yield
+    summary = summarise_stacks(stacks.read_text(), steps=HOT_PATH)
+    (args.profile / f"server-{rate:g}-summary.txt").write_text(summary)
+    steps = summary.split("by step (each sample once):\n", 1)[1].split("top ", 1)[0]
+    print(f"server CPU by step at {rate:g}/s (py-spy samples):\n{steps}", end="", flush=True)
+
+
 async def run_step(
     rate: float,
     args: argparse.Namespace,
@@ -804,7 +851,8 @@ async def run_step(
     async def sample_cpu() -> None:
         await asyncio.sleep(max(start - time.perf_counter(), 0))
         cpu["before"] = procs.sample()
-        await asyncio.sleep(max(end - time.perf_counter(), 0))
+        with profiled(args, procs.server, rate):
+            await asyncio.sleep(max(end - time.perf_counter(), 0))
         cpu["after"] = procs.sample()
 
     sampler = asyncio.create_task(sample_cpu())

@@ -45,7 +45,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -597,6 +598,96 @@ def measure(
         p99_ms=stats["p99_us"] / 1000,
         cpu_us=None if spent is None else spent / requests * 1e6,
     )
+
+
+# --- profiles ------------------------------------------------------------------------------
+
+
+@contextmanager
+def py_spy(pid: int, stacks: Path, *, subprocesses: bool = False) -> Iterator[None]:
+    """py-spy records `pid` (and its children, e.g. uvicorn's workers) at 200 Hz while the
+    block runs, into `stacks` (collapsed stacks: speedscope and flamegraph.pl read them)."""
+    stacks.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(Path(sys.executable).parent / "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "200",
+        "--format",
+        "raw",
+        "--nonblocking",
+        "--output",
+        str(stacks),
+        *(["--subprocesses"] if subprocesses else []),
+    ]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
+def summarise_stacks(
+    collapsed: str, top: int = 30, steps: Sequence[tuple[str, tuple[str, ...]]] = ()
+) -> str:
+    """Share of samples per package (inclusive: a sample counts once for each package on its
+    stack), per step when `steps` are given (each sample goes to the first step, in order,
+    one of whose patterns a frame on its stack contains; a pattern starting with "^" must be
+    in the sample's own frame, where it was running), and the frames where samples ended
+    (self time)."""
+    total = 0
+    packages: Counter[str] = Counter()
+    by_step: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        for package in {package_of(f) for f in frames} - {""}:
+            packages[package] += n
+        if steps:
+            by_step[_step_of(frames, steps)] += n
+        leaves[frames[-1]] += n
+    if not total:
+        return "no samples\n"
+    lines = [f"{total} samples; by package (inclusive):"]
+    lines += [f"  {100 * n / total:5.1f}%  {k}" for k, n in packages.most_common()]
+    if steps:
+        lines.append("by step (each sample once):")
+        lines += [f"  {100 * by_step[name] / total:5.1f}%  {name}" for name, _ in steps]
+        lines.append(f"  {100 * by_step[''] / total:5.1f}%  anything else")
+    lines.append(f"top {top} frames (self):")
+    lines += [f"  {100 * n / total:5.1f}%  {k}" for k, n in leaves.most_common(top)]
+    return "\n".join(lines) + "\n"
+
+
+def _step_of(frames: list[str], steps: Sequence[tuple[str, tuple[str, ...]]]) -> str:
+    for name, patterns in steps:
+        for p in patterns:
+            if p.startswith("^") and p[1:] in frames[-1]:
+                return name
+            if not p.startswith("^") and any(p in frame for frame in frames):
+                return name
+    return ""
+
+
+def package_of(frame: str) -> str:
+    """`resolve (strawberry/types/fields.py:12)` -> `strawberry` (py-spy names files from
+    site-packages or the standard library); Rapport's own folders as `rapport:<folder>`."""
+    start = frame.rfind("(")
+    if start < 0:
+        return ""
+    first = frame[start + 1 :].split(":")[0].split("/")[0].removesuffix(".py")
+    return f"rapport:{first}" if first in OWN_FOLDERS else first
+
+
+OWN_FOLDERS = frozenset({"schema", "resolvers", "models", "matching", "rapport", "app"})
 
 
 # --- report ---------------------------------------------------------------------------------

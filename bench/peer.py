@@ -62,13 +62,11 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -89,8 +87,10 @@ from http_api import (  # bench/ is this script's folder
     in_process_settings,
     measure,
     print_header,
+    py_spy,
     server_process,
     start_database,
+    summarise_stacks,
     uvicorn_server,
     wrk_arguments,
 )
@@ -777,71 +777,12 @@ def profiled(args: argparse.Namespace, shape: str | None, pid: int) -> Iterator[
     if args.profile is None or shape is None:
         yield
         return
-    args.profile.mkdir(parents=True, exist_ok=True)
     stacks = args.profile / f"{shape}.txt"
-    spy = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "py-spy"),
-            "record",
-            "--pid",
-            str(pid),
-            "--rate",
-            "200",
-            "--format",
-            "raw",
-            "--nonblocking",
-            "--output",
-            str(stacks),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with py_spy(pid, stacks):
         yield
-    finally:
-        spy.send_signal(signal.SIGINT)
-        spy.wait(timeout=60)
     summary = summarise_stacks(stacks.read_text())
     (args.profile / f"{shape}-summary.txt").write_text(summary)
     print(f"\n{summary}", end="  ", flush=True)
-
-
-def summarise_stacks(collapsed: str, top: int = 30) -> str:
-    """Share of samples per package (inclusive: a sample counts once for each package on its
-    stack) and the frames where samples ended (self time)."""
-    total = 0
-    packages: Counter[str] = Counter()
-    leaves: Counter[str] = Counter()
-    for line in collapsed.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        for package in {package_of(f) for f in frames} - {""}:
-            packages[package] += n
-        leaves[frames[-1]] += n
-    if not total:
-        return "no samples\n"
-    lines = [f"{total} samples; by package (inclusive):"]
-    lines += [f"  {100 * n / total:5.1f}%  {k}" for k, n in packages.most_common()]
-    lines.append(f"top {top} frames (self):")
-    lines += [f"  {100 * n / total:5.1f}%  {k}" for k, n in leaves.most_common(top)]
-    return "\n".join(lines) + "\n"
-
-
-def package_of(frame: str) -> str:
-    """`resolve (strawberry/types/fields.py:12)` -> `strawberry` (py-spy names files from
-    site-packages or the standard library); Rapport's own folders as `rapport:<folder>`."""
-    start = frame.rfind("(")
-    if start < 0:
-        return ""
-    first = frame[start + 1 :].split(":")[0].split("/")[0].removesuffix(".py")
-    return f"rapport:{first}" if first in OWN_FOLDERS else first
-
-
-OWN_FOLDERS = frozenset({"schema", "resolvers", "models", "matching", "rapport", "app"})
 
 
 def rapport_conversation_id(client: httpx.Client, token: str) -> str:
