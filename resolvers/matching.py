@@ -69,13 +69,9 @@ class Matcher:
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
-    person: Person
+    profile: Person
     scored: Scored
     aligned_goals: list[AlignedGoal]  # which of the viewer's goals meet which of theirs
-
-    @property
-    def profile(self) -> Profile:
-        return self.person.profile
 
 
 def _is_key(key: list[Any]) -> bool:
@@ -123,7 +119,7 @@ async def _page(
         )
     window = ranking[start : start + request.first + 1]
     found = await people(pool, [s.user_id for s in window])
-    shown = {p.profile.user_id: p for p in found if p is not None}
+    shown = {p.user_id: p for p in found if p is not None}
     aligned = await aligned_goals(session, viewer_id, list(shown))
     items = [
         Recommendation(shown[s.user_id], s, aligned.get(s.user_id, []))

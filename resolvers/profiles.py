@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlmodel import col
 from matching import grid
 from matching.embeddings import embed_profile
 from models import Gender, Intent, MentorshipRole, Preferences, Profile
-from models.base import from_row, utcnow
+from models.base import utcnow
 from models.profiles import MAX_PHOTOS, age_on
 from rapport.db import OperationSession
 from rapport.errors import AlreadyExists, ErrorCode, NotFoundError, Problems
@@ -340,22 +340,38 @@ async def preferences_of(session: OperationSession, user_id: uuid.UUID) -> Prefe
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """Someone as others see them: their profile and their interests (alphabetically)."""
+    """Someone as others see them: the public columns of their profile (no coordinates) and
+    their interests, alphabetically. Plain values, cheaper to build and read than a Profile."""
 
-    profile: Profile
+    user_id: uuid.UUID
+    display_name: str
+    bio: str
+    goals: str
+    birth_date: date
+    height_cm: int | None
+    gender: Gender
+    city: str | None
+    photo_urls: list[str]
+    social_links: list[dict[str, str]]
+    intent: Intent
+    mentorship_role: MentorshipRole | None
+    expertise: list[str]
     interests: list[str]
 
 
-_PROFILE_COLUMNS = tuple(c.name for c in Profile.__table__.columns)  # type: ignore[attr-defined]
-# A person in a raw statement over `profiles p` (person_of turns them into a Person). Column
-# names come from the model, so they cannot drift from the table.
-PERSON_COLUMNS = ", ".join([*(f"p.{c}" for c in _PROFILE_COLUMNS), interests.names_of("p.user_id")])
+_PUBLIC_COLUMNS = tuple(f.name for f in fields(Person))[:-1]
+# A person in a raw statement over `profiles p`, in Person's order (person_of makes it one).
+PERSON_COLUMNS = ", ".join([*(f"p.{c}" for c in _PUBLIC_COLUMNS), interests.names_of("p.user_id")])
 
 
 def person_of(values: Sequence[Any]) -> Person:
-    """The Person of PERSON_COLUMNS' values, in their order."""
-    *columns, names = values
-    return Person(from_row(Profile, dict(zip(_PROFILE_COLUMNS, columns, strict=True))), names)
+    """The Person of PERSON_COLUMNS' values (stored enums made members again)."""
+    (user_id, name, bio, goals, birth, height, gender, city, photos, links, intent, role,
+     expertise, names) = values  # fmt: skip
+    return Person(
+        user_id, name, bio, goals, birth, height, Gender(gender), city, photos, links,
+        Intent(intent), MentorshipRole(role) if role is not None else None, expertise, names,
+    )  # fmt: skip
 
 
 # user(id) is one statement on the plain asyncpg pool (as authentication is; see
@@ -395,5 +411,5 @@ async def public_profile(op: Operation, user_id: uuid.UUID) -> Person:
 async def people(pool: asyncpg.Pool, ids: Sequence[uuid.UUID]) -> list[Person | None]:
     """Batch: the people of active accounts (others read as None), in the order asked. No
     block check: callers show only people they list under it (matches, requests, chats)."""
-    found = {p.profile.user_id: p for p in map(person_of, await pool.fetch(_PEOPLE_SQL, ids))}
+    found = {p.user_id: p for p in map(person_of, await pool.fetch(_PEOPLE_SQL, ids))}
     return [found.get(i) for i in ids]

@@ -133,8 +133,8 @@ async def match_type(op: Operation, match: Match | None) -> MatchType | None:
 
 def _recommendation(r: matching.Recommendation) -> Recommendation:
     return Recommendation(
-        id=global_id("Recommendation", r.person.profile.user_id),
-        user=User(r.person),
+        id=global_id("Recommendation", r.profile.user_id),
+        user=User(r.profile),
         score=r.scored.score,
         explanation=Explanation(
             summary=explain(r.scored.shared_interests, r.aligned_goals, r.scored.goals_similarity),

@@ -61,7 +61,7 @@ class Location:
 
 @strawberry.type(description="Someone else's profile: public fields only.")
 class User(Node):
-    profile: strawberry.Private[Profile]
+    user_id: strawberry.Private[uuid.UUID]
     id: strawberry.ID = node_id()
     display_name: str
     age: int
@@ -80,12 +80,12 @@ class User(Node):
     interests: list[str]
 
     def __init__(self, person: Person) -> None:
-        self._public(person.profile)
-        self.id = global_id("User", person.profile.user_id)
+        self._public(person)
+        self.id = global_id("User", person.user_id)
         self.interests = person.interests
 
-    def _public(self, profile: Profile) -> None:
-        self.profile = profile
+    def _public(self, profile: Person | Profile) -> None:
+        self.user_id = profile.user_id
         self.display_name = profile.display_name
         self.age = age_on(profile.birth_date, today())
         self.bio = profile.bio
@@ -103,13 +103,13 @@ class User(Node):
 
     @classmethod
     def resolve_id(cls, root: User, *, info: Info) -> str:
-        return str(root.profile.user_id)
+        return str(root.user_id)
 
 
 @strawberry.type(description="Your own profile, every field.")
 class OwnProfile(User):
     async def _interests(self, info: Info) -> list[str]:
-        return await info.context.loaders.interests.load(self.profile.user_id)
+        return await info.context.loaders.interests.load(self.user_id)
 
     # Read when asked (the viewer's profile comes with authentication, without interests).
     interests: list[str] = strawberry.field(resolver=_interests)
