@@ -31,10 +31,10 @@ def global_id(type_name: str, key: object) -> strawberry.ID:
 
 def node_id() -> Any:
     """A Node type's `id` as a plain attribute, set where the type is built
-    (`self.id = global_id("User", key)`), for the types listed by the hundred: Strawberry reads
-    it as it reads any attribute, where Node's own `id` field calls `resolve_id` and encodes
-    with an Info built per object. The same field and the same global id; the type keeps its
-    `resolve_id` (Strawberry checks for one when it builds the schema)."""
+    (`self.id = global_id("User", key)`), for types that lists show many of: Strawberry reads
+    it as it reads any attribute, where Node's own `id` field builds an Info, calls
+    `resolve_id` and encodes, per object. The same field in the SDL and the same global id;
+    the type keeps its `resolve_id` (Strawberry checks for one when it builds the schema)."""
     return strawberry.field(description="The Globally Unique ID of this object")
 
 
