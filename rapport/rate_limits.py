@@ -117,7 +117,8 @@ class _MemoryStorage(MemoryStorage):
     # for each key, so each request paid a thread hop (8% of a worker's CPU on `user(id)`,
     # py-spy under bench/peer.py). The counts do not need it (each check compares times), it
     # only frees memory: once a second is as good. limits' private `__schedule_expiry`,
-    # overridden by its mangled name.
+    # overridden by its mangled name (checked below the class: a limits that renames it
+    # fails at import instead of quietly sweeping at every count again).
     _swept_at = -math.inf
 
     async def _MemoryStorage__schedule_expiry(self) -> None:
@@ -132,6 +133,9 @@ class _MemoryStorage(MemoryStorage):
             self.expirations.pop(key, None)
             if key in self.events:
                 self.events[key] = []
+
+
+assert hasattr(MemoryStorage, "_MemoryStorage__schedule_expiry"), "limits renamed its sweep"
 
 
 class RateLimits:
