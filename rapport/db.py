@@ -136,6 +136,16 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """What the raw pool does to a connection it takes back, beyond asyncpg's own rollback of
+    a transaction left open: nothing. asyncpg's default runs a reset query (advisory locks,
+    cursors, LISTEN, settings) at every release, a round trip per statement of the hot paths
+    (5% of the worker's CPU on `user(id)` and `matches`, py-spy under bench/peer.py; a tenth
+    of sendMessage's database time under bench/chat.py), and
+    the statements on this pool change none of them (no session settings, LISTEN, cursors
+    outside a transaction or session-level advisory locks)."""
+
+
 async def create_raw_pool(settings: Settings) -> asyncpg.Pool:
     """A small plain-asyncpg pool, for the few hot queries that bypass SQLAlchemy."""
     assert settings.database_url is not None
@@ -146,17 +156,9 @@ async def create_raw_pool(settings: Settings) -> asyncpg.Pool:
         min_size=1,
         max_size=max(2, settings.db_pool_size // 2),
         init=_json_codecs,
-        reset=_keep_session,
+        reset=_nothing_to_reset,
         server_settings={"application_name": "rapport-hot"},
     )
-
-
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """What releasing a connection of the plain pool does beyond ending an open transaction
-    (asyncpg always does that): nothing. asyncpg's default sends `pg_advisory_unlock_all();
-    CLOSE ALL; UNLISTEN *; RESET ALL` on every release, a round trip per checkout (a tenth of
-    the database time of a sendMessage, py-spy under bench/chat.py); nothing on this pool
-    takes session advisory locks, LISTENs, SETs session variables or keeps cursors."""
 
 
 def describe(url: str) -> str:

@@ -568,19 +568,6 @@ async def conversation_view(op: Operation, conversation_id: int) -> Conversation
     return views[conversation_id]
 
 
-async def conversation_of_match(
-    session: OperationSession, viewer: Viewer, match_id: int
-) -> ConversationView | None:
-    """The conversation a match opened, as `conversations` shows it to the viewer; None if it
-    is gone or not theirs to see (across a block)."""
-    conversation_id = await session.scalar(
-        select(col(Conversation.id)).where(col(Conversation.match_id) == match_id)
-    )
-    if conversation_id is None:
-        return None
-    return (await conversation_views(session, viewer.id, [conversation_id])).get(conversation_id)
-
-
 async def read_state(op: Operation, conversation_id: int) -> ReadMark:
     """The viewer's read mark in one of their conversations; NotFound otherwise."""
     session, viewer = op.session, op.viewer

@@ -97,6 +97,13 @@ async def set_interests(op: Operation, names: list[str]) -> tuple[list[str], Pro
     return sorted(tags), profile
 
 
+def names_of(user_id: str) -> str:
+    """SQL: the interest names of the person `user_id` names (an SQL expression), as a text[],
+    alphabetically (as interests_by_user lists them), for the raw SQL reads of people."""
+    names = "SELECT i.name FROM user_interests ui JOIN interests i ON i.id = ui.interest_id"
+    return f"ARRAY({names} WHERE ui.user_id = {user_id} ORDER BY i.name)"
+
+
 async def interests_by_user(
     session: OperationSession, user_ids: list[uuid.UUID]
 ) -> list[list[str]]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select, text
+import asyncpg
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
@@ -26,8 +28,8 @@ from models import (
     Swipe,
     SwipeKind,
 )
-from models.base import utcnow
-from models.matching import MAX_NOTE, ordered_pair
+from models.base import from_row, utcnow
+from models.matching import MAX_NOTE, ordered_pair, other_of
 from rapport.db import OperationSession
 from rapport.errors import (
     AlreadyExists,
@@ -49,10 +51,11 @@ from resolvers.pagination import (
     is_number_key,
     is_text_key,
     make_page,
-    newest_first,
+    newest_first_request,
     page_request,
     page_sizes,
 )
+from resolvers.profiles import PERSON_COLUMNS, Person, people, person_of
 from resolvers.visibility import active_account, blocked_between, not_yourself
 
 
@@ -66,7 +69,7 @@ class Matcher:
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
-    profile: Profile
+    profile: Person
     scored: Scored
     aligned_goals: list[AlignedGoal]  # which of the viewer's goals meet which of theirs
 
@@ -97,11 +100,15 @@ async def recommendations(
             )
         if ranking:
             await cache.put(viewer.id, ranking)
-    return await _page(session, viewer.id, ranking, request)
+    return await _page(session, op.resources.raw_pool, viewer.id, ranking, request)
 
 
 async def _page(
-    session: OperationSession, viewer_id: uuid.UUID, ranking: list[Scored], request: PageRequest
+    session: OperationSession,
+    pool: asyncpg.Pool,
+    viewer_id: uuid.UUID,
+    ranking: list[Scored],
+    request: PageRequest,
 ) -> Page[Recommendation]:
     """Keyset over (score desc, id): pages stay stable while the list shrinks or is rebuilt."""
     start = 0
@@ -111,16 +118,13 @@ async def _page(
             (i for i, s in enumerate(ranking) if (-s.score, str(s.user_id)) > last), len(ranking)
         )
     window = ranking[start : start + request.first + 1]
-    ids = [s.user_id for s in window]
-    rows = await session.execute(
-        select(Profile).where(col(Profile.user_id).in_(ids), active_account(col(Profile.user_id)))
-    )
-    profiles = {p.user_id: p for p in rows.scalars()}
-    aligned = await aligned_goals(session, viewer_id, list(profiles))
+    found = await people(pool, [s.user_id for s in window])
+    shown = {p.user_id: p for p in found if p is not None}
+    aligned = await aligned_goals(session, viewer_id, list(shown))
     items = [
-        Recommendation(profiles[s.user_id], s, aligned.get(s.user_id, []))
+        Recommendation(shown[s.user_id], s, aligned.get(s.user_id, []))
         for s in window
-        if s.user_id in profiles
+        if s.user_id in shown
     ]
     return make_page(items, request, lambda r: [r.scored.score, str(r.scored.user_id)])
 
@@ -302,31 +306,71 @@ async def unmatch(op: Operation, match_id: int) -> Match:
     return match
 
 
+@dataclass(frozen=True, slots=True)
+class MatchView:
+    """A match as one of its two people sees it, with the other person (None once their
+    account is no longer active)."""
+
+    match: Match
+    other: Person | None
+
+
+_MATCH_COLUMNS = tuple(c.name for c in Match.__table__.columns)  # type: ignore[attr-defined]
+
+# The viewer's matches are one statement on the plain asyncpg pool (resolvers/profiles.py
+# public_profile says why): a page of them, newest first, none across a block (block_pairs),
+# each with the other person if their account is active (active_users). $2: a status or
+# NULL for all; $3: the id of the last match of the page before, or NULL.
+_MATCHES_SQL = f"""
+SELECT {", ".join(f"m.{c}" for c in _MATCH_COLUMNS)}, {PERSON_COLUMNS}
+FROM matches m
+LEFT JOIN (profiles p JOIN active_users u ON u.id = p.user_id)  -- visibility.py active_account
+  -- the other of the two (models/matching.py other_of)
+  ON p.user_id = CASE WHEN m.user_low = $1 THEN m.user_high ELSE m.user_low END
+WHERE (m.user_low = $1 OR m.user_high = $1)
+  AND NOT EXISTS (  -- resolvers/visibility.py blocked_between
+    SELECT 1 FROM block_pairs bp WHERE bp.person = m.user_low AND bp.other = m.user_high
+  )
+  AND ($2::text IS NULL OR m.status = $2::text)
+  AND ($3::bigint IS NULL OR m.id < $3::bigint)
+ORDER BY m.id DESC
+LIMIT $4
+"""  # noqa: S608 (column names come from the models; the only inputs are parameters)
+
+
+def _match_view(record: Sequence[Any]) -> MatchView:
+    width = len(_MATCH_COLUMNS)
+    match = from_row(Match, dict(zip(_MATCH_COLUMNS, record[:width], strict=True)))
+    return MatchView(match, person_of(record[width:]) if record[width] is not None else None)
+
+
 async def matches(
     op: Operation, *, status: MatchStatus | None, first: int | None, after: str | None
-) -> Page[Match]:
+) -> Page[MatchView]:
     """The viewer's matches, newest first, with how and when they formed and ended (none
-    across a block)."""
-    viewer = op.viewer
-    query = select(Match).where(
-        or_(col(Match.user_low) == viewer.id, col(Match.user_high) == viewer.id),
-        ~blocked_between(col(Match.user_low), col(Match.user_high)),
+    across a block), each with the other person."""
+    request = newest_first_request(first, after, **page_sizes(op.resources.settings))
+    records = await op.resources.raw_pool.fetch(
+        _MATCHES_SQL,
+        op.viewer.id,
+        status.value if status is not None else None,
+        request.after[0] if request.after else None,
+        request.first + 1,
     )
-    if status is not None:
-        query = query.where(col(Match.status) == status)
-    return await newest_first(
-        op.session, query, col(Match.id), first, after, **page_sizes(op.resources.settings)
-    )
+    return make_page([_match_view(r) for r in records], request, lambda v: [v.match.id])
 
 
-async def profiles_of(session: OperationSession, ids: list[uuid.UUID]) -> list[Profile | None]:
-    """Batch loader: profiles of active accounts (others read as None), in the order asked."""
-    rows = (
-        await session.execute(
-            select(Profile).where(
-                col(Profile.user_id).in_(ids), active_account(col(Profile.user_id))
-            )
-        )
-    ).scalars()
-    found = {p.user_id: p for p in rows}
-    return [found.get(i) for i in ids]
+async def view_of(op: Operation, match: Match) -> MatchView:
+    """One match as the viewer (one of its two people) sees it, as `matches` lists it."""
+    (other,) = await people(
+        op.resources.raw_pool, [other_of(match.user_low, match.user_high, op.viewer.id)]
+    )
+    return MatchView(match, other)
+
+
+_CONVERSATIONS_OF_SQL = "SELECT match_id, id FROM conversations WHERE match_id = ANY($1::bigint[])"
+
+
+async def conversations_of(pool: asyncpg.Pool, match_ids: Sequence[int]) -> dict[int, int]:
+    """Batch: the conversation each match opened, by match id (none for a match without)."""
+    return {row[0]: row[1] for row in await pool.fetch(_CONVERSATIONS_OF_SQL, match_ids)}

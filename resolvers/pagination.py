@@ -134,6 +134,23 @@ def make_page(rows: list[T], request: PageRequest, key: Callable[[T], Sequence[A
     )
 
 
+def newest_first_request(
+    first: int | None, after: str | None, *, default_size: int, max_size: int
+) -> PageRequest:
+    """A page of a list by descending integer id (cursors: [id]), or ValidationError."""
+    problems = Problems()
+    request = page_request(
+        problems,
+        first,
+        after,
+        default_size=default_size,
+        max_size=max_size,
+        key_shape=lambda k: len(k) == 1 and is_int_key(k[0]),
+    )
+    problems.raise_if_any()
+    return request
+
+
 async def newest_first(
     session: OperationSession,
     query: Select[Any],
@@ -145,16 +162,7 @@ async def newest_first(
     max_size: int,
 ) -> Page[Any]:
     """Page a query of rows by descending integer id (their creation order)."""
-    problems = Problems()
-    request = page_request(
-        problems,
-        first,
-        after,
-        default_size=default_size,
-        max_size=max_size,
-        key_shape=lambda k: len(k) == 1 and is_int_key(k[0]),
-    )
-    problems.raise_if_any()
+    request = newest_first_request(first, after, default_size=default_size, max_size=max_size)
     query = query.order_by(id_column.desc()).limit(request.first + 1)
     if request.after:
         query = query.where(id_column < request.after[0])

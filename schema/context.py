@@ -14,16 +14,16 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
-from models import Profile
 from rapport.db import OperationSession
 from rapport.errors import AuthenticationRequiredError
 from rapport.resources import Resources
-from resolvers import accounts, chat, interests, matching
+from resolvers import accounts, chat, interests, matching, profiles
 from resolvers.accounts import Viewer, Visit
 from resolvers.chat import ConversationView
 from resolvers.effects import ForgetViewer
 from resolvers.operation import Operation
 from resolvers.pagination import PageSizes, page_sizes
+from resolvers.profiles import Person
 
 
 @dataclass
@@ -33,11 +33,11 @@ class Loaders:
     context: Context
 
     @cached_property
-    def profile(self) -> DataLoader[uuid.UUID, Profile | None]:
-        """Other people's profiles (active accounts only), e.g. in match lists."""
+    def profile(self) -> DataLoader[uuid.UUID, Person | None]:
+        """Other people (active accounts only), e.g. in match lists."""
 
-        async def load(ids: list[uuid.UUID]) -> list[Profile | None]:
-            return await matching.profiles_of(self.context.session, ids)
+        async def load(ids: list[uuid.UUID]) -> list[Person | None]:
+            return await profiles.people(self.context.resources.raw_pool, ids)
 
         return DataLoader(load_fn=load)
 
@@ -47,6 +47,19 @@ class Loaders:
             return await interests.interests_by_user(self.context.session, ids)
 
         return DataLoader(load_fn=load)
+
+    @cached_property
+    def match_conversation(self) -> DataLoader[int, ConversationView | None]:
+        """The conversation each match opened, through `conversation` (None: gone or not the
+        viewer's to see): a list of matches asks in one batch."""
+
+        async def load(match_ids: list[int]) -> list[ConversationView | None]:
+            opened = await matching.conversations_of(self.context.resources.raw_pool, match_ids)
+            views = await self.conversation.load_many([opened[m] for m in match_ids if m in opened])
+            by_id = {view.conversation.id: view for view in views if view is not None}
+            return [by_id.get(opened[m]) if m in opened else None for m in match_ids]
+
+        return DataLoader(load_fn=load, cache=False)
 
     @cached_property
     def conversation(self) -> DataLoader[int, ConversationView | None]:

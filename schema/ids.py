@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 import strawberry
 from strawberry.relay import Node
 from strawberry.relay.utils import to_base64
 
-__all__ = ["PERSON", "Node", "decode", "global_id", "key_of", "optional_global_id"]
+__all__ = ["PERSON", "Node", "decode", "global_id", "key_of", "node_id", "optional_global_id"]
 
 # The types whose global ids name a person: any of them is accepted where a userId is asked.
 PERSON = ("User", "OwnProfile", "Me")
@@ -26,6 +27,15 @@ PERSON = ("User", "OwnProfile", "Me")
 
 def global_id(type_name: str, key: object) -> strawberry.ID:
     return strawberry.ID(to_base64(type_name, str(key)))
+
+
+def node_id() -> Any:
+    """A Node type's `id` as a plain attribute, set where the type is built
+    (`self.id = global_id("User", key)`), for types that lists show many of: Strawberry reads
+    it as it reads any attribute, where Node's own `id` field builds an Info, calls
+    `resolve_id` and encodes, per object. The same field in the SDL and the same global id;
+    the type keeps its `resolve_id` (Strawberry checks for one when it builds the schema)."""
+    return strawberry.field(description="The Globally Unique ID of this object")
 
 
 def optional_global_id(type_name: str, key: object | None) -> strawberry.ID | None:

@@ -105,7 +105,7 @@ class InterestRequestMutations:
             op, parse_number(id, "id", "InterestRequest"), Response(response)
         )
         return RespondPayload(
-            request=InterestRequestType(row=request), match=match_type(match, op.viewer.id)
+            request=InterestRequestType(row=request), match=await match_type(op, match)
         )
 
     @viewer_mutation("CancelInterestResult", description="Withdraw a pending request you sent.")

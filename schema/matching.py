@@ -9,14 +9,13 @@ import strawberry
 
 from matching.scoring import explain
 from models import Match, MatchOrigin, MatchStatus, Swipe, SwipeKind
-from models.matching import other_of
-from resolvers import chat, matching
+from resolvers import matching
 from resolvers.operation import Operation
 from schema.chat import ConversationType
 from schema.context import Info
 from schema.errors import AlreadyExists, NotAllowed, NotFound, RateLimited
 from schema.fields import viewer_field, viewer_mutation
-from schema.ids import Node, global_id
+from schema.ids import Node, global_id, node_id
 from schema.types import Connection, User, connection, parse_number, parse_user_id, person, today
 
 SwipeKindEnum = strawberry.enum(SwipeKind, name="SwipeKind")
@@ -86,23 +85,19 @@ class SwipeType(Node):
 class MatchType(Node):
     row: strawberry.Private[Match]
     viewer_id: strawberry.Private[uuid.UUID]
+    id: strawberry.ID = node_id()
 
     @classmethod
     def resolve_id(cls, root: MatchType, *, info: Info) -> str:
         return str(root.row.id)
 
-    async def _user(self, info: Info) -> User | None:
-        return await person(info, other_of(self.row.user_low, self.row.user_high, self.viewer_id))
-
     async def _conversation(self, info: Info) -> ConversationType | None:
-        viewer = await info.context.require_viewer()
         assert self.row.id is not None  # a stored match
-        view = await chat.conversation_of_match(info.context.session, viewer, self.row.id)
-        return ConversationType(view=view, viewer_id=viewer.id) if view else None
+        view = await info.context.loaders.match_conversation.load(self.row.id)
+        return ConversationType(view=view, viewer_id=self.viewer_id) if view else None
 
     user: User | None = strawberry.field(
-        resolver=_user,
-        description="The other person; null if their account is no longer active.",
+        description="The other person; null if their account is no longer active."
     )
     conversation: ConversationType | None = strawberry.field(
         resolver=_conversation,
@@ -115,8 +110,11 @@ class MatchType(Node):
     ended_at: datetime | None
     ended_by_me: bool | None
 
-    def __init__(self, row: Match, viewer_id: uuid.UUID) -> None:
-        self.row, self.viewer_id = row, viewer_id
+    def __init__(self, view: matching.MatchView, viewer_id: uuid.UUID) -> None:
+        row = self.row = view.match
+        self.viewer_id = viewer_id
+        self.id = global_id("Match", row.id)
+        self.user = User(view.other) if view.other else None
         self.origin, self.status = row.origin, row.status
         self.created_at, self.ended_at = row.created_at, row.ended_at
         self.ended_by_me = None if row.ended_by is None else row.ended_by == viewer_id
@@ -128,15 +126,15 @@ class SwipePayload:
     match: MatchType | None = strawberry.field(description="Set when this like made a match.")
 
 
-def match_type(match: Match | None, viewer_id: uuid.UUID) -> MatchType | None:
-    """A match as its person sees it, if there is one."""
-    return MatchType(row=match, viewer_id=viewer_id) if match else None
+async def match_type(op: Operation, match: Match | None) -> MatchType | None:
+    """A match as its person sees it, if there is one (as `matches` lists it)."""
+    return MatchType(await matching.view_of(op, match), op.viewer.id) if match else None
 
 
 def _recommendation(r: matching.Recommendation) -> Recommendation:
     return Recommendation(
         id=global_id("Recommendation", r.profile.user_id),
-        user=User(profile=r.profile),
+        user=User(r.profile),
         score=r.scored.score,
         explanation=Explanation(
             summary=explain(r.scored.shared_interests, r.aligned_goals, r.scored.goals_similarity),
@@ -175,7 +173,7 @@ class MatchingQueries:
         page = await matching.matches(
             op, status=MatchStatus(status) if status else None, first=first, after=after
         )
-        return connection(page, lambda m: MatchType(row=m, viewer_id=op.viewer.id))
+        return connection(page, lambda view: MatchType(view, op.viewer.id))
 
 
 @strawberry.type
@@ -189,7 +187,7 @@ class MatchingMutations:
     ) -> SwipePayload | NotFound | AlreadyExists | RateLimited:
         outcome = await matching.swipe(op, parse_user_id(user_id), SwipeKind.LIKE, note)
         return SwipePayload(
-            swipe=SwipeType(row=outcome.swipe), match=match_type(outcome.match, op.viewer.id)
+            swipe=SwipeType(row=outcome.swipe), match=await match_type(op, outcome.match)
         )
 
     @viewer_mutation(
@@ -215,4 +213,4 @@ class MatchingMutations:
         self, op: Operation, match_id: strawberry.ID
     ) -> MatchType | NotFound | NotAllowed:
         match = await matching.unmatch(op, parse_number(match_id, "matchId", "Match"))
-        return MatchType(row=match, viewer_id=op.viewer.id)
+        return MatchType(await matching.view_of(op, match), op.viewer.id)

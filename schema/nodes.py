@@ -17,7 +17,7 @@ from schema.chat import ConversationType, MessageType, Presence, ReadState
 from schema.context import Info
 from schema.ids import Node, decode
 from schema.interest_requests import InterestRequestType
-from schema.matching import MatchType, SwipeType
+from schema.matching import SwipeType, match_type
 from schema.moderation import ReportReceipt, ReportType
 from schema.notifications import NotificationType
 from schema.types import Me, OwnProfile, PreferencesType, User
@@ -30,7 +30,7 @@ async def _user(info: Info, viewer: Viewer, key: str) -> Node | None:
     if user_id is None:
         return None
     # The same rule as user(id), profile views budget included.
-    return User(profile=await profiles.public_profile(info.context.operation(viewer), user_id))
+    return User(await profiles.public_profile(info.context.operation(viewer), user_id))
 
 
 def _own(key: str, viewer: Viewer) -> bool:
@@ -69,7 +69,7 @@ def _numbered(fetch: Callable[[Info, Viewer, int], Awaitable[Node | None]]) -> R
 
 async def _match(info: Info, viewer: Viewer, key: int) -> Node | None:
     row = await nodes.match(info.context.session, viewer, key)
-    return MatchType(row=row, viewer_id=viewer.id) if row else None
+    return await match_type(info.context.operation(viewer), row)
 
 
 async def _request(info: Info, viewer: Viewer, key: int) -> Node | None:

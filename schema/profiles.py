@@ -100,7 +100,7 @@ class ProfileQueries:
         user_id = parse_id(key_of(id, *PERSON))
         if user_id is None:
             raise Invalid([FieldProblem("id", ErrorCode.INVALID_FORMAT, "Not a user id.")])
-        return User(profile=await profiles.public_profile(op, user_id))
+        return User(await profiles.public_profile(op, user_id))
 
 
 @strawberry.type

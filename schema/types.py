@@ -17,8 +17,9 @@ from models.profiles import age_on
 from rapport.errors import ErrorCode, FieldProblem, Invalid
 from resolvers import profiles
 from resolvers.pagination import Page
+from resolvers.profiles import Person
 from schema.context import Info
-from schema.ids import PERSON, Node, key_of
+from schema.ids import PERSON, Node, global_id, key_of, node_id
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
 IntentEnum = strawberry.enum(Intent, name="Intent", description="What a person is here for.")
@@ -51,15 +52,17 @@ class Location:
 
 # Types are built from their rows: each field is a plain attribute, set once when the type is
 # made (Strawberry reads those with its default resolver, the cheapest path it has; a method per
-# field costs a resolver call per field per object). Only fields that need the database or
-# the request have resolvers. A resolved field that sits among the attributes is declared in
-# its place, `name: T = strawberry.field(resolver=_name)`: a decorated method would go after
-# every attribute in the SDL (declaration order is SDL order).
+# field costs a resolver call per field per object), the Relay `id` too (schema/ids.py
+# node_id). Only fields that need the database or the request have resolvers. A resolved
+# field that sits among the attributes is declared in its place,
+# `name: T = strawberry.field(resolver=_name)`: a decorated method would go after every
+# attribute in the SDL (declaration order is SDL order).
 
 
 @strawberry.type(description="Someone else's profile: public fields only.")
 class User(Node):
-    profile: strawberry.Private[Profile]
+    user_id: strawberry.Private[uuid.UUID]
+    id: strawberry.ID = node_id()
     display_name: str
     age: int
     bio: str
@@ -74,9 +77,15 @@ class User(Node):
     intent: IntentEnum  # type: ignore[valid-type]
     mentorship_role: MentorshipRoleEnum | None  # type: ignore[valid-type]
     expertise: list[str]
+    interests: list[str]
 
-    def __init__(self, profile: Profile) -> None:
-        self.profile = profile
+    def __init__(self, person: Person) -> None:
+        self._public(person)
+        self.id = global_id("User", person.user_id)
+        self.interests = person.interests
+
+    def _public(self, profile: Person | Profile) -> None:
+        self.user_id = profile.user_id
         self.display_name = profile.display_name
         self.age = age_on(profile.birth_date, today())
         self.bio = profile.bio
@@ -94,21 +103,23 @@ class User(Node):
 
     @classmethod
     def resolve_id(cls, root: User, *, info: Info) -> str:
-        return str(root.profile.user_id)
-
-    @strawberry.field
-    async def interests(self, info: Info) -> list[str]:
-        return await info.context.loaders.interests.load(self.profile.user_id)
+        return str(root.user_id)
 
 
 @strawberry.type(description="Your own profile, every field.")
 class OwnProfile(User):
+    async def _interests(self, info: Info) -> list[str]:
+        return await info.context.loaders.interests.load(self.user_id)
+
+    # Read when asked (the viewer's profile comes with authentication, without interests).
+    interests: list[str] = strawberry.field(resolver=_interests)
     birth_date: date
     location: Location | None
     updated_at: datetime
 
     def __init__(self, profile: Profile) -> None:
-        super().__init__(profile)
+        self._public(profile)
+        self.id = global_id("OwnProfile", profile.user_id)
         self.birth_date = profile.birth_date
         self.updated_at = profile.updated_at
         p = profile
@@ -211,8 +222,8 @@ def connection(page: Page[R], node: Callable[[R], T]) -> Connection[T]:
 
 async def person(info: Info, user_id: uuid.UUID) -> User | None:
     """Someone else, through the operation's profile loader (None: gone or not active)."""
-    profile = await info.context.loaders.profile.load(user_id)
-    return User(profile=profile) if profile else None
+    found = await info.context.loaders.profile.load(user_id)
+    return User(found) if found else None
 
 
 def parse_id(value: str) -> uuid.UUID | None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from models import Match, User, UserStatus
+from tests.support.database import count_statements
 from tests.support.ids import key
 from tests.support.people import LIKE, PREFS, RECS, person, recommended, years_ago
 
@@ -356,3 +357,43 @@ async def test_recommendations_need_a_profile(gql) -> None:
     data = (await gql(RECS, {}, token=token))["recommendations"]
     assert data == {"__typename": "NotAllowed", "code": "PROFILE_REQUIRED"}
     assert (await gql(RECS, {}))["recommendations"]["__typename"] == "AuthenticationRequired"
+
+
+MATCH_CONVERSATIONS = """{ matches { ... on MatchConnection { nodes {
+  user { id } conversation { id user { id } } } } } }"""
+CONVERSATION_IDS = """{ conversations { ... on ConversationConnection { nodes {
+  id user { id } } } } }"""
+
+
+async def test_conversations_of_listed_matches_load_in_one_batch(gql, resources) -> None:
+    """Match.conversation goes through a loader keyed by match id: each match shows its own
+    conversation, with the same statements for a list of one match as for many."""
+
+    async def matches_of(who) -> list[dict]:
+        data = await gql(MATCH_CONVERSATIONS, token=who.token)
+        return data["matches"]["nodes"]
+
+    me = await person(gql)
+
+    async def match_with_me():
+        other = await person(gql)
+        await gql(LIKE, {"id": other.id}, token=me.token)
+        await gql(LIKE, {"id": me.id}, token=other.token)
+        return other
+
+    await match_with_me()
+    with count_statements(resources.engine) as few:
+        (one,) = await matches_of(me)
+    for _ in range(3):
+        await match_with_me()
+    with count_statements(resources.engine) as many:
+        listed = await matches_of(me)
+    opened = (await gql(CONVERSATION_IDS, token=me.token))["conversations"]["nodes"]
+    conversation_of = {c["user"]["id"]: c["id"] for c in opened}
+    assert len(listed) == 4 and listed[-1] == one
+    assert all(m["conversation"]["user"] == m["user"] for m in listed)
+    assert [m["conversation"]["id"] for m in listed] == [
+        conversation_of[m["user"]["id"]] for m in listed
+    ]
+    assert len(set(conversation_of.values())) == 4
+    assert len(many) == len(few)
