@@ -1,5 +1,6 @@
 """Per-operation cost of the metrics (README: "Metrics and traces"): CPU time of
-schema.execute of a named trivial query, with OperationScope._measure as built and replaced by
+schema.execute of a named trivial query, with the step that counts and times each operation
+(schema/extensions.py end_operation, as schema/execution.py calls it) as built and replaced by
 a no-op, in interleaved rounds; then the counter and histogram update alone. CPU time, not
 wall time, so that other load on the machine counts less. Run with PROMETHEUS_MULTIPROC_DIR
 set to an empty directory for the multiprocess figures.
@@ -13,7 +14,7 @@ import time
 
 from rapport import metrics
 from schema import schema
-from schema.extensions import OperationScope
+from schema import execution
 
 QUERY = "query Probe { __typename }"
 N = 5000
@@ -28,15 +29,15 @@ async def run(n: int) -> float:
 
 
 async def main() -> None:
-    measured = OperationScope._measure
+    measured = execution.end_operation
     await run(2000)
     on, off = [], []
     for _ in range(7):
-        OperationScope._measure = measured  # type: ignore[method-assign]
+        execution.end_operation = measured
         on.append(await run(N))
-        OperationScope._measure = lambda self, *a: None  # type: ignore[method-assign]
+        execution.end_operation = lambda *a: None
         off.append(await run(N))
-    OperationScope._measure = measured  # type: ignore[method-assign]
+    execution.end_operation = measured
     with_, without = statistics.median(on), statistics.median(off)
     print(
         f"with metrics: median {with_:.1f} us/op; without: {without:.1f} us/op; "
