@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import strawberry
-from graphql import FieldNode, GraphQLError, GraphQLObjectType
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLLeafType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    Undefined,
+    is_leaf_type,
+)
 from graphql import OperationType as GraphQLOperationType
 from graphql.execution import Executor
 from graphql.pyutils.ref_map import RefMap
@@ -167,11 +175,77 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 context.outcome = runtime.name
         return runtime
 
+    def execute_field(
+        self,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: Any,
+        path: Any,
+        position_context: Any,
+    ) -> Any:
+        """A plain attribute holding a scalar or an enum (a "basic" Strawberry field: no
+        resolver, no extension, no argument) is read and serialised here, without the
+        GraphQLResolveInfo graphql-core builds for every field (Strawberry's, of 15 fields)
+        that such a field never reads: most fields of a list are these (a page of 20
+        matches with their people has about 200). Anything else, and any value that is not
+        plainly serialisable (null in a non-null field, a bad enum value), takes
+        graphql-core's own path, errors and all."""
+        node = field_details_list[0].node
+        leaf = _basic_leaf(parent_type, node.name.value)
+        if leaf is not None and not node.arguments:
+            named, nullable, read = leaf
+            try:
+                value = read(source, None)
+                if value is None:
+                    if nullable:
+                        return None
+                else:
+                    coerced = named.coerce_output_value(value)
+                    if coerced is not None and coerced is not Undefined:
+                        return coerced
+            except Exception:  # noqa: S110 - graphql-core's path reports it
+                pass
+        return super().execute_field(
+            parent_type, source, field_details_list, path, position_context
+        )
+
     def build_per_event_executor(self, payload: Any) -> Executor:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         executor._stream_usages = RefMap()
         return executor
+
+
+_BasicLeaf = tuple[GraphQLLeafType, bool, Callable[[Any, None], Any]]
+_BASIC_LEAVES: dict[tuple[GraphQLObjectType, str], _BasicLeaf | None] = {}
+
+
+def _basic_leaf(parent: GraphQLObjectType, name: str) -> _BasicLeaf | None:
+    """(its scalar or enum type, whether it is nullable, its resolver) when the field is a
+    basic Strawberry field of a leaf type; None otherwise. Worked out once per field."""
+    key = (parent, name)
+    try:
+        return _BASIC_LEAVES[key]
+    except KeyError:
+        pass
+    found: _BasicLeaf | None = None
+    field = parent.fields.get(name)
+    resolve = field.resolve if field is not None else None
+    if field is not None and resolve is not None and not field.args and is_basic(resolve):
+        type_ = field.type
+        nullable = not isinstance(type_, GraphQLNonNull)
+        named = type_ if nullable else type_.of_type
+        if is_leaf_type(named):
+            found = (named, nullable, resolve)
+    _BASIC_LEAVES[key] = found
+    return found
+
+
+def is_basic(resolve: Callable[..., Any]) -> bool:
+    """Strawberry's resolver of a basic field (schema_converter `_get_basic_result`: an
+    attribute read, no Info, no extension); tests/test_schema_file.py checks that the schema
+    has such fields, so a rename in Strawberry shows."""
+    return getattr(resolve, "__name__", "") == "_get_basic_result"
 
 
 def build_schema(**options: Any) -> strawberry.Schema:
