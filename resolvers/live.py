@@ -19,6 +19,8 @@ from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanage
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import asyncpg
+
 from models import Message, Notification
 from rapport.db import OperationSession
 from rapport.errors import Problems
@@ -80,6 +82,7 @@ async def _rows_then_live(
 
 async def message_stream(
     sessions: Sessions,
+    pool: asyncpg.Pool,
     hub: Subscriber,
     viewer_id: uuid.UUID,
     conversation_id: int,
@@ -94,8 +97,7 @@ async def message_stream(
         start = after if after is not None else (m.conversation.last_message_id or 0)
 
         async def read_after(last: int) -> list[Message]:
-            async with sessions() as session:
-                return await messages_after(session, conversation_id, last)
+            return await messages_after(pool, conversation_id, last)
 
         stream = _rows_then_live(
             events,
@@ -168,7 +170,7 @@ async def messages(
     after_id = message_id(problems, "after", after)
     problems.raise_if_any()
     r, viewer_id = op.resources, op.viewer.id
-    stream = message_stream(r.sessionmaker, r.hub, viewer_id, conversation_id, after_id)
+    stream = message_stream(r.sessionmaker, r.raw_pool, r.hub, viewer_id, conversation_id, after_id)
     async with (
         online(op),
         r.presence.hold(watching_key(viewer_id, conversation_id)),

@@ -19,7 +19,7 @@ from schema.errors import AuthenticationRequired, NotAllowed, NotFound, RateLimi
 from schema.fields import viewer_field, viewer_mutation
 from schema.ids import Node, global_id, key_of, optional_global_id
 from schema.live import each
-from schema.types import Connection, User, connection, parse_number, parse_user_id, person
+from schema.types import Connection, User, connection, parse_number, parse_user_id
 
 
 @strawberry.type(name="Message")
@@ -71,16 +71,13 @@ class ConversationType(Node):
 
     @classmethod
     def resolve_id(cls, root: ConversationType, *, info: Info) -> str:
-        return str(root.view.conversation.id)
-
-    async def _user(self, info: Info) -> User | None:
-        return await person(info, self.view.other_id)
+        return str(root.view.id)
 
     async def _online(self, info: Info) -> bool:
         return await chat.is_online(info.context.resources, self.view.other_id)
 
     user: User | None = strawberry.field(
-        resolver=_user, description="The other member (None if their account is gone)."
+        description="The other member (None if their account is gone)."
     )
     open: bool = strawberry.field(
         description="False after an unmatch: it can be read, not written."
@@ -104,10 +101,11 @@ class ConversationType(Node):
 
     def __init__(self, view: ConversationView, viewer_id: uuid.UUID) -> None:
         self.view, self.viewer_id = view, viewer_id
+        self.user = User(profile=view.other) if view.other else None
         self.open = view.open
         last = view.last_message
         self.last_message = MessageType(row=last, viewer_id=viewer_id) if last else None
-        self.last_activity_at = view.conversation.last_message_at
+        self.last_activity_at = view.last_activity_at
         self.unread_count = view.unread
         self.last_read_id = optional_global_id("Message", view.last_read_id)
         self.last_seen_at = view.other_last_seen_at

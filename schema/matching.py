@@ -97,7 +97,9 @@ class MatchType(Node):
     async def _conversation(self, info: Info) -> ConversationType | None:
         viewer = await info.context.require_viewer()
         assert self.row.id is not None  # a stored match
-        view = await chat.conversation_of_match(info.context.session, viewer, self.row.id)
+        view = await chat.conversation_of_match(
+            info.context.resources.raw_pool, viewer.id, self.row.id
+        )
         return ConversationType(view=view, viewer_id=viewer.id) if view else None
 
     user: User | None = strawberry.field(
