@@ -17,7 +17,7 @@ from resolvers.operation import Operation
 from schema.context import Info
 from schema.errors import AuthenticationRequired, NotAllowed, NotFound, RateLimited, ValidationError
 from schema.fields import viewer_field, viewer_mutation
-from schema.ids import Node, global_id, key_of, optional_global_id
+from schema.ids import Node, global_id, id_field, key_of, optional_global_id
 from schema.live import each
 from schema.types import Connection, User, connection, parse_number, parse_user_id
 
@@ -28,6 +28,7 @@ class MessageType(Node):
 
     row: strawberry.Private[Message]
     viewer_id: strawberry.Private[uuid.UUID]
+    _id: strawberry.ID = id_field()
     conversation_id: strawberry.ID
     sender_id: strawberry.ID | None = strawberry.field(
         description="None once the sender deleted their account."
@@ -41,6 +42,7 @@ class MessageType(Node):
 
     def __init__(self, row: Message, viewer_id: uuid.UUID) -> None:
         self.row, self.viewer_id = row, viewer_id
+        self._id = global_id("Message", row.id)
         self.conversation_id = global_id("Conversation", row.conversation_id)
         self.sender_id = optional_global_id("User", row.sender_id)
         self.mine = row.sender_id == viewer_id
@@ -68,6 +70,7 @@ class MessageType(Node):
 class ConversationType(Node):
     view: strawberry.Private[ConversationView]
     viewer_id: strawberry.Private[uuid.UUID]
+    _id: strawberry.ID = id_field()
 
     @classmethod
     def resolve_id(cls, root: ConversationType, *, info: Info) -> str:
@@ -101,6 +104,7 @@ class ConversationType(Node):
 
     def __init__(self, view: ConversationView, viewer_id: uuid.UUID) -> None:
         self.view, self.viewer_id = view, viewer_id
+        self._id = global_id("Conversation", view.id)
         self.user = User(profile=view.other) if view.other else None
         self.open = view.open
         last = view.last_message
