@@ -243,4 +243,6 @@ async def test_conversations_of_listed_messages_load_in_one_batch(gql, resources
         n["lastMessage"]["conversation"]["unreadCount"] for n in data["conversations"]["nodes"]
     ] == [1, 1, 1, 6]
     assert len(many) == len(few)
-    assert len(many_raw) == len(few_raw) > 0
+    # On the raw pool: each list one statement, and the conversations of each list's
+    # messages one batch (the two lists' batches may coincide: they resolve concurrently).
+    assert 0 < len(many_raw) <= 4 and 0 < len(few_raw) <= 4
