@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 import strawberry
 
@@ -18,7 +18,7 @@ from rapport.errors import ErrorCode, FieldProblem, Invalid
 from resolvers import profiles
 from resolvers.pagination import Page
 from schema.context import Info
-from schema.ids import PERSON, Node, key_of
+from schema.ids import PERSON, Node, global_id, id_field, key_of
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
 IntentEnum = strawberry.enum(Intent, name="Intent", description="What a person is here for.")
@@ -60,6 +60,7 @@ class Location:
 @strawberry.type(description="Someone else's profile: public fields only.")
 class User(Node):
     profile: strawberry.Private[Profile]
+    _id: strawberry.ID = id_field()
     display_name: str
     age: int
     bio: str
@@ -77,6 +78,7 @@ class User(Node):
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
+        self._id = global_id(self._type_name, profile.user_id)
         self.display_name = profile.display_name
         self.age = age_on(profile.birth_date, today())
         self.bio = profile.bio
@@ -92,6 +94,8 @@ class User(Node):
         self.mentorship_role = profile.mentorship_role  # type: ignore[assignment]
         self.expertise = profile.expertise
 
+    _type_name: ClassVar[str] = "User"  # its subclasses' ids name their own type
+
     @classmethod
     def resolve_id(cls, root: User, *, info: Info) -> str:
         return str(root.profile.user_id)
@@ -103,6 +107,7 @@ class User(Node):
 
 @strawberry.type(description="Your own profile, every field.")
 class OwnProfile(User):
+    _type_name: ClassVar[str] = "OwnProfile"
     birth_date: date
     location: Location | None
     updated_at: datetime
