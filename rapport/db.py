@@ -136,6 +136,14 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """What the raw pool runs on a connection given back (after asyncpg's own roll-back of a
+    transaction left open): nothing. Its users set no session state (no SET, LISTEN, session
+    advisory lock or cursor outside a transaction), so asyncpg's default reset (`RESET ALL`,
+    `UNLISTEN *`, ... : a round trip on every release, twice per request with authentication)
+    would find nothing to undo."""
+
+
 async def create_raw_pool(settings: Settings) -> asyncpg.Pool:
     """A small plain-asyncpg pool, for the few hot queries that bypass SQLAlchemy."""
     assert settings.database_url is not None
@@ -146,6 +154,7 @@ async def create_raw_pool(settings: Settings) -> asyncpg.Pool:
         min_size=1,
         max_size=max(2, settings.db_pool_size // 2),
         init=_json_codecs,
+        reset=_no_session_state,
         server_settings={"application_name": "rapport-hot"},
     )
 
