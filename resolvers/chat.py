@@ -24,7 +24,7 @@ from models import (
     User,
 )
 from models.base import from_row, utcnow
-from models.chat import MAX_BODY, MAX_CLIENT_ID
+from models.chat import MAX_BODY, MAX_CLIENT_ID, MESSAGE_COLUMNS, MessageRow
 from models.matching import ordered_pair, other_of
 from rapport.db import OperationSession
 from rapport.errors import (
@@ -182,7 +182,7 @@ async def is_online(resources: Resources, user_id: uuid.UUID) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    message: Message
+    message: MessageRow
     recipient_id: uuid.UUID
     created: bool  # False: a retry answered with the message stored the first time
     # What follows the commit (resolvers/effects.py): the message event, and the recipient's
@@ -200,9 +200,6 @@ def _key_used_elsewhere() -> Invalid:
             )
         ]
     )
-
-
-_MESSAGE_COLUMNS = tuple(Message.model_fields)
 
 
 def _member_of(viewer: str) -> str:
@@ -259,20 +256,20 @@ VALUES ($1, 'new_message', $2,
 """
 
 _EARLIER_SQL = f"""
-SELECT {", ".join(_MESSAGE_COLUMNS)} FROM messages
+SELECT {", ".join(MESSAGE_COLUMNS)} FROM messages
 WHERE sender_id = $1 AND client_message_id = $2
 """  # noqa: S608 (column names come from the model)
 
 
 async def _earlier(
     conn: asyncpg.Connection, conversation_id: int, sender_id: uuid.UUID, client_id: str
-) -> Message | None:
+) -> MessageRow | None:
     """A retry: the message this sender stored with this key (in this conversation; a key
     used for another conversation is refused)."""
     record = await conn.fetchrow(_EARLIER_SQL, sender_id, client_id)
     if record is None:
         return None
-    earlier = from_row(Message, dict(record))
+    earlier = MessageRow(*record)
     if earlier.conversation_id != conversation_id:
         raise _key_used_elsewhere()
     return earlier
@@ -280,7 +277,7 @@ async def _earlier(
 
 async def send_message(
     op: Operation, conversation_id: int, body: str, client_message_id: str
-) -> Message:
+) -> MessageRow:
     """Send a message (rate-limited per sender): stored and committed, then announced to the
     conversation (and, by notification, to a recipient not watching it). Idempotent per
     (sender, clientMessageId): a retry returns the message stored the first time, even after
@@ -317,6 +314,7 @@ async def store_message(
     )
     client_id = _client_message_id(problems, client_message_id)
     problems.raise_if_any()
+    assert cleaned is not None  # required
     now = utcnow()
     async with pool.acquire() as conn, conn.transaction():
         record = await conn.fetchrow(_SEND_SQL, conversation_id, viewer.id, cleaned, client_id, now)
@@ -337,17 +335,7 @@ async def store_message(
         notify_other = not await watching(other_id)
         if notify_other:
             await conn.execute(_NOTIFY_SQL, other_id, viewer.id, conversation_id, new_id, now)
-    message = from_row(
-        Message,
-        {
-            "id": new_id,
-            "conversation_id": conversation_id,
-            "sender_id": viewer.id,
-            "body": cleaned,
-            "client_message_id": client_id,
-            "created_at": now,
-        },
-    )
+    message = MessageRow(new_id, conversation_id, viewer.id, cleaned, client_id, now)
     effects: list[Hashable] = [events.message_added(message, previous_id)]
     if notify_other:
         effects.append(events.notified(other_id))
@@ -357,11 +345,6 @@ async def store_message(
 def message_id(problems: Problems, field: str, value: str | None) -> int | None:
     """A message id as clients send it (the ID of a Message, which is also its cursor)."""
     return row_id(problems, field, value, "message")
-
-
-def _message(values: Sequence[Any]) -> Message:
-    """A message of a raw row's columns (_MESSAGE_COLUMNS, in that order)."""
-    return from_row(Message, dict(zip(_MESSAGE_COLUMNS, values, strict=True)))
 
 
 # Reading a conversation's messages is one statement on the raw pool (no ORM session, no
@@ -379,17 +362,24 @@ WHERE c.id = $1 AND {not_blocked}
 ORDER BY msg.id {order}
 """
 _HISTORY_PARTS = {
-    "columns": ", ".join(f"msg.{c}" for c in _MESSAGE_COLUMNS),
+    "columns": ", ".join(f"msg.{c}" for c in MESSAGE_COLUMNS),
     "member_of": _member_of("$2"),
     "not_blocked": _NOT_BLOCKED,
 }
 _NEWEST_BEFORE_SQL = _HISTORY_SQL.format(direction="<", order="DESC", **_HISTORY_PARTS)
 _OLDEST_AFTER_SQL = _HISTORY_SQL.format(direction=">", order="ASC", **_HISTORY_PARTS)
 
+# A message by id, if it is in one of the viewer's conversations.
+_VISIBLE_MESSAGE_SQL = f"""
+SELECT {", ".join(f"msg.{c}" for c in MESSAGE_COLUMNS)}
+FROM messages msg JOIN {_member_of("$2")} ON c.id = msg.conversation_id
+WHERE msg.id = $1 AND {_NOT_BLOCKED}
+"""  # noqa: S608 (column names come from the model; the only inputs are parameters)
+
 # For subscriptions, which checked membership when they started: the next messages after a
 # cursor, oldest first.
 _NEXT_SQL = f"""
-SELECT {", ".join(_MESSAGE_COLUMNS)} FROM messages
+SELECT {", ".join(MESSAGE_COLUMNS)} FROM messages
 WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3
 """  # noqa: S608 (column names come from the model)
 
@@ -401,7 +391,7 @@ async def history(
     first: int | None,
     before: str | None,
     after: str | None,
-) -> Page[Message]:
+) -> Page[MessageRow]:
     """Messages newest first (`before` a message id pages back in time), or, with `after` a
     message id, oldest first from just after it (catching up). Cursors are message ids."""
     problems = Problems()
@@ -422,7 +412,7 @@ async def history(
     )
     if not records:
         raise _no_such_conversation(conversation_id)
-    rows = [_message(r) for r in records if r[0] is not None]
+    rows = [MessageRow(*r) for r in records if r[0] is not None]
     items = rows[: request.first]
     return Page(
         items=items,
@@ -434,10 +424,10 @@ async def history(
 
 async def messages_after(
     pool: asyncpg.Pool, conversation_id: int, after_id: int, limit: int = REPLAY_BATCH
-) -> list[Message]:
+) -> list[MessageRow]:
     """For subscriptions (membership already checked): the next messages after a cursor."""
     records = await pool.fetch(_NEXT_SQL, conversation_id, after_id, limit)
-    return [_message(r) for r in records]
+    return [MessageRow(*r) for r in records]
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,14 +440,14 @@ class ConversationView:
     # The other member's profile; None unless their account is active (as `public_profile`).
     other: Profile | None
     open: bool
-    last_message: Message | None
+    last_message: MessageRow | None
     unread: int
     last_read_id: int
     other_last_seen_at: datetime | None
 
 
 _PROFILE_COLUMNS = tuple(c.name for c in Profile.__table__.columns)  # type: ignore[attr-defined]
-_LAST_MESSAGE = slice(7, 7 + len(_MESSAGE_COLUMNS))
+_LAST_MESSAGE = slice(7, 7 + len(MESSAGE_COLUMNS))
 _PROFILE = slice(_LAST_MESSAGE.stop, None)
 
 # The viewer's conversations (not across a block) with everything `conversations` shows of
@@ -470,7 +460,7 @@ SELECT c.id, c.last_message_at, mt.status = 'active', me.last_read_id, other.id,
        (SELECT count(*) FROM messages n
         WHERE n.conversation_id = c.id AND n.id > me.last_read_id
           AND n.sender_id IS DISTINCT FROM $1),
-       {", ".join(f"lm.{c}" for c in _MESSAGE_COLUMNS)},
+       {", ".join(f"lm.{c}" for c in MESSAGE_COLUMNS)},
        {", ".join(f"p.{c}" for c in _PROFILE_COLUMNS)}
 FROM {_member_of("$1")}
 CROSS JOIN LATERAL (
@@ -501,7 +491,7 @@ def _view(record: Sequence[Any]) -> ConversationView:
         other_id=values[4],
         other_last_seen_at=values[5],
         unread=values[6],
-        last_message=_message(last) if last[0] is not None else None,
+        last_message=MessageRow(*last) if last[0] is not None else None,
         other=(
             from_row(Profile, dict(zip(_PROFILE_COLUMNS, profile, strict=True)))
             if profile[0] is not None
@@ -623,10 +613,9 @@ async def read_state(op: Operation, conversation_id: int) -> ReadMark:
     return ReadMark(conversation_id, viewer.id, m.other_id, mark, unread)
 
 
-async def visible_message(op: Operation, message_id: int) -> Message:
+async def visible_message(op: Operation, message_id: int) -> MessageRow:
     """A message of one of the viewer's conversations; NotFound otherwise."""
-    message = await op.session.get(Message, message_id)
-    if message is None:
+    record = await op.resources.raw_pool.fetchrow(_VISIBLE_MESSAGE_SQL, message_id, op.viewer.id)
+    if record is None:
         raise NotFoundError("No such message.", field="id", id=str(message_id))
-    await membership(op.session, op.viewer.id, message.conversation_id)
-    return message
+    return MessageRow(*record)

@@ -21,7 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
-from models import Message, Notification
+from models import Notification
+from models.chat import MessageRow
 from rapport.db import OperationSession
 from rapport.errors import Problems
 from rapport.presence import online_key, watching_key
@@ -33,7 +34,7 @@ from resolvers.operation import Operation
 from resolvers.pagination import row_id
 
 Sessions = Callable[[], AbstractAsyncContextManager[OperationSession]]
-Row = TypeVar("Row", Message, Notification)
+Row = TypeVar("Row", MessageRow, Notification)
 
 
 class Subscriber(Protocol):
@@ -87,7 +88,7 @@ async def message_stream(
     viewer_id: uuid.UUID,
     conversation_id: int,
     after: int | None,
-) -> AsyncGenerator[Message, None]:
+) -> AsyncGenerator[MessageRow, None]:
     """Every message of the conversation after `after` (a message id; None: from now on), in
     order, exactly once, then each new one as it is committed. Raises NotFoundError at once if
     the viewer is not a member."""
@@ -96,7 +97,7 @@ async def message_stream(
             m = await membership(session, viewer_id, conversation_id)
         start = after if after is not None else (m.conversation.last_message_id or 0)
 
-        async def read_after(last: int) -> list[Message]:
+        async def read_after(last: int) -> list[MessageRow]:
             return await messages_after(pool, conversation_id, last)
 
         stream = _rows_then_live(
@@ -162,7 +163,7 @@ async def signal_stream(
 
 async def messages(
     op: Operation, conversation_id: int, after: str | None
-) -> AsyncGenerator[Message, None]:
+) -> AsyncGenerator[MessageRow, None]:
     """`message_stream` for the viewer, `after` as clients send it (a message id). While it
     lives the viewer is online and watching the conversation (so a message sent to them
     there stores no notification: they see it)."""

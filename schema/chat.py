@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from models import Message
+from models.chat import MessageRow
 from resolvers import chat, live
 from resolvers.chat import ConversationView, ReadMark
 from resolvers.operation import Operation
@@ -26,7 +26,7 @@ from schema.types import Connection, User, connection, parse_number, parse_user_
 class MessageType(Node):
     """Its id is also its cursor (before/after/upTo): ids grow in each conversation's order."""
 
-    row: strawberry.Private[Message]
+    row: strawberry.Private[MessageRow]
     viewer_id: strawberry.Private[uuid.UUID]
     _id: strawberry.ID = id_field()
     conversation_id: strawberry.ID
@@ -40,7 +40,7 @@ class MessageType(Node):
     )
     created_at: datetime
 
-    def __init__(self, row: Message, viewer_id: uuid.UUID) -> None:
+    def __init__(self, row: MessageRow, viewer_id: uuid.UUID) -> None:
         self.row, self.viewer_id = row, viewer_id
         self._id = global_id("Message", row.id)
         self.conversation_id = global_id("Conversation", row.conversation_id)
