@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, select, update
 from sqlmodel import col
 
 from models import (
@@ -19,7 +19,6 @@ from models import (
     ConversationMember,
     Match,
     MatchStatus,
-    Message,
     Profile,
     User,
 )
@@ -560,22 +559,13 @@ async def mark_read(op: Operation, conversation_id: int, up_to: str) -> ReadMark
     stored = max(mark, m.member.last_read_id)
     op.after_commit(events.read(conversation_id, viewer.id, stored))
     await session.commit()
-    unread = await _unread(session, viewer.id, conversation_id, stored)
-    return ReadMark(conversation_id, viewer.id, m.other_id, stored, unread)
+    view = await _view_of(op, conversation_id)
+    return ReadMark(conversation_id, viewer.id, m.other_id, stored, view.unread if view else 0)
 
 
-async def _unread(
-    session: OperationSession, viewer_id: uuid.UUID, conversation_id: int, after_id: int
-) -> int:
-    """Messages from the other member after a read mark."""
-    count = await session.scalar(
-        select(func.count()).where(
-            col(Message.conversation_id) == conversation_id,
-            col(Message.id) > after_id,
-            col(Message.sender_id).is_distinct_from(viewer_id),
-        )
-    )
-    return int(count or 0)
+async def _view_of(op: Operation, conversation_id: int) -> ConversationView | None:
+    views = await conversation_views(op.resources.raw_pool, op.viewer.id, [conversation_id])
+    return views.get(conversation_id)
 
 
 async def conversation_views(
@@ -589,10 +579,10 @@ async def conversation_views(
 
 async def conversation_view(op: Operation, conversation_id: int) -> ConversationView:
     """One of the viewer's conversations as `conversations` lists it; NotFound otherwise."""
-    views = await conversation_views(op.resources.raw_pool, op.viewer.id, [conversation_id])
-    if conversation_id not in views:
+    view = await _view_of(op, conversation_id)
+    if view is None:
         raise _no_such_conversation(conversation_id)
-    return views[conversation_id]
+    return view
 
 
 async def conversation_of_match(
@@ -606,11 +596,8 @@ async def conversation_of_match(
 
 async def read_state(op: Operation, conversation_id: int) -> ReadMark:
     """The viewer's read mark in one of their conversations; NotFound otherwise."""
-    session, viewer = op.session, op.viewer
-    m = await membership(session, viewer.id, conversation_id)
-    mark = m.member.last_read_id
-    unread = await _unread(session, viewer.id, conversation_id, mark)
-    return ReadMark(conversation_id, viewer.id, m.other_id, mark, unread)
+    view = await conversation_view(op, conversation_id)
+    return ReadMark(conversation_id, op.viewer.id, view.other_id, view.last_read_id, view.unread)
 
 
 async def visible_message(op: Operation, message_id: int) -> MessageRow:
