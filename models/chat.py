@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -100,6 +101,24 @@ class Message(SQLModel, table=True):
     body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     client_message_id: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = timestamp_field()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A stored message as the chat reads and delivers it: `Message`'s columns, in its order,
+    as plain values. Reads and live deliveries build one per message (on the raw pool, from
+    events), where an ORM instance per row cost more than the rest of reading a list."""
+
+    id: int
+    conversation_id: int
+    sender_id: uuid.UUID | None
+    body: str
+    client_message_id: str
+    created_at: datetime
+
+
+MESSAGE_COLUMNS = tuple(f.name for f in fields(MessageRow))
+assert tuple(Message.model_fields) == MESSAGE_COLUMNS, "MessageRow is Message's columns"
 
 
 class Notification(SQLModel, table=True):

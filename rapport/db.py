@@ -136,29 +136,77 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
-    """What the raw pool does to a connection it takes back, beyond asyncpg's own rollback of
-    a transaction left open: nothing. asyncpg's default runs a reset query (advisory locks,
-    cursors, LISTEN, settings) at every release, a round trip per statement of the hot paths
-    (5% of the worker's CPU on `user(id)` and `matches`, py-spy under bench/peer.py; a tenth
-    of sendMessage's database time under bench/chat.py), and
-    the statements on this pool change none of them (no session settings, LISTEN, cursors
-    outside a transaction or session-level advisory locks)."""
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """What the raw pool runs on a connection given back (after asyncpg's own roll-back of a
+    transaction left open): nothing. Its users set no session state (no SET, LISTEN, session
+    advisory lock or cursor outside a transaction), so asyncpg's default reset (`RESET ALL`,
+    `UNLISTEN *`, ... : a round trip on every release, twice per request with authentication)
+    would find nothing to undo."""
+
+
+class FairPool(asyncpg.Pool):
+    """asyncpg's pool, its connections handed out in the order they were asked for. asyncpg
+    queues free connections in an asyncio.Queue, which gives a released connection to
+    whichever task asks next, ahead of the tasks already waiting (a woken waiter that finds the
+    queue empty again goes to the back): with more requests in flight than connections, some
+    wait many turns. Measured with bench/peer.py (16 connections, 5 in the pool): p99 4 to 9
+    times p50. A FIFO semaphore of the pool's size in front of it (asyncio's is fair) serves
+    them in turn."""
+
+    __slots__ = ("_turns",)
+
+    def __init__(self, dsn: str, *, max_size: int, **options: Any) -> None:
+        super().__init__(dsn, max_size=max_size, **options)
+        self._turns = asyncio.Semaphore(max_size)
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        """As asyncpg's, in turn; only `async with pool.acquire() as conn` (what `fetch` and
+        the others use), not `await pool.acquire()`."""
+        return _InTurn(self._turns, super().acquire(timeout=timeout))
+
+
+class _InTurn:
+    __slots__ = ("_inner", "_turns")
+
+    def __init__(self, turns: asyncio.Semaphore, inner: Any) -> None:
+        self._turns, self._inner = turns, inner
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        await self._turns.acquire()
+        try:
+            return await self._inner.__aenter__()
+        except BaseException:
+            self._turns.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            await self._inner.__aexit__(*exc)
+        finally:
+            self._turns.release()
 
 
 async def create_raw_pool(settings: Settings) -> asyncpg.Pool:
-    """A small plain-asyncpg pool, for the few hot queries that bypass SQLAlchemy."""
+    """A small plain-asyncpg pool, for the hot queries that bypass SQLAlchemy (authentication,
+    people's and matches' reads, the chat's reads and sends)."""
     assert settings.database_url is not None
     url = make_url(settings.database_url)
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return await asyncpg.create_pool(
+    pool = FairPool(
         dsn,
         min_size=1,
         max_size=max(2, settings.db_pool_size // 2),
         init=_json_codecs,
-        reset=_nothing_to_reset,
+        reset=_no_session_state,
         server_settings={"application_name": "rapport-hot"},
+        # asyncpg.create_pool's defaults, which its Pool does not have
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        loop=None,
     )
+    return await pool
 
 
 def describe(url: str) -> str:

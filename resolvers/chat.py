@@ -5,13 +5,13 @@ hub only says that something new exists (see resolvers/events.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Hashable
+from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlmodel import col
 
 from models import (
@@ -19,11 +19,10 @@ from models import (
     ConversationMember,
     Match,
     MatchStatus,
-    Message,
     User,
 )
-from models.base import from_row, utcnow
-from models.chat import MAX_BODY, MAX_CLIENT_ID
+from models.base import utcnow
+from models.chat import MAX_BODY, MAX_CLIENT_ID, MESSAGE_COLUMNS, MessageRow
 from models.matching import ordered_pair, other_of
 from rapport.db import OperationSession
 from rapport.errors import (
@@ -40,14 +39,15 @@ from resolvers import events, validation
 from resolvers.accounts import Viewer
 from resolvers.operation import Operation
 from resolvers.pagination import (
+    MAX_BIGINT,
     Page,
     is_int_key,
     make_page,
     page_request,
     page_sizes,
     row_id,
-    rows_after,
 )
+from resolvers.profiles import PERSON_COLUMNS, Person, person_of
 from resolvers.visibility import active_account, blocked_between
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ async def is_online(resources: Resources, user_id: uuid.UUID) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    message: Message
+    message: MessageRow
     recipient_id: uuid.UUID
     created: bool  # False: a retry answered with the message stored the first time
     # What follows the commit (resolvers/effects.py): the message event, and the recipient's
@@ -201,7 +201,19 @@ def _key_used_elsewhere() -> Invalid:
     )
 
 
-_MESSAGE_COLUMNS = tuple(Message.model_fields)
+def _member_of(viewer: str) -> str:
+    """FROM a conversation `c` of the viewer (the parameter `viewer` names), its match `mt`
+    and the viewer's membership `me`: the raw SQL reads' and the send's one statement of
+    membership (with _NOT_BLOCKED, what `membership` checks)."""
+    return f"""conversations c
+    JOIN matches mt ON mt.id = c.match_id
+    JOIN conversation_members me ON me.conversation_id = c.id AND me.user_id = {viewer}"""
+
+
+# No block between the members (resolvers/visibility.py blocked_between: the view).
+_NOT_BLOCKED = """NOT EXISTS (
+        SELECT 1 FROM block_pairs bp WHERE bp.person = mt.user_low AND bp.other = mt.user_high
+    )"""
 
 # Sending is the chat's hot path, so its write is one statement on the plain asyncpg pool (as
 # authentication is; see resolvers/accounts.py): it locks the conversation row (sends are
@@ -211,18 +223,14 @@ _MESSAGE_COLUMNS = tuple(Message.model_fields)
 # conversation's last message and the sender's read mark (one has read one's own). Its row
 # says which of these happened. Profiled with py-spy under bench/chat.py, the ORM's statement
 # building and flushing had been a third of the server's CPU per message.
-_SEND_SQL = """
+_SEND_SQL = f"""
 WITH target AS (
-    SELECT conv.last_message_id,
+    SELECT c.last_message_id,
            mt.status = 'active' AS open,
            mt.user_low, mt.user_high
-    FROM conversations conv
-    JOIN matches mt ON mt.id = conv.match_id
-    JOIN conversation_members me ON me.conversation_id = conv.id AND me.user_id = $2
-    WHERE conv.id = $1 AND NOT EXISTS (  -- resolvers/visibility.py blocked_between
-        SELECT 1 FROM block_pairs bp WHERE bp.person = mt.user_low AND bp.other = mt.user_high
-    )
-    FOR UPDATE OF conv
+    FROM {_member_of("$2")}
+    WHERE c.id = $1 AND {_NOT_BLOCKED}
+    FOR UPDATE OF c
 ), stored AS (
     INSERT INTO messages (conversation_id, sender_id, body, client_message_id, created_at)
     SELECT $1, $2, $3, $4, $5 FROM target WHERE target.open
@@ -238,7 +246,7 @@ WITH target AS (
 )
 SELECT target.last_message_id, target.open, target.user_low, target.user_high, stored.id
 FROM target LEFT JOIN stored ON true
-"""
+"""  # noqa: S608 (fragments of this module; the only inputs are parameters)
 
 _NOTIFY_SQL = """
 INSERT INTO notifications (user_id, kind, actor_id, data, created_at)
@@ -247,20 +255,20 @@ VALUES ($1, 'new_message', $2,
 """
 
 _EARLIER_SQL = f"""
-SELECT {", ".join(_MESSAGE_COLUMNS)} FROM messages
+SELECT {", ".join(MESSAGE_COLUMNS)} FROM messages
 WHERE sender_id = $1 AND client_message_id = $2
 """  # noqa: S608 (column names come from the model)
 
 
 async def _earlier(
     conn: asyncpg.Connection, conversation_id: int, sender_id: uuid.UUID, client_id: str
-) -> Message | None:
+) -> MessageRow | None:
     """A retry: the message this sender stored with this key (in this conversation; a key
     used for another conversation is refused)."""
     record = await conn.fetchrow(_EARLIER_SQL, sender_id, client_id)
     if record is None:
         return None
-    earlier = from_row(Message, dict(record))
+    earlier = MessageRow(*record)
     if earlier.conversation_id != conversation_id:
         raise _key_used_elsewhere()
     return earlier
@@ -268,7 +276,7 @@ async def _earlier(
 
 async def send_message(
     op: Operation, conversation_id: int, body: str, client_message_id: str
-) -> Message:
+) -> MessageRow:
     """Send a message (rate-limited per sender): stored and committed, then announced to the
     conversation (and, by notification, to a recipient not watching it). Idempotent per
     (sender, clientMessageId): a retry returns the message stored the first time, even after
@@ -305,6 +313,7 @@ async def store_message(
     )
     client_id = _client_message_id(problems, client_message_id)
     problems.raise_if_any()
+    assert cleaned is not None  # required
     now = utcnow()
     async with pool.acquire() as conn, conn.transaction():
         record = await conn.fetchrow(_SEND_SQL, conversation_id, viewer.id, cleaned, client_id, now)
@@ -325,17 +334,7 @@ async def store_message(
         notify_other = not await watching(other_id)
         if notify_other:
             await conn.execute(_NOTIFY_SQL, other_id, viewer.id, conversation_id, new_id, now)
-    message = from_row(
-        Message,
-        {
-            "id": new_id,
-            "conversation_id": conversation_id,
-            "sender_id": viewer.id,
-            "body": cleaned,
-            "client_message_id": client_id,
-            "created_at": now,
-        },
-    )
+    message = MessageRow(new_id, conversation_id, viewer.id, cleaned, client_id, now)
     effects: list[Hashable] = [events.message_added(message, previous_id)]
     if notify_other:
         effects.append(events.notified(other_id))
@@ -347,6 +346,43 @@ def message_id(problems: Problems, field: str, value: str | None) -> int | None:
     return row_id(problems, field, value, "message")
 
 
+# Reading a conversation's messages is one statement on the raw pool (no ORM session, no
+# BEGIN/ROLLBACK): the membership check (a conversation of the viewer, not across a block) and
+# up to `first` + 1 messages, newest first before an id or oldest first after one. Not a
+# member: no row; a member of a conversation without messages (in range): one row of NULLs.
+_HISTORY_SQL = """
+SELECT {columns}
+FROM {member_of}
+LEFT JOIN LATERAL (
+    SELECT * FROM messages
+    WHERE conversation_id = $1 AND id {direction} $3 ORDER BY id {order} LIMIT $4
+) msg ON true
+WHERE c.id = $1 AND {not_blocked}
+ORDER BY msg.id {order}
+"""
+_HISTORY_PARTS = {
+    "columns": ", ".join(f"msg.{c}" for c in MESSAGE_COLUMNS),
+    "member_of": _member_of("$2"),
+    "not_blocked": _NOT_BLOCKED,
+}
+_NEWEST_BEFORE_SQL = _HISTORY_SQL.format(direction="<", order="DESC", **_HISTORY_PARTS)
+_OLDEST_AFTER_SQL = _HISTORY_SQL.format(direction=">", order="ASC", **_HISTORY_PARTS)
+
+# A message by id, if it is in one of the viewer's conversations.
+_VISIBLE_MESSAGE_SQL = f"""
+SELECT {", ".join(f"msg.{c}" for c in MESSAGE_COLUMNS)}
+FROM messages msg JOIN {_member_of("$2")} ON c.id = msg.conversation_id
+WHERE msg.id = $1 AND {_NOT_BLOCKED}
+"""  # noqa: S608 (column names come from the model; the only inputs are parameters)
+
+# For subscriptions, which checked membership when they started: the next messages after a
+# cursor, oldest first.
+_NEXT_SQL = f"""
+SELECT {", ".join(MESSAGE_COLUMNS)} FROM messages
+WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3
+"""  # noqa: S608 (column names come from the model)
+
+
 async def history(
     op: Operation,
     conversation_id: int,
@@ -354,7 +390,7 @@ async def history(
     first: int | None,
     before: str | None,
     after: str | None,
-) -> Page[Message]:
+) -> Page[MessageRow]:
     """Messages newest first (`before` a message id pages back in time), or, with `after` a
     message id, oldest first from just after it (catching up). Cursors are message ids."""
     problems = Problems()
@@ -366,16 +402,16 @@ async def history(
     after_id = message_id(problems, "after", after)
     before_id = message_id(problems, "before", before)
     problems.raise_if_any()
-    session = op.session
-    await membership(session, op.viewer.id, conversation_id)
-    query = select(Message).where(col(Message.conversation_id) == conversation_id)
     if after_id is not None:
-        query = query.where(col(Message.id) > after_id).order_by(col(Message.id))
+        statement, bound = _OLDEST_AFTER_SQL, after_id
     else:
-        if before_id is not None:
-            query = query.where(col(Message.id) < before_id)
-        query = query.order_by(col(Message.id).desc())
-    rows = list((await session.execute(query.limit(request.first + 1))).scalars())
+        statement, bound = _NEWEST_BEFORE_SQL, MAX_BIGINT if before_id is None else before_id
+    records = await op.resources.raw_pool.fetch(
+        statement, conversation_id, op.viewer.id, bound, request.first + 1
+    )
+    if not records:
+        raise _no_such_conversation(conversation_id)
+    rows = [MessageRow(*r) for r in records if r[0] is not None]
     items = rows[: request.first]
     return Page(
         items=items,
@@ -386,22 +422,76 @@ async def history(
 
 
 async def messages_after(
-    session: OperationSession, conversation_id: int, after_id: int, limit: int = REPLAY_BATCH
-) -> list[Message]:
+    pool: asyncpg.Pool, conversation_id: int, after_id: int, limit: int = REPLAY_BATCH
+) -> list[MessageRow]:
     """For subscriptions (membership already checked): the next messages after a cursor."""
-    query = select(Message).where(col(Message.conversation_id) == conversation_id)
-    return await rows_after(session, query, col(Message.id), after_id, limit)
+    records = await pool.fetch(_NEXT_SQL, conversation_id, after_id, limit)
+    return [MessageRow(*r) for r in records]
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationView:
-    conversation: Conversation
+    """One of the viewer's conversations as `conversations` lists it."""
+
+    id: int
+    last_activity_at: datetime
     other_id: uuid.UUID
+    # The other member as others see them; None unless their account is active (as
+    # `public_profile`).
+    other: Person | None
     open: bool
-    last_message: Message | None
+    last_message: MessageRow | None
     unread: int
     last_read_id: int
     other_last_seen_at: datetime | None
+
+
+_LAST_MESSAGE = slice(7, 7 + len(MESSAGE_COLUMNS))
+_PROFILE = slice(_LAST_MESSAGE.stop, None)
+
+# The viewer's conversations (not across a block) with everything `conversations` shows of
+# each, in one statement on the raw pool: the match's state, the viewer's read mark, the
+# other member (their last activity, and their profile if their account is active), the
+# last message and the unread count (messages from the other member after the read mark).
+_VIEWS_SQL = f"""
+SELECT c.id, c.last_message_at, mt.status = 'active', me.last_read_id, other.id,
+       ou.last_active_at,
+       (SELECT count(*) FROM messages n
+        WHERE n.conversation_id = c.id AND n.id > me.last_read_id
+          AND n.sender_id IS DISTINCT FROM $1),
+       {", ".join(f"lm.{c}" for c in MESSAGE_COLUMNS)},
+       {PERSON_COLUMNS}
+FROM {_member_of("$1")}
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN mt.user_low = $1 THEN mt.user_high ELSE mt.user_low END AS id
+) other  -- models/matching.py other_of
+LEFT JOIN users ou ON ou.id = other.id
+LEFT JOIN messages lm ON lm.id = c.last_message_id
+LEFT JOIN profiles p ON p.user_id = other.id  -- resolvers/visibility.py active_account
+    AND EXISTS (SELECT 1 FROM active_users au WHERE au.id = p.user_id)
+WHERE {_NOT_BLOCKED}
+"""  # noqa: S608 (column names come from the models; the only inputs are parameters)
+_BY_ACTIVITY = "ORDER BY c.last_message_at DESC, c.id DESC LIMIT $2"
+_FIRST_PAGE_SQL = f"{_VIEWS_SQL} {_BY_ACTIVITY}"
+_PAGE_AFTER_SQL = f"{_VIEWS_SQL} AND (c.last_message_at, c.id) < ($3, $4) {_BY_ACTIVITY}"
+_BY_ID_SQL = f"{_VIEWS_SQL} AND c.id = ANY($2::bigint[])"
+
+
+def _view(record: Sequence[Any]) -> ConversationView:
+    values = tuple(record)
+    last = values[_LAST_MESSAGE]
+    profile = values[_PROFILE]
+    return ConversationView(
+        id=values[0],
+        last_activity_at=values[1],
+        open=values[2],
+        last_read_id=values[3],
+        other_id=values[4],
+        other_last_seen_at=values[5],
+        unread=values[6],
+        last_message=MessageRow(*last) if last[0] is not None else None,
+        other=person_of(profile) if profile[0] is not None else None,
+    )
 
 
 async def conversations(
@@ -419,86 +509,17 @@ async def conversations(
         key_shape=lambda k: len(k) == 2 and is_int_key(k[0]) and is_int_key(k[1]),
     )
     problems.raise_if_any()
-    query = (
-        _listed(op.viewer.id)
-        .order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
-        .limit(request.first + 1)
-    )
-    if request.after is not None:
+    pool, limit = op.resources.raw_pool, request.first + 1
+    if request.after is None:
+        records = await pool.fetch(_FIRST_PAGE_SQL, op.viewer.id, limit)
+    else:
         at, last_id = EPOCH + timedelta(microseconds=request.after[0]), request.after[1]
-        query = query.where(
-            or_(
-                col(Conversation.last_message_at) < at,
-                and_(col(Conversation.last_message_at) == at, col(Conversation.id) < last_id),
-            )
-        )
+        records = await pool.fetch(_PAGE_AFTER_SQL, op.viewer.id, limit, at, last_id)
     return make_page(
-        await _views(op.session, query),
+        [_view(r) for r in records],
         request,
-        lambda v: [_micros(v.conversation.last_message_at), v.conversation.id],
+        lambda v: [_micros(v.last_activity_at), v.id],
     )
-
-
-def _listed(
-    viewer_id: uuid.UUID,
-) -> Select[tuple[Conversation, Match, ConversationMember, Message, int]]:
-    """The viewer's conversations (not across a block), each with its match, the viewer's
-    membership, its last message and the viewer's unread count."""
-    unread = (
-        select(func.count())
-        .where(
-            col(Message.conversation_id) == col(Conversation.id),
-            col(Message.id) > col(ConversationMember.last_read_id),
-            col(Message.sender_id).is_distinct_from(viewer_id),
-        )
-        .correlate(Conversation, ConversationMember)
-        .scalar_subquery()
-    )
-    return (
-        select(Conversation, Match, ConversationMember, Message, unread)
-        .join(Match, col(Match.id) == col(Conversation.match_id))
-        .join(
-            ConversationMember,
-            and_(
-                col(ConversationMember.conversation_id) == col(Conversation.id),
-                col(ConversationMember.user_id) == viewer_id,
-            ),
-        )
-        .outerjoin(Message, col(Message.id) == col(Conversation.last_message_id))
-        .where(~blocked_between(col(Match.user_low), col(Match.user_high)))
-    )
-
-
-async def _views(
-    session: OperationSession,
-    query: Select[tuple[Conversation, Match, ConversationMember, Message, int]],
-) -> list[ConversationView]:
-    """The conversations `query` (of `_listed`) finds, with when each other member was last
-    active: two statements however many there are."""
-    rows = [
-        (Membership(c, match, member), last, count)
-        for c, match, member, last, count in (await session.execute(query)).all()
-    ]
-    seen: dict[uuid.UUID, datetime] = {}
-    if rows:
-        found = await session.execute(
-            select(col(User.id), col(User.last_active_at)).where(
-                col(User.id).in_({m.other_id for m, _, _ in rows})
-            )
-        )
-        seen = {user_id: at for user_id, at in found}
-    return [
-        ConversationView(
-            conversation=m.conversation,
-            other_id=m.other_id,
-            open=m.open,
-            last_message=last,
-            unread=count,
-            last_read_id=m.member.last_read_id,
-            other_last_seen_at=seen.get(m.other_id),
-        )
-        for m, last, count in rows
-    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,54 +554,41 @@ async def mark_read(op: Operation, conversation_id: int, up_to: str) -> ReadMark
     stored = max(mark, m.member.last_read_id)
     op.after_commit(events.read(conversation_id, viewer.id, stored))
     await session.commit()
-    unread = await _unread(session, viewer.id, conversation_id, stored)
-    return ReadMark(conversation_id, viewer.id, m.other_id, stored, unread)
+    view = await _view_of(op, conversation_id)
+    return ReadMark(conversation_id, viewer.id, m.other_id, stored, view.unread if view else 0)
 
 
-async def _unread(
-    session: OperationSession, viewer_id: uuid.UUID, conversation_id: int, after_id: int
-) -> int:
-    """Messages from the other member after a read mark."""
-    count = await session.scalar(
-        select(func.count()).where(
-            col(Message.conversation_id) == conversation_id,
-            col(Message.id) > after_id,
-            col(Message.sender_id).is_distinct_from(viewer_id),
-        )
-    )
-    return int(count or 0)
+async def _view_of(op: Operation, conversation_id: int) -> ConversationView | None:
+    views = await conversation_views(op.resources.raw_pool, op.viewer.id, [conversation_id])
+    return views.get(conversation_id)
 
 
 async def conversation_views(
-    session: OperationSession, viewer_id: uuid.UUID, ids: Collection[int]
+    pool: asyncpg.Pool, viewer_id: uuid.UUID, ids: Collection[int]
 ) -> dict[int, ConversationView]:
     """Those of `ids` that are the viewer's conversations (not across a block), as
-    `conversations` lists them, by id."""
-    views = await _views(session, _listed(viewer_id).where(col(Conversation.id).in_(set(ids))))
-    return {view.conversation.id: view for view in views if view.conversation.id is not None}
+    `conversations` lists them, by id: one statement however many."""
+    records = await pool.fetch(_BY_ID_SQL, viewer_id, list(set(ids)))
+    return {view.id: view for view in map(_view, records)}
 
 
 async def conversation_view(op: Operation, conversation_id: int) -> ConversationView:
     """One of the viewer's conversations as `conversations` lists it; NotFound otherwise."""
-    views = await conversation_views(op.session, op.viewer.id, [conversation_id])
-    if conversation_id not in views:
+    view = await _view_of(op, conversation_id)
+    if view is None:
         raise _no_such_conversation(conversation_id)
-    return views[conversation_id]
+    return view
 
 
 async def read_state(op: Operation, conversation_id: int) -> ReadMark:
     """The viewer's read mark in one of their conversations; NotFound otherwise."""
-    session, viewer = op.session, op.viewer
-    m = await membership(session, viewer.id, conversation_id)
-    mark = m.member.last_read_id
-    unread = await _unread(session, viewer.id, conversation_id, mark)
-    return ReadMark(conversation_id, viewer.id, m.other_id, mark, unread)
+    view = await conversation_view(op, conversation_id)
+    return ReadMark(conversation_id, op.viewer.id, view.other_id, view.last_read_id, view.unread)
 
 
-async def visible_message(op: Operation, message_id: int) -> Message:
+async def visible_message(op: Operation, message_id: int) -> MessageRow:
     """A message of one of the viewer's conversations; NotFound otherwise."""
-    message = await op.session.get(Message, message_id)
-    if message is None:
+    record = await op.resources.raw_pool.fetchrow(_VISIBLE_MESSAGE_SQL, message_id, op.viewer.id)
+    if record is None:
         raise NotFoundError("No such message.", field="id", id=str(message_id))
-    await membership(op.session, op.viewer.id, message.conversation_id)
-    return message
+    return MessageRow(*record)

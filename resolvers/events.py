@@ -9,13 +9,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from models import Message
-from models.base import from_row
+from models.chat import MessageRow
 from resolvers.channels import conversation_channel
 from resolvers.effects import Notify, Publish
 
 
-def message_added(message: Message, previous_id: int | None) -> Publish:
+def message_added(message: MessageRow, previous_id: int | None) -> Publish:
     """A new message, with the id of the one before it in its conversation: a subscriber
     whose last delivered message is that one delivers this straight from the event; any other
     reads the database from its cursor (a lost or reordered event costs a query)."""
@@ -25,24 +24,31 @@ def message_added(message: Message, previous_id: int | None) -> Publish:
             "type": "message",
             "id": message.id,
             "previous": previous_id or 0,
-            "message": message.model_dump(mode="json"),
+            "message": {
+                "id": message.id,
+                "conversation_id": message.conversation_id,
+                "sender_id": str(message.sender_id) if message.sender_id else None,
+                "body": message.body,
+                "client_message_id": message.client_message_id,
+                "created_at": message.created_at.isoformat(),
+            },
         },
     )
 
 
-def carried_message(event: dict[str, Any], last: int) -> Message | None:
+def carried_message(event: dict[str, Any], last: int) -> MessageRow | None:
     """The message an event carries, if it comes right after `last` (see message_added)."""
     carried = event.get("message")
     if event.get("previous") != last or not isinstance(carried, dict):
         return None
     sender = carried.get("sender_id")
-    return from_row(
-        Message,
-        carried
-        | {
-            "sender_id": uuid.UUID(sender) if sender else None,
-            "created_at": datetime.fromisoformat(carried["created_at"]),
-        },
+    return MessageRow(
+        id=carried["id"],
+        conversation_id=carried["conversation_id"],
+        sender_id=uuid.UUID(sender) if sender else None,
+        body=carried["body"],
+        client_message_id=carried["client_message_id"],
+        created_at=datetime.fromisoformat(carried["created_at"]),
     )
 
 

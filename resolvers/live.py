@@ -19,7 +19,10 @@ from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanage
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from models import Message, Notification
+import asyncpg
+
+from models import Notification
+from models.chat import MessageRow
 from rapport.db import OperationSession
 from rapport.errors import Problems
 from rapport.presence import online_key, watching_key
@@ -31,7 +34,7 @@ from resolvers.operation import Operation
 from resolvers.pagination import row_id
 
 Sessions = Callable[[], AbstractAsyncContextManager[OperationSession]]
-Row = TypeVar("Row", Message, Notification)
+Row = TypeVar("Row", MessageRow, Notification)
 
 
 class Subscriber(Protocol):
@@ -80,11 +83,12 @@ async def _rows_then_live(
 
 async def message_stream(
     sessions: Sessions,
+    pool: asyncpg.Pool,
     hub: Subscriber,
     viewer_id: uuid.UUID,
     conversation_id: int,
     after: int | None,
-) -> AsyncGenerator[Message, None]:
+) -> AsyncGenerator[MessageRow, None]:
     """Every message of the conversation after `after` (a message id; None: from now on), in
     order, exactly once, then each new one as it is committed. Raises NotFoundError at once if
     the viewer is not a member."""
@@ -93,9 +97,8 @@ async def message_stream(
             m = await membership(session, viewer_id, conversation_id)
         start = after if after is not None else (m.conversation.last_message_id or 0)
 
-        async def read_after(last: int) -> list[Message]:
-            async with sessions() as session:
-                return await messages_after(session, conversation_id, last)
+        async def read_after(last: int) -> list[MessageRow]:
+            return await messages_after(pool, conversation_id, last)
 
         stream = _rows_then_live(
             events,
@@ -160,7 +163,7 @@ async def signal_stream(
 
 async def messages(
     op: Operation, conversation_id: int, after: str | None
-) -> AsyncGenerator[Message, None]:
+) -> AsyncGenerator[MessageRow, None]:
     """`message_stream` for the viewer, `after` as clients send it (a message id). While it
     lives the viewer is online and watching the conversation (so a message sent to them
     there stores no notification: they see it)."""
@@ -168,7 +171,7 @@ async def messages(
     after_id = message_id(problems, "after", after)
     problems.raise_if_any()
     r, viewer_id = op.resources, op.viewer.id
-    stream = message_stream(r.sessionmaker, r.hub, viewer_id, conversation_id, after_id)
+    stream = message_stream(r.sessionmaker, r.raw_pool, r.hub, viewer_id, conversation_id, after_id)
     async with (
         online(op),
         r.presence.hold(watching_key(viewer_id, conversation_id)),

@@ -10,24 +10,25 @@ from typing import Annotated, Any
 
 import strawberry
 
-from models import Message
+from models.chat import MessageRow
 from resolvers import chat, live
 from resolvers.chat import ConversationView, ReadMark
 from resolvers.operation import Operation
 from schema.context import Info
 from schema.errors import AuthenticationRequired, NotAllowed, NotFound, RateLimited, ValidationError
 from schema.fields import viewer_field, viewer_mutation
-from schema.ids import Node, global_id, key_of, optional_global_id
+from schema.ids import Node, global_id, key_of, node_id, optional_global_id
 from schema.live import each
-from schema.types import Connection, User, connection, parse_number, parse_user_id, person
+from schema.types import Connection, User, connection, parse_number, parse_user_id
 
 
 @strawberry.type(name="Message")
 class MessageType(Node):
     """Its id is also its cursor (before/after/upTo): ids grow in each conversation's order."""
 
-    row: strawberry.Private[Message]
+    row: strawberry.Private[MessageRow]
     viewer_id: strawberry.Private[uuid.UUID]
+    id: strawberry.ID = node_id()
     conversation_id: strawberry.ID
     sender_id: strawberry.ID | None = strawberry.field(
         description="None once the sender deleted their account."
@@ -39,8 +40,9 @@ class MessageType(Node):
     )
     created_at: datetime
 
-    def __init__(self, row: Message, viewer_id: uuid.UUID) -> None:
+    def __init__(self, row: MessageRow, viewer_id: uuid.UUID) -> None:
         self.row, self.viewer_id = row, viewer_id
+        self.id = global_id("Message", row.id)
         self.conversation_id = global_id("Conversation", row.conversation_id)
         self.sender_id = optional_global_id("User", row.sender_id)
         self.mine = row.sender_id == viewer_id
@@ -68,19 +70,17 @@ class MessageType(Node):
 class ConversationType(Node):
     view: strawberry.Private[ConversationView]
     viewer_id: strawberry.Private[uuid.UUID]
+    id: strawberry.ID = node_id()
 
     @classmethod
     def resolve_id(cls, root: ConversationType, *, info: Info) -> str:
-        return str(root.view.conversation.id)
-
-    async def _user(self, info: Info) -> User | None:
-        return await person(info, self.view.other_id)
+        return str(root.view.id)
 
     async def _online(self, info: Info) -> bool:
         return await chat.is_online(info.context.resources, self.view.other_id)
 
     user: User | None = strawberry.field(
-        resolver=_user, description="The other member (None if their account is gone)."
+        description="The other member (None if their account is gone)."
     )
     open: bool = strawberry.field(
         description="False after an unmatch: it can be read, not written."
@@ -104,10 +104,12 @@ class ConversationType(Node):
 
     def __init__(self, view: ConversationView, viewer_id: uuid.UUID) -> None:
         self.view, self.viewer_id = view, viewer_id
+        self.id = global_id("Conversation", view.id)
+        self.user = User(view.other) if view.other else None
         self.open = view.open
         last = view.last_message
         self.last_message = MessageType(row=last, viewer_id=viewer_id) if last else None
-        self.last_activity_at = view.conversation.last_message_at
+        self.last_activity_at = view.last_activity_at
         self.unread_count = view.unread
         self.last_read_id = optional_global_id("Message", view.last_read_id)
         self.last_seen_at = view.other_last_seen_at

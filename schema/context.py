@@ -56,7 +56,7 @@ class Loaders:
         async def load(match_ids: list[int]) -> list[ConversationView | None]:
             opened = await matching.conversations_of(self.context.resources.raw_pool, match_ids)
             views = await self.conversation.load_many([opened[m] for m in match_ids if m in opened])
-            by_id = {view.conversation.id: view for view in views if view is not None}
+            by_id = {view.id: view for view in views if view is not None}
             return [by_id.get(opened[m]) if m in opened else None for m in match_ids]
 
         return DataLoader(load_fn=load, cache=False)
@@ -64,13 +64,13 @@ class Loaders:
     @cached_property
     def conversation(self) -> DataLoader[int, ConversationView | None]:
         """The viewer's conversations as they are now (None: not theirs to see), e.g. those of
-        the messages of a list. Each batch on a short session of its own, and nothing cached:
-        a subscription selects them on every event for as long as it lives."""
+        the messages of a list. Each batch one statement on the raw pool (no session is held
+        by a long-lived subscription), and nothing cached: a subscription selects them on
+        every event for as long as it lives."""
 
         async def load(ids: list[int]) -> list[ConversationView | None]:
             viewer = await self.context.require_viewer()
-            async with self.context.resources.sessionmaker() as session:
-                views = await chat.conversation_views(session, viewer.id, ids)
+            views = await chat.conversation_views(self.context.resources.raw_pool, viewer.id, ids)
             return [views.get(i) for i in ids]
 
         return DataLoader(load_fn=load, cache=False)

@@ -143,3 +143,44 @@ async def test_migrations_build_exactly_what_the_models_declare(database_url, pg
     finally:
         await admin.execute("DROP DATABASE from_models WITH (FORCE)")
         await admin.close()
+
+
+async def test_the_raw_pool_serves_waiters_in_turn(settings) -> None:
+    """A connection given back goes to the task that has waited longest, not to a task that
+    happens to ask at that moment (asyncpg's own pool lets such a newcomer take it, and the
+    waiter waits on: the tail latencies of bench/peer.py)."""
+    pool = await db.create_raw_pool(settings)
+    size, order = pool.get_max_size(), []
+    all_held, release = asyncio.Event(), asyncio.Event()
+
+    async def holder(i: int) -> None:
+        async with pool.acquire():
+            order.append(f"held {i}")
+            if len(order) == size:
+                all_held.set()
+            await release.wait()
+
+    async def waiter(i: int) -> None:
+        async with pool.acquire():
+            order.append(f"waited {i}")
+
+    async def newcomer(i: int) -> None:
+        # ready at every turn of the loop, as new requests are, and asking for a connection
+        # the moment one is back in the pool
+        while not release.is_set() or pool.get_idle_size() == 0:  # noqa: ASYNC110 (on purpose)
+            await asyncio.sleep(0)
+        async with pool.acquire():
+            order.append(f"newcomer {i}")
+
+    try:
+        holders = [asyncio.create_task(holder(i)) for i in range(size)]
+        await all_held.wait()
+        waiters = [asyncio.create_task(waiter(i)) for i in range(size)]
+        for _ in range(10):  # each queued for a connection
+            await asyncio.sleep(0)
+        newcomers = [asyncio.create_task(newcomer(i)) for i in range(size)]
+        release.set()
+        await asyncio.gather(*holders, *waiters, *newcomers)
+    finally:
+        await pool.close()
+    assert order[size : 2 * size] == [f"waited {i}" for i in range(size)], order

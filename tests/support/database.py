@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import asyncpg
+import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -54,3 +57,26 @@ def count_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def count_raw_statements() -> Iterator[list[str]]:
+    """The SQL statements run on plain asyncpg connections (the raw pool's hot paths: chat
+    reads, sending, authentication) inside the block, but the pool's reset on release; the
+    ORM's are `count_statements`'."""
+    statements: list[str] = []
+
+    def recording(name: str) -> Any:
+        real = getattr(asyncpg.Connection, name)
+
+        async def method(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+            if query != self.get_reset_query():  # the pool's own, on each release
+                statements.append(query)
+            return await real(self, query, *args, **kwargs)
+
+        return method
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("execute", "executemany", "fetch", "fetchrow", "fetchval"):
+            patch.setattr(asyncpg.Connection, name, recording(name))
+        yield statements
