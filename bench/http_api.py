@@ -556,19 +556,29 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def database_processes(pgdata: Path) -> list[int]:
-    """The embedded PostgreSQL's processes now: the postmaster and its children (backends,
-    one per pooled connection, and background workers)."""
+def database_backends(pgdata: Path, database: str) -> list[int]:
+    """The embedded PostgreSQL's client backends connected to `database` now (their process
+    title is `postgres: <user> <database> ...`): background processes, such as the autovacuum
+    that follows seeding, are left out."""
     postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
-    return [postmaster, *children(postmaster)]
+    found = []
+    for pid in children(postmaster):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").split()
+        except OSError:
+            continue
+        if len(title) > 2 and title[0] == "postgres:" and title[2] == database:
+            found.append(pid)
+    return found
 
 
-def cpu_meter(pid: int, pgdata: Path) -> Callable[[], float]:
-    """CPU seconds so far of a server process and of the database's processes (those alive
-    at each reading: backends outlive requests, in the servers' pools)."""
+def cpu_meter(pid: int, pgdata: Path, database: str) -> Callable[[], dict[int, float]]:
+    """CPU seconds so far of a server process and of the backends serving its database, per
+    process (measure() adds up the differences: a backend that appears counts from zero, one
+    that ends takes its last interval with it, so churn can only undercount)."""
 
-    def read() -> float:
-        return cpu_seconds(pid) + sum(cpu_seconds(p) for p in database_processes(pgdata))
+    def read() -> dict[int, float]:
+        return {p: cpu_seconds(p) for p in (pid, *database_backends(pgdata, database))}
 
     return read
 
@@ -578,16 +588,18 @@ def measure(
     w: Workload,
     directory: Path,
     args: argparse.Namespace,
-    cpu: Callable[[], float] | None = None,
+    cpu: Callable[[], dict[int, float]] | None = None,
 ) -> Result:
     """wrk's warm-up, then its timed run; with a `cpu` meter (cpu_meter), also the CPU spent
     per request in the timed run."""
     script = lua_script(w, directory)
     if args.warmup > 0:
         check_clean(f"{w.name} warm-up", run_wrk(url, script, args.warmup, args))
-    cpu_before = cpu() if cpu is not None else 0.0
+    cpu_before = cpu() if cpu is not None else {}
     stats = run_wrk(url, script, args.duration, args)
-    spent = cpu() - cpu_before if cpu is not None else None
+    spent = None
+    if cpu is not None:
+        spent = sum(seconds - cpu_before.get(p, 0.0) for p, seconds in cpu().items())
     check_clean(w.name, stats)
     requests = int(stats["requests"])
     return Result(

@@ -13,8 +13,7 @@ import statistics
 import time
 
 from rapport import metrics
-from schema import schema
-from schema import execution
+from schema import execution, schema
 
 QUERY = "query Probe { __typename }"
 N = 5000

@@ -696,8 +696,8 @@ def print_table(rows: list[Row]) -> None:
         f"{TARGET_P99_RATIO:.0f}x PostGraphile's, one worker each: met by {met} of {len(rows)}."
     )
     print(
-        "CPU µs: CPU time the server's process and PostgreSQL's together spent per request in "
-        "the timed run; CPU ratio: PostGraphile's over Rapport's (what the req/s ratio would be "
+        "CPU µs: CPU time the server's process and the PostgreSQL backends serving its "
+        "database together spent per request in the timed run; CPU ratio: PostGraphile's over Rapport's (what the req/s ratio would be "
         "if each had the machine to itself: steadier than req/s when other processes share it)."
     )
     print(
@@ -756,11 +756,11 @@ def run(args: argparse.Namespace) -> None:
             rows = []
             for shape in loads:
                 results = []
-                for server, url, w, pid in (
-                    ("Rapport", rapport_url, shape.rapport, rapport_pid),
-                    ("PostGraphile", peer_url, shape.peer, peer_pid),
+                for server, url, w, pid, database in (
+                    ("Rapport", rapport_url, shape.rapport, rapport_pid, "postgres"),
+                    ("PostGraphile", peer_url, shape.peer, peer_pid, PEER_DATABASE),
                 ):
-                    meter = cpu_meter(pid, pgdata)
+                    meter = cpu_meter(pid, pgdata, database)
                     print(f"  {shape.name} on {server} ...", end=" ", flush=True)
                     with profiled(args, shape.name if server == "Rapport" else None, rapport_pid):
                         results.append(measure(f"{url}/graphql", w, directory, args, meter))
