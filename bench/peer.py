@@ -697,8 +697,9 @@ def print_table(rows: list[Row]) -> None:
     )
     print(
         "CPU µs: CPU time the server's process and the PostgreSQL backends serving its "
-        "database together spent per request in the timed run; CPU ratio: PostGraphile's over Rapport's (what the req/s ratio would be "
-        "if each had the machine to itself: steadier than req/s when other processes share it)."
+        "database together spent per request in the timed run; CPU ratio: PostGraphile's over "
+        "Rapport's (what the req/s ratio would be if each had the machine to itself: steadier "
+        "than req/s when other processes share it)."
     )
     print(
         "Rapport authenticates every request (a bearer token verified per request, rate limits "
