@@ -34,6 +34,7 @@ from rapport.settings import Settings
 from rapport.tracing import Tracing, create_tracing
 from rapport.viewer_evictions import shared_evictions
 from resolvers import accounts
+from resolvers.chat import ConversationPairs
 from resolvers.credentials import Credentials
 from resolvers.effects import Effects
 from resolvers.matching import Matcher
@@ -62,6 +63,8 @@ class Resources:
     # Pub/sub: Redis with REDIS_URL (every instance hears every event), else in-process.
     hub: Hub
     presence: Presence
+    # Conversations' two people, kept per process (a send asks presence before it writes).
+    conversation_pairs: ConversationPairs
     rate_limits: RateLimits
     outbox: Outbox
     # Runs what a committed transaction registered (events, notifications, cache evictions,
@@ -168,6 +171,7 @@ async def open_resources(
             matcher=matcher,
             hub=hub,
             presence=presence,
+            conversation_pairs=ConversationPairs(raw_pool),
             rate_limits=RateLimits(settings.rate_limits, redis),
             outbox=outbox,
             effects=effects,

@@ -94,6 +94,7 @@ def test_a_message_whose_event_was_lost_is_read_from_the_database(http) -> None:
         viewer = Viewer(user=user, token_id=uuid.uuid4())
         sent = await chat.store_message(
             resources.raw_pool,
+            resources.conversation_pairs,
             viewer,
             number(conversation),
             body,
