@@ -24,9 +24,11 @@ _SPACES = re.compile(r"\s+")
 
 
 def normalise_text(value: str, *, multiline: bool = False) -> str:
-    """NFC, invisible/control characters removed, trimmed; single-line text has runs of
-    whitespace folded to one space, multi-line text keeps its line breaks (at most two)."""
-    value = _CONTROL.sub("", unicodedata.normalize("NFC", value)).replace("\r\n", "\n")
+    """Invisible/control characters removed, then NFC (in that order: removing one can bring a
+    letter and its combining mark together, which NFC then composes, so that the result is
+    already normal and cleaning it again changes nothing), trimmed; single-line text has runs
+    of whitespace folded to one space, multi-line text keeps its line breaks (at most two)."""
+    value = unicodedata.normalize("NFC", _CONTROL.sub("", value)).replace("\r\n", "\n")
     if not multiline:
         return _SPACES.sub(" ", value).strip()
     lines = [_SPACES.sub(" ", line).strip() for line in value.split("\n")]
