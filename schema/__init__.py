@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -12,6 +13,7 @@ from graphql import (
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfoHelpers,
     Undefined,
     is_leaf_type,
 )
@@ -134,6 +136,26 @@ class RapportSchema(strawberry.Schema):
                 super().process_errors([error], execution_context)
 
 
+def _weak_helpers(executor: Executor) -> GraphQLResolveInfoHelpers:
+    """The `info.async_helpers` graphql-core 3.3 gives resolvers, reaching the executor through
+    a weak reference. graphql-core stores the executor's own bound methods on it: a reference
+    cycle per operation, which only the cyclic collector frees — and with it everything the
+    operation touched (context, request, response, variables: ~70 objects per HTTP request,
+    measured with gc.DEBUG_SAVEALL under bench/chat.py). At 200 msg/s that garbage filled
+    each young collection (10,000 objects, 8-28 ms) every 0.7 s, and every tenth collection
+    took 30-70 ms: the chat's worst latencies. Freed by reference counting, none of it
+    reaches the collector; tests/test_garbage.py checks an operation leaves no cycle."""
+    ref = weakref.ref(executor)
+
+    def gather(values: Any) -> Any:
+        return ref().gather_async_work(values)  # type: ignore[union-attr]
+
+    def track(values: Any) -> None:
+        ref().track_async_work(values)  # type: ignore[union-attr]
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
 class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """graphql-core 3.3 runs each subscription event on a shallow copy of the subscription's
     executor, which shares its memo of collected subfields. The memo is keyed by the identity
@@ -141,6 +163,10 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
     life: a leak of about 25 objects per delivered message, measured with bench/chat.py (and
     every full garbage collection slower for it). Each event gets memos of its own here, as in
     GraphQL.js; tests/test_chat_live.py checks that a long subscription does not grow."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.async_helpers = _weak_helpers(self)
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> list[GraphQLError] | Executor:
@@ -211,6 +237,7 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def build_per_event_executor(self, payload: Any) -> Executor:
         executor = super().build_per_event_executor(payload)
+        executor.async_helpers = _weak_helpers(executor)
         executor._relevant_sub_fields = {}
         executor._stream_usages = RefMap()
         return executor

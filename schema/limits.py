@@ -451,30 +451,33 @@ def with_code(errors: list[GraphQLError], code: str) -> list[GraphQLError]:
     return errors
 
 
+def _lone_surrogate(value: object, path: str) -> str | None:
+    """The path of the first string under `value` that is not valid Unicode. At module level:
+    a recursive function nested in its caller is a reference cycle per call (the function and
+    the cell holding it), left to the cyclic collector."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if (found := _lone_surrogate(item, f"{path}.{key}")) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _lone_surrogate(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
+
+
 def invalid_unicode(variables: Mapping[str, object]) -> list[GraphQLError]:
     """A string holding a lone surrogate (JSON allows "\ud800"; Unicode, UTF-8, PostgreSQL
     and argon2 do not) is refused before anything runs, wherever it sits in the variables:
     one check here instead of one in every resolver. The document itself cannot hold one
     (the GraphQL lexer refuses it)."""
-
-    def bad(value: object, path: str) -> str | None:
-        if isinstance(value, str):
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                return path
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if (found := bad(item, f"{path}.{key}")) is not None:
-                    return found
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if (found := bad(item, f"{path}[{index}]")) is not None:
-                    return found
-        return None
-
     for name, value in variables.items():
-        if (path := bad(value, f"${name}")) is not None:
+        if (path := _lone_surrogate(value, f"${name}")) is not None:
             return [
                 GraphQLError(
                     f"Variable {path} is not valid Unicode (it holds a lone surrogate).",
