@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
 from graphql import (
     FieldNode,
     GraphQLError,
-    GraphQLLeafType,
-    GraphQLNonNull,
+    GraphQLList,
     GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLResolveInfoHelpers,
-    Undefined,
-    is_leaf_type,
 )
 from graphql import OperationType as GraphQLOperationType
 from graphql.execution import Executor
+from graphql.execution.collect_fields import FieldDetailsList
+from graphql.pyutils import Path
 from graphql.pyutils.ref_map import RefMap
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -36,6 +37,7 @@ from schema.chat import (
     PresenceQueries,
     SignalSubscriptions,
 )
+from schema.completion import NOT_PLANNED, Plans, complete_list
 from schema.context import Context
 from schema.errors import (
     AlreadyExists,
@@ -157,16 +159,21 @@ def _weak_helpers(executor: Executor) -> GraphQLResolveInfoHelpers:
 
 
 class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core 3.3 runs each subscription event on a shallow copy of the subscription's
+    """Objects, and lists of them, are completed through completion plans (schema/
+    completion.py: one pass per object over its selection's plain reads, graphql-core's own
+    path for the rest and for any value the plain reads do not complete).
+
+    graphql-core 3.3 runs each subscription event on a shallow copy of the subscription's
     executor, which shares its memo of collected subfields. The memo is keyed by the identity
     of lists made during each event, so it gained one entry per event for the subscription's
     life: a leak of about 25 objects per delivered message, measured with bench/chat.py (and
-    every full garbage collection slower for it). Each event gets memos of its own here, as in
-    GraphQL.js; tests/test_chat_live.py checks that a long subscription does not grow."""
+    every full garbage collection slower for it). Each event gets memos of its own here (and
+    plans: they are memoised the same way), as in GraphQL.js; tests/test_chat_live.py checks that a long subscription does not grow."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.async_helpers = _weak_helpers(self)
+        self._plans = Plans()
 
     @classmethod
     def build(cls, *args: Any, **kwargs: Any) -> list[GraphQLError] | Executor:
@@ -201,38 +208,46 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 context.outcome = runtime.name
         return runtime
 
-    def execute_field(
+    def complete_list_value(
         self,
-        parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
-        path: Any,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
         position_context: Any,
     ) -> Any:
-        """A plain attribute holding a scalar or an enum (a "basic" Strawberry field: no
-        resolver, no extension, no argument) is read and serialised here, without the
-        GraphQLResolveInfo graphql-core builds for every field (Strawberry's, of 15 fields)
-        that such a field never reads: most fields of a list are these (a page of 20
-        matches with their people has about 200). Anything else, and any value that is not
-        plainly serialisable (null in a non-null field, a bad enum value), takes
-        graphql-core's own path, errors and all."""
-        node = field_details_list[0].node
-        leaf = _basic_leaf(parent_type, node.name.value)
-        if leaf is not None and not node.arguments:
-            named, nullable, read = leaf
-            try:
-                value = read(source, None)
-                if value is None:
-                    if nullable:
-                        return None
-                else:
-                    coerced = named.coerce_output_value(value)
-                    if coerced is not None and coerced is not Undefined:
-                        return coerced
-            except Exception:  # noqa: S110 - graphql-core's path reports it
-                pass
-        return super().execute_field(
-            parent_type, source, field_details_list, path, position_context
+        """Lists of objects through their completion plan (schema/completion.py), outside
+        incremental delivery; anything else as graphql-core completes it."""
+        if position_context is None and type(result) is list:
+            completed = complete_list(
+                self, self._plans, return_type.of_type, field_details_list, info, path, result
+            )
+            if completed is not NOT_PLANNED:
+                return completed
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        """An object through its completion plan (schema/completion.py), outside incremental
+        delivery; graphql-core's path when the plan does not complete it."""
+        if position_context is None:
+            plan = self._plans.get(self, return_type, field_details_list)
+            if plan is not None:
+                completed = plan.complete(self, result, info, path)
+                if completed is not NOT_PLANNED:
+                    return completed
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
         )
 
     def build_per_event_executor(self, payload: Any) -> Executor:
@@ -240,39 +255,8 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
         executor.async_helpers = _weak_helpers(executor)
         executor._relevant_sub_fields = {}
         executor._stream_usages = RefMap()
+        executor._plans = Plans()  # type: ignore[attr-defined]
         return executor
-
-
-_BasicLeaf = tuple[GraphQLLeafType, bool, Callable[[Any, None], Any]]
-_BASIC_LEAVES: dict[tuple[GraphQLObjectType, str], _BasicLeaf | None] = {}
-
-
-def _basic_leaf(parent: GraphQLObjectType, name: str) -> _BasicLeaf | None:
-    """(its scalar or enum type, whether it is nullable, its resolver) when the field is a
-    basic Strawberry field of a leaf type; None otherwise. Worked out once per field."""
-    key = (parent, name)
-    try:
-        return _BASIC_LEAVES[key]
-    except KeyError:
-        pass
-    found: _BasicLeaf | None = None
-    field = parent.fields.get(name)
-    resolve = field.resolve if field is not None else None
-    if field is not None and resolve is not None and not field.args and is_basic(resolve):
-        type_ = field.type
-        nullable = not isinstance(type_, GraphQLNonNull)
-        named = type_ if nullable else type_.of_type
-        if is_leaf_type(named):
-            found = (named, nullable, resolve)
-    _BASIC_LEAVES[key] = found
-    return found
-
-
-def is_basic(resolve: Callable[..., Any]) -> bool:
-    """Strawberry's resolver of a basic field (schema_converter `_get_basic_result`: an
-    attribute read, no Info, no extension); tests/test_schema_file.py checks that the schema
-    has such fields, so a rename in Strawberry shows."""
-    return getattr(resolve, "__name__", "") == "_get_basic_result"
 
 
 def build_schema(**options: Any) -> strawberry.Schema:
