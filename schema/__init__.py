@@ -168,7 +168,8 @@ class RapportExecutionContext(StrawberryGraphQLCoreExecutionContext):
     of lists made during each event, so it gained one entry per event for the subscription's
     life: a leak of about 25 objects per delivered message, measured with bench/chat.py (and
     every full garbage collection slower for it). Each event gets memos of its own here (and
-    plans: they are memoised the same way), as in GraphQL.js; tests/test_chat_live.py checks that a long subscription does not grow."""
+    plans: they are memoised the same way), as in GraphQL.js; tests/test_chat_live.py checks
+    that a long subscription does not grow."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

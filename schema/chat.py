@@ -17,7 +17,7 @@ from resolvers.operation import Operation
 from schema.context import Info
 from schema.errors import AuthenticationRequired, NotAllowed, NotFound, RateLimited, ValidationError
 from schema.fields import viewer_field, viewer_mutation
-from schema.ids import Node, global_id, key_of, node_id, optional_global_id
+from schema.ids import Node, global_id, key_of, node_id, optional_global_id, repeated_id
 from schema.live import each
 from schema.types import Connection, User, connection, parse_number, parse_user_id
 
@@ -43,8 +43,9 @@ class MessageType(Node):
     def __init__(self, row: MessageRow, viewer_id: uuid.UUID) -> None:
         self.row, self.viewer_id = row, viewer_id
         self.id = global_id("Message", row.id)
-        self.conversation_id = global_id("Conversation", row.conversation_id)
-        self.sender_id = optional_global_id("User", row.sender_id)
+        self.conversation_id = repeated_id("Conversation", row.conversation_id)
+        sender = row.sender_id
+        self.sender_id = repeated_id("User", sender) if sender else None
         self.mine = row.sender_id == viewer_id
         self.body = row.body
         self.client_message_id = row.client_message_id if self.mine else None
