@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from graphql import (
     GraphQLEnumType,
@@ -260,33 +260,55 @@ class Plans:
     ) -> Read | None:
         """A plain read of the field, or None (graphql-core executes it)."""
         node = details[0].node
-        name = node.name.value
-        if name == "__typename":
-            typename = type_.name
-            return lambda source: typename
-        field = type_.fields.get(name)
-        if field is None or field.args or not is_basic(field.resolve):
-            return None
         if node.arguments or _directed(details):
             return None
-        read = basic_reader(field.resolve)
-        return_type: GraphQLOutputType = field.type
-        nullable = not isinstance(return_type, GraphQLNonNull)
-        named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
-        if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-            return _leaf(read, named, nullable)
-        if isinstance(named, GraphQLList):
-            item = named.of_type
-            item_nullable = not isinstance(item, GraphQLNonNull)
-            item = item.of_type if isinstance(item, GraphQLNonNull) else item
-            if isinstance(item, GraphQLScalarType | GraphQLEnumType):
-                return _leaf_list(read, _leaf(_itself, item, item_nullable), nullable)
-            return None
-        if isinstance(named, GraphQLObjectType) and _plain_type_check(named):
-            plan = self.get(executor, named, details)
-            if plan is not None and plan.pure:
-                return _object(read, plan, nullable)
+        key = (type_, node.name.value)
+        try:
+            read = _FIELD_READS[key]
+        except KeyError:
+            read = _FIELD_READS[key] = _field_read(*key)
+        if not isinstance(read, _ObjectField):
+            return read
+        plan = self.get(executor, read.type, details)  # the nested selection's own plan
+        return _object(read.read, plan, read.nullable) if plan is not None and plan.pure else None
+
+
+class _ObjectField(NamedTuple):
+    """A basic field of an object type: plain if the plan of its selection is."""
+
+    read: Read
+    type: GraphQLObjectType
+    nullable: bool
+
+
+# What each field of each type is, worked out once (its plain read does not depend on the
+# selection, except an object's): Read, _ObjectField, or None.
+_FIELD_READS: dict[tuple[GraphQLObjectType, str], Read | _ObjectField | None] = {}
+
+
+def _field_read(type_: GraphQLObjectType, name: str) -> Read | _ObjectField | None:
+    if name == "__typename":
+        typename = type_.name
+        return lambda source: typename
+    field = type_.fields.get(name)
+    if field is None or field.args or not is_basic(field.resolve):
         return None
+    read = basic_reader(field.resolve)
+    return_type: GraphQLOutputType = field.type
+    nullable = not isinstance(return_type, GraphQLNonNull)
+    named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+        return _leaf(read, named, nullable)
+    if isinstance(named, GraphQLList):
+        item = named.of_type
+        item_nullable = not isinstance(item, GraphQLNonNull)
+        item = item.of_type if isinstance(item, GraphQLNonNull) else item
+        if isinstance(item, GraphQLScalarType | GraphQLEnumType):
+            return _leaf_list(read, _leaf(_itself, item, item_nullable), nullable)
+        return None
+    if isinstance(named, GraphQLObjectType) and _plain_type_check(named):
+        return _ObjectField(read, named, nullable)
+    return None
 
 
 def _directed(field_details_list: FieldDetailsList) -> bool:
@@ -327,6 +349,7 @@ def complete_list(
     if plan is None:
         return NOT_PLANNED
     is_awaitable = executor.is_awaitable
+    pure = plan.pure
     completed: list[Any] = []
     append = completed.append
     awaitable: list[int] = []
@@ -336,7 +359,13 @@ def complete_list(
             if item is None and nullable:
                 append(None)
                 continue
-            if not is_awaitable(item):
+            if pure:
+                try:
+                    append(plan.plain(item, info))  # a dict, never awaitable
+                    continue
+                except Exception:  # noqa: S110 - graphql-core's path completes it below
+                    pass
+            elif not is_awaitable(item):
                 done = NOT_PLANNED
                 try:
                     done = plan.complete(executor, item, info, path.add_key(index, None))

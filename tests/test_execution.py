@@ -17,7 +17,7 @@ import strawberry
 from graphql import GraphQLObjectType
 
 from schema import RapportExecutionContext, schema
-from schema.completion import NOT_PLANNED, Plan, basic_reader, is_basic
+from schema.completion import Plan, basic_reader, is_basic
 
 
 @strawberry.enum
@@ -231,14 +231,18 @@ def test_plans_complete_what_they_can(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plain reads are used (the comparisons above would pass without them): each of
     the good things by its plan, the broken ones by graphql-core's path."""
     completed: dict[int, bool] = {}  # by the id of the object, its first completion
-    complete = Plan.complete
+    plain = Plan.plain
 
-    def noted(plan: Plan, executor: Any, source: Any, *args: Any) -> Any:
-        result = complete(plan, executor, source, *args)
-        completed.setdefault(id(source), result is not NOT_PLANNED)
+    def noted(plan: Plan, source: Any, *args: Any) -> Any:
+        try:
+            result = plain(plan, source, *args)
+        except Exception:
+            completed.setdefault(id(source), False)
+            raise
+        completed.setdefault(id(source), True)
         return result
 
-    monkeypatch.setattr(Plan, "complete", noted)
+    monkeypatch.setattr(Plan, "plain", noted)
     assert answer(RapportExecutionContext, QUERIES["leaves"])["errors"] == []
     assert [completed[id(t)] for t in GOOD] == [True, True, True]
     answer(RapportExecutionContext, f"{{ broken {{ {LEAVES} part {{ label }} }} }}")
