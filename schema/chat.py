@@ -221,7 +221,8 @@ class ChatQueries:
         self, op: Operation, first: int | None = None, after: str | None = None
     ) -> Connection[ConversationType]:
         page = await chat.conversations(op, first=first, after=after)
-        return connection(page, lambda v: ConversationType(view=v, viewer_id=op.viewer.id))
+        viewer_id = op.viewer.id  # once: an attribute of the account's ORM row
+        return connection(page, lambda v: ConversationType(view=v, viewer_id=viewer_id))
 
     @viewer_field(
         "MessagesResult",
@@ -243,7 +244,8 @@ class ChatQueries:
             before=_message_key(before),
             after=_message_key(after),
         )
-        return connection(page, lambda m: MessageType(row=m, viewer_id=op.viewer.id))
+        viewer_id = op.viewer.id  # once: an attribute of the account's ORM row
+        return connection(page, lambda m: MessageType(row=m, viewer_id=viewer_id))
 
 
 @strawberry.type

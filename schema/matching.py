@@ -173,7 +173,8 @@ class MatchingQueries:
         page = await matching.matches(
             op, status=MatchStatus(status) if status else None, first=first, after=after
         )
-        return connection(page, lambda view: MatchType(view, op.viewer.id))
+        viewer_id = op.viewer.id  # once: an attribute of the account's ORM row
+        return connection(page, lambda view: MatchType(view, viewer_id))
 
 
 @strawberry.type
