@@ -101,32 +101,37 @@ def _leaf(read: Read, named: GraphQLScalarType | GraphQLEnumType, nullable: bool
     return complete
 
 
-def _leaf_list(read: Read, serialise: Read, nullable: bool) -> Read:
-    def complete(source: Any) -> Any:
+def _present(read: Read, nullable: bool, complete: Read) -> Read:
+    """`complete` of the field's value: None for a null in a nullable field, _Unplain in a
+    non-null one."""
+
+    def reader(source: Any) -> Any:
         value = read(source)
         if value is None:
             if nullable:
                 return None
             raise _UNPLAIN
+        return complete(value)
+
+    return reader
+
+
+def _leaf_list(read: Read, serialise: Read, nullable: bool) -> Read:
+    def items(value: Any) -> Any:
         if type(value) is not list:  # other iterables, and errors: graphql-core's way
             raise _UNPLAIN
         return [serialise(item) for item in value]
 
-    return complete
+    return _present(read, nullable, items)
 
 
 def _object(read: Read, plan: Plan, nullable: bool) -> Read:
-    def complete(source: Any) -> Any:
-        value = read(source)
-        if value is None:
-            if nullable:
-                return None
-            raise _UNPLAIN
+    def fields(value: Any) -> Any:
         if isinstance(value, Exception):
             raise _UNPLAIN
         return plan.plain(value, None)
 
-    return complete
+    return _present(read, nullable, fields)
 
 
 class Plan:
