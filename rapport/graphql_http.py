@@ -52,6 +52,8 @@ STATUS_BY_CODE: dict[str, int] = {
 }
 
 _EXACT, _SUBTYPE_WILDCARD, _ANY = 3, 2, 1
+# json.dumps with any argument of its own builds an encoder per call; this one is built once.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def _ranges(accept: str) -> list[tuple[str, float]]:
@@ -252,5 +254,4 @@ def graphql_response(response: Mapping[str, object], media_type: str) -> GraphQL
         if error_status is not None:
             status = error_status
             response = {k: v for k, v in response.items() if k != "data"}
-    body = json.dumps(response, separators=(",", ":")).encode()
-    return GraphQLAnswer(status, body, media_type)
+    return GraphQLAnswer(status, _ENCODER.encode(response).encode(), media_type)
