@@ -1,6 +1,6 @@
 """Which other origins' pages may use the API: one rule (RAPPORT_CORS_ORIGINS) for HTTP,
-through Starlette's CORSMiddleware, and for websocket handshakes, through Strawberry's
-origin check (app.py RapportGraphQL).
+through Starlette's CORSMiddleware (`Cors`), and for websocket handshakes, through Strawberry's
+origin check (rapport/graphql_endpoint.py GraphQLWebsockets).
 
 Rapport authenticates with bearer tokens only, never cookies, so credentials are off: a
 page elsewhere can only act with a token it already holds. Same-origin pages (GraphiQL)
