@@ -10,45 +10,28 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from matching.embeddings import AsyncEncoder
 from rapport import dev_outbox, metrics, migrations
-from rapport.bodies import BadBody, BodyLimit, decode_body, error_response
-from rapport.cors import Cors, quiet_strawberry_origin_warning, websocket_origin_allowed
+from rapport.bodies import BodyLimit
+from rapport.cors import Cors, quiet_strawberry_origin_warning
 from rapport.graphiql import AssetsMissing, OfflineGraphiQL
-from rapport.graphql_http import (
-    GRAPHQL_RESPONSE_JSON,
-    JSON,
-    negotiate,
-    request_error_status,
-    transport_error,
-)
+from rapport.graphql_endpoint import GraphQLOverHTTP, GraphQLWebsockets
 from rapport.listening import log_ready_once_listening
 from rapport.logging import RequestLog, configure_logging
-from rapport.origins import Origins
-from rapport.persisted import PersistedQueriesGraphQL
 from rapport.resources import Resources, open_resources
 from rapport.settings import Environment, Settings
-from rapport.transport import LimitedTransportWSHandler, UninitialisedWebsockets
 from resolvers import accounts
-from schema import schema
-from schema.context import Context, bearer_token, connection_token
 from schema.limits import introspection_allowed
 
 if TYPE_CHECKING:
@@ -59,119 +42,6 @@ log = logging.getLogger("rapport.app")
 # after gc.freeze: at 150 msg/s, 700 gave p99 618 ms and 10,000 gave 25 ms; at 200 msg/s,
 # 10,000 gave 50 ms and 50,000 gave 206 ms.
 GC_YOUNG_THRESHOLD = 10_000
-
-
-class RapportGraphQL(PersistedQueriesGraphQL):
-    """Strawberry's ASGI view with our typed context, rate-limited websockets, the offline
-    GraphiQL page and persisted queries (rapport/persisted.py)."""
-
-    graphql_transport_ws_handler_class = LimitedTransportWSHandler
-
-    def __init__(
-        self,
-        graphiql: OfflineGraphiQL | None,
-        origins: Origins,
-        max_uninitialised_websockets: int,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            schema,
-            graphql_ide="graphiql" if graphiql else None,
-            # Only graphql-transport-ws: the legacy graphql-ws protocol had an auth bypass.
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            **kwargs,
-        )
-        self._graphiql = graphiql
-        # Per client address (rapport/transport.py, README: "Slow and idle clients").
-        self.uninitialised_websockets = UninitialisedWebsockets(max_uninitialised_websockets)
-        self._origins = origins
-
-    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
-        """A page on another origin opening a socket: allowed as RAPPORT_CORS_ORIGINS says
-        (same-origin pages and clients without Origin are let through before this)."""
-        return websocket_origin_allowed(self._origins, origin, request.headers.get("host"))
-
-    async def get_context(self, request: Request | WebSocket, response: Response | None) -> Context:  # type: ignore[override]
-        return Context(
-            resources=request.app.state.resources,
-            request=request,
-            response=response,
-            token=bearer_token(request) if isinstance(request, Request) else None,
-            request_id=request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex,
-        )
-
-    async def on_ws_connect(self, context: Context) -> None:
-        """Websockets authenticate once, with the token in connection_init; a missing or
-        invalid token closes the socket with 4403 (as a token revoked later does:
-        rapport/transport.py)."""
-        context.token = connection_token(context.connection_params)
-        try:
-            viewer = await context.viewer()
-        finally:
-            await context.close()  # hold no database connection while the socket idles
-        if viewer is None:
-            raise ConnectionRejectionError({"message": "A valid token is required."})
-        context.connected_as = viewer
-
-    def decode_json(self, data: str | bytes) -> object:
-        return decode_body(data)
-
-    def parse_json(self, data: str | bytes) -> Any:
-        try:
-            return decode_body(data)
-        except BadBody as exc:
-            raise HTTPException(400, str(exc)) from None
-
-    async def run(self, request: Request | WebSocket, *args: Any, **kwargs: Any) -> Any:
-        """GraphQL over HTTP in the media type the client accepts (rapport/graphql_http.py;
-        406 when it accepts no JSON at all), and transport errors (bad body, wrong method,
-        batching) as GraphQL responses with a code in that type, not text."""
-        if isinstance(request, WebSocket):
-            return await super().run(request, *args, **kwargs)
-        media_type = self._media_type(request)
-        if media_type is None:
-            return error_response(
-                406,
-                f"The Accept header allows neither {GRAPHQL_RESPONSE_JSON} nor {JSON}.",
-            )
-        request.state.graphql_media_type = media_type
-        try:
-            return await super().run(request, *args, **kwargs)
-        except HTTPException as exc:
-            return transport_error(exc, media_type)
-
-    def _media_type(self, request: Request) -> str | None:
-        if self.should_render_graphql_ide(self.request_adapter_class(request)):
-            return JSON  # the page itself, or a 404 when GraphiQL is off
-        return negotiate(request.headers.get("accept"))
-
-    async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        sub_response = await super().get_sub_response(request)
-        sub_response.media_type = request.state.graphql_media_type
-        return sub_response
-
-    def create_response(
-        self,
-        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
-        sub_response: Response,
-    ) -> Response:
-        """In application/graphql-response+json, a request error (nothing executed) is a 4xx
-        without `data`; in application/json it stays a 200 with `"data": null`."""
-        media_type = sub_response.media_type or JSON
-        status = None
-        if media_type == GRAPHQL_RESPONSE_JSON and isinstance(response_data, dict):
-            status = request_error_status(response_data)
-            if status is not None:
-                response_data = {k: v for k, v in response_data.items() if k != "data"}  # type: ignore[assignment]
-        response = super().create_response(response_data, sub_response)
-        response.headers["content-type"] = media_type
-        if status is not None and not sub_response.status_code:
-            response.status_code = status
-        return response
-
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        assert self._graphiql is not None
-        return HTMLResponse(self._graphiql.html)
 
 
 def _load_graphiql(settings: Settings) -> OfflineGraphiQL | None:
@@ -266,8 +136,8 @@ def create_app(
     configure_logging(settings)
     quiet_strawberry_origin_warning()
     graphiql = _load_graphiql(settings)
-    graphql = RapportGraphQL(
-        graphiql,
+    graphql_http = GraphQLOverHTTP(graphiql)
+    graphql_websockets = GraphQLWebsockets(
         settings.cors,
         max_uninitialised_websockets=settings.max_uninitialised_websockets_per_address,
         # Operations in flight per socket; one more is answered with an error message.
@@ -319,8 +189,8 @@ def create_app(
         return JSONResponse({"status": "ready", "revision": sorted(current)})
 
     routes = [
-        Route("/graphql", graphql),  # other methods: the view's 405, as JSON
-        WebSocketRoute("/graphql", graphql),
+        Route("/graphql", graphql_http),  # every method: others are answered 405, as JSON
+        WebSocketRoute("/graphql", graphql_websockets),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         *(graphiql.routes() if graphiql else []),

@@ -93,13 +93,12 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        too_large = error_response(
-            413, f"The request body is larger than the limit of {self.limit} bytes."
-        )
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await too_large(scope, receive, send)
-            return
+        for name, declared in scope["headers"]:
+            if name == b"content-length":
+                if declared.isdigit() and int(declared) > self.limit:
+                    await self._too_large(scope, receive, send)
+                    return
+                break
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -109,7 +108,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await too_large(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -125,3 +124,7 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"The request body is larger than the limit of {self.limit} bytes."
+        await error_response(413, message)(scope, receive, send)

@@ -1,6 +1,6 @@
 """Which other origins' pages may use the API: one rule (RAPPORT_CORS_ORIGINS) for HTTP,
-through Starlette's CORSMiddleware, and for websocket handshakes, through Strawberry's
-origin check (app.py RapportGraphQL).
+through Starlette's CORSMiddleware (`Cors`), and for websocket handshakes, through Strawberry's
+origin check (rapport/graphql_endpoint.py GraphQLWebsockets).
 
 Rapport authenticates with bearer tokens only, never cookies, so credentials are off: a
 page elsewhere can only act with a token it already holds. Same-origin pages (GraphiQL)
@@ -9,9 +9,10 @@ and clients that send no Origin (apps, servers, scripts) are never refused."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rapport.origins import ANY, Origins
 
@@ -44,6 +45,43 @@ class Cors(CORSMiddleware):
 
     def is_allowed_origin(self, origin: str) -> bool:
         return self.origins.allows(origin)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Requests without Origin (apps, servers, scripts, same-origin GETs; most of the
+        traffic) get only what Starlette gives them, `Vary: Origin`, without its header
+        objects built per request and per message."""
+        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+            await super().__call__(scope, receive, send)
+            return
+
+        async def send_varying(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = vary_origin(message.get("headers", ()))
+            await send(message)
+
+        await self.app(scope, receive, send_varying)
+
+
+def vary_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` with Origin added to Vary, as Starlette's CORSMiddleware does it: the values
+    of every Vary joined in the first one's place, ", Origin" after them."""
+    out: list[tuple[bytes, bytes]] = []
+    varies: list[bytes] = []
+    at = -1
+    for name, value in headers:
+        if name == b"vary":
+            if at < 0:
+                at = len(out)
+                out.append((b"vary", b""))
+            varies.append(value)
+        else:
+            out.append((name, value))
+    varies.append(b"Origin")
+    if at < 0:
+        out.append((b"vary", b"Origin"))
+    else:
+        out[at] = (b"vary", b", ".join(varies))
+    return out
 
 
 def websocket_origin_allowed(origins: Origins, origin: str, host: str | None) -> bool:

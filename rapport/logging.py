@@ -4,10 +4,10 @@ request, with timing, request id and, when the caller sent a W3C traceparent, it
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -110,7 +110,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-request-id")
-        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and _REQUEST_ID.match(given) else os.urandom(16).hex()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         traceparent = parse_traceparent(_header(scope, b"traceparent"))

@@ -19,9 +19,9 @@ A request names a document by `extensions.persistedQuery` = `{"version": 1, "sha
   runs only if it is a registered document's, else 400 `TRUSTED_DOCUMENT_REQUIRED`. Nothing
   is stored from requests.
 
-`PersistedQueriesGraphQL` is the hook into Strawberry's view: it resolves the document before
-the operation runs, answers refusals as JSON with a code, keeps GraphiQL off GETs that name a
-persisted query, and sets Cache-Control on GET answers (`cache_control`).
+Over HTTP, rapport/graphql_endpoint.py resolves the document before the operation runs,
+answers refusals (`PersistedQueryRefused.response`) and sets Cache-Control on GET answers
+(`cache_control`); rapport/transport.py does the same over graphql-transport-ws.
 """
 
 from __future__ import annotations
@@ -34,14 +34,12 @@ from graphql import GraphQLError, parse
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from strawberry.asgi import GraphQL
+from starlette.responses import JSONResponse
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from rapport.documents import ID_PATTERN, RegisteredDocuments, sha256_hex
 from rapport.settings import Environment, Settings
-from schema.context import Context
 from schema.limits import MAX_DOCUMENT_CHARS, MAX_TOKENS
 
 log = logging.getLogger("rapport.persisted")
@@ -251,43 +249,3 @@ def cache_control(request: Request, result: object, max_age_s: int) -> str:
     if max_age_s > 0 and isinstance(result, ExecutionResult) and not result.errors:
         return f"public, max-age={max_age_s}"
     return "no-store"
-
-
-class PersistedQueriesGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view with persisted queries (see the module's doc)."""
-
-    def should_render_graphql_ide(self, request: Any) -> bool:
-        return "extensions" not in request.query_params and super().should_render_graphql_ide(
-            request
-        )
-
-    async def execute_operation(
-        self,
-        request: Request,
-        request_adapter: Any,
-        request_data: GraphQLRequestData | list[GraphQLRequestData],
-        context: Context,
-        root_value: None,
-        sub_response: Response,
-    ) -> Any:
-        if isinstance(request_data, GraphQLRequestData):
-            await context.resources.persisted.resolve(request_data)
-        result = await super().execute_operation(
-            request=request,
-            request_adapter=request_adapter,
-            request_data=request_data,
-            context=context,
-            root_value=root_value,
-            sub_response=sub_response,
-        )
-        if request.method == "GET" and "cache-control" not in sub_response.headers:
-            max_age = context.resources.settings.get_max_age_s
-            sub_response.headers["cache-control"] = cache_control(request, result, max_age)
-            sub_response.headers["vary"] = "Authorization"
-        return result
-
-    async def run(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().run(request, *args, **kwargs)
-        except PersistedQueryRefused as refused:
-            return refused.response()

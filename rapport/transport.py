@@ -74,7 +74,7 @@ class UninitialisedWebsockets:
 
 
 class CountsUninitialised(Protocol):
-    """The view running the handler (app.RapportGraphQL)."""
+    """The view running the handler (rapport/graphql_endpoint.py GraphQLWebsockets)."""
 
     uninitialised_websockets: UninitialisedWebsockets
 

@@ -212,9 +212,9 @@ class Context:
 Info: TypeAlias = strawberry.Info[Context, Any]
 
 
-def bearer_token(request: HTTPConnection) -> str | None:
-    """The token of an 'Authorization: Bearer <token>' header."""
-    return _after_bearer(request.headers.get("authorization", ""))
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an 'Authorization: Bearer <token>' header (its value: `authorization`)."""
+    return _after_bearer(authorization or "")
 
 
 def _after_bearer(value: str) -> str | None:

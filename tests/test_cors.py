@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
-from rapport.cors import PREFLIGHT_MAX_AGE_S
+from rapport.cors import PREFLIGHT_MAX_AGE_S, vary_origin
 from rapport.settings import Settings
 from tests.support.servers import running_server
 from tests.support.serving import one_line_error
@@ -143,6 +143,20 @@ async def test_answers_name_the_origin_and_expose_the_request_id(
     assert "access-control-allow-origin" not in other.headers
     big = await client.post("/graphql", content=b"x" * 2_000_000, headers={"Origin": VITE})
     assert big.status_code == 413 and big.headers["access-control-allow-origin"] == VITE
+
+
+async def test_answers_without_origin_vary_on_it(client: httpx.AsyncClient) -> None:
+    """Apps and scripts send no Origin: they get no CORS headers, only Vary: Origin (a shared
+    cache keeps a browser's answer apart), after any Vary of the answer's own."""
+    posted = await client.post("/graphql", json={"query": "{ __typename }"})
+    assert posted.headers["vary"] == "Origin"
+    assert "access-control-allow-origin" not in posted.headers
+    got = await client.get("/graphql", params={"query": "{ __typename }"})
+    assert got.headers.get_list("vary") == ["Authorization, Origin"]
+    assert vary_origin([(b"vary", b"A"), (b"x", b"1"), (b"vary", b"B")]) == [
+        (b"vary", b"A, B, Origin"),
+        (b"x", b"1"),
+    ]
 
 
 async def handshake(url: str, origin: str | None) -> str:

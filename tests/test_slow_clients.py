@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from rapport.protocol import HeadHeld
 from tests.support.serving import WAIT_S, Serve, serve
 
 TRANSPORT_WS = [Subprotocol("graphql-transport-ws")]
@@ -252,3 +253,57 @@ def test_a_full_hashing_queue_answers_rate_limited_at_once(slow_hashing: Serve) 
         assert [f.result()["__typename"] for f in admitted] == ["InvalidCredentials"] * 2
     assert metric(slow_hashing, "rapport_password_hashes") == 0
     assert login(slow_hashing, "later@example.com")["__typename"] == "InvalidCredentials"
+
+
+class Cycle:
+    response_started = False
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_response_is_written_in_one_send() -> None:
+    transport, cycle = Transport(), Cycle()
+    held = HeadHeld(transport, cycle)  # type: ignore[arg-type]
+    held.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the response: at once
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    cycle.response_started = True
+    held.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert len(transport.writes) == 1  # the head waits for the body
+    held.write(b"body")
+    held.write(b"more")
+    assert transport.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"more"]
+    started, cut_short = Transport(), Cycle()
+    cut_short.response_started = True
+    one = HeadHeld(started, cut_short)  # type: ignore[arg-type]
+    one.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    one.close()  # e.g. the app failed after starting its answer: what was held goes first
+    assert started.writes == [b"HTTP/1.1 200 OK\r\n\r\n"] and started.closed
+
+
+def test_continue_head_and_kept_alive_answers_are_whole(quick_timeouts: Serve) -> None:
+    body = json.dumps({"query": "{ __typename }"}).encode()
+    post = (
+        "POST /graphql HTTP/1.1\r\nHost: rapport\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n"
+    ).encode()
+    with closing(raw(quick_timeouts)) as sock:
+        sock.sendall(post)
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"  # before the body is sent
+        sock.sendall(body)
+        answer = b""
+        while not answer.endswith(b'{"data":{"__typename":"Query"}}'):
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: rapport\r\nConnection: close\r\n\r\n")
+        head = read_until_closed(sock)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
