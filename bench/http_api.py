@@ -254,6 +254,12 @@ def uvicorn_server(
             "--port",
             str(port),
             "--no-access-log",
+            # As `rapport serve` runs it (rapport/cli.py): Rapport's HTTP protocol (header and
+            # body timeouts, each answer's head and body in one write), no websocket deflate.
+            "--http",
+            "rapport.protocol:RapportHTTPProtocol",
+            "--ws-per-message-deflate",
+            "false",
         ],
         server_env(database_url, viewer_cache_ttl),
         log_path,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -72,12 +73,15 @@ class HeadHeld:
     __slots__ = ("_cycle", "_head", "_transport", "_waiting")
 
     def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
-        self._transport, self._cycle = transport, cycle
+        # The cycle holds this as its transport: a strong reference back would make each
+        # request a reference cycle, freed only by the cyclic collector (tests/test_garbage.py).
+        self._transport, self._cycle = transport, weakref.ref(cycle)
         self._head: bytes | None = None
         self._waiting = True  # for the head
 
     def write(self, data: bytes) -> None:
-        if self._waiting and self._cycle.response_started:
+        cycle = self._cycle()
+        if self._waiting and cycle is not None and cycle.response_started:
             self._waiting = False
             self._head = data
             return

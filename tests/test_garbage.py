@@ -1,22 +1,37 @@
 """What an operation allocates is freed by reference counting as soon as it is done, not left
 in reference cycles for the cyclic collector: under load such garbage filled every young
-collection and made the chat's worst latencies (schema/__init__.py `_weak_helpers`)."""
+collection and made the chat's worst latencies (schema/__init__.py `_weak_helpers`,
+rapport/protocol.py `HeadHeld`)."""
 
 from __future__ import annotations
 
 import gc
 import json
+import threading
 import types
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
 
 from tests.support.live_chat import ADDED, matched, next_data, send, subscribe
+from tests.support.servers import free_port
 
 LOOKUP = "query($id: ID!) { node(id: $id) { id } }"  # its variable: a lone surrogate
-OURS = ("app", "graphql", "matching", "models", "rapport", "resolvers", "schema", "strawberry")
+OURS = (
+    "app",
+    "graphql",
+    "matching",
+    "models",
+    "rapport",
+    "resolvers",
+    "schema",
+    "strawberry",
+    "uvicorn",
+)
 
 
 @pytest.fixture
@@ -86,3 +101,42 @@ def test_queries_mutations_and_deliveries_leave_no_cycles(http) -> None:
 
         found = cyclic_garbage_of(chat)
         assert found == []
+
+
+def test_answers_through_rapport_serves_http_protocol_leave_no_cycles(
+    settings, encoder_model
+) -> None:
+    """The same over a real socket, through uvicorn and the HTTP protocol `rapport serve`
+    runs (rapport/protocol.py), which the test client above does not use."""
+    from app import create_app
+    from matching.batching import BatchingEncoder
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, BatchingEncoder(encoder_model)),
+            host="127.0.0.1",
+            port=port,
+            http="rapport.protocol:RapportHTTPProtocol",
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run)  # no signal handlers off the main thread
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+
+            def ask() -> None:
+                answer = http.post("/graphql", json={"query": "{ __typename }"})
+                assert answer.json() == {"data": {"__typename": "Query"}}
+
+            deadline = 600
+            while not server.started and deadline:
+                threading.Event().wait(0.1)
+                deadline -= 1
+            for _ in range(3):
+                ask()  # the connection open, the document prepared
+            assert cyclic_garbage_of(lambda: [ask() for _ in range(5)]) == []
+    finally:
+        server.should_exit = True
+        thread.join()
