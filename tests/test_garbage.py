@@ -136,7 +136,12 @@ def test_answers_through_rapport_serves_http_protocol_leave_no_cycles(
                 deadline -= 1
             for _ in range(3):
                 ask()  # the connection open, the document prepared
-            assert cyclic_garbage_of(lambda: [ask() for _ in range(5)]) == []
+
+            def answers() -> None:
+                for _ in range(5):
+                    ask()
+
+            assert cyclic_garbage_of(answers) == []
     finally:
         server.should_exit = True
         thread.join()
